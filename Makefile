@@ -1,0 +1,36 @@
+# R1 Lab. Quickstart: `make run` (serve the lab) and `make test` (run the whole suite).
+# Both create .venv when missing and reinstall only when pyproject.toml or constraints.txt changed.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export OMP_NUM_THREADS ?= 1
+export DEBUG ?= true
+
+.PHONY: setup run test test-fast bench clean-data
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# torch first, pinned, so pip takes the CPU build and never a CUDA one
+	$(PY) -m pip install --quiet -c constraints.txt torch==2.13.0
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+run: setup
+	$(PY) manage.py lab_run
+
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: setup
+	$(PY) -m pytest -m "not slow and not e2e" $(PYTEST_ARGS)
+
+bench: setup
+	@for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+
+clean-data:
+	rm -rf .data

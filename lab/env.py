@@ -1,0 +1,91 @@
+"""Settings from the environment.
+
+Every variable the lab reads is parsed here, so a missing or malformed value stops start-up with
+one line naming the variable (see README, "Configuration"). No Django imports: settings.py uses it.
+"""
+from __future__ import annotations
+
+import os
+from urllib.parse import urlparse
+
+
+class EnvError(Exception):
+    """A bad environment variable; the message starts with the variable's name."""
+
+
+def env_str(name: str, default: str | None = None) -> str:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        if default is None:
+            raise EnvError(f"{name}: required but not set")
+        return default
+    return value
+
+
+def env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise EnvError(f"{name}: expected true/false, got {raw!r}")
+
+
+def env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise EnvError(f"{name}: expected an integer, got {raw!r}") from None
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+DATABASE_SCHEMES = {"sqlite", "postgres", "postgresql", "pgsql", "postgis"}
+
+
+def database_from_env(default_sqlite_path: str) -> dict:
+    """DATABASE_URL → Django DATABASES['default']; SQLite file when unset."""
+    import dj_database_url
+
+    raw = os.environ.get("DATABASE_URL", "")
+    if not raw:
+        return dj_database_url.parse(f"sqlite:///{default_sqlite_path}", conn_max_age=0)
+    scheme = urlparse(raw).scheme
+    if scheme not in DATABASE_SCHEMES:
+        raise EnvError(
+            f"DATABASE_URL: unsupported scheme {scheme or '(none)'!r} in {raw!r}; "
+            "use sqlite:///path.db or postgres://user:pass@host:port/name"
+        )
+    try:
+        config = dj_database_url.parse(raw, conn_max_age=60 if scheme != "sqlite" else 0)
+    except Exception as exc:  # dj_database_url raises several types for bad URLs
+        raise EnvError(f"DATABASE_URL: cannot parse {raw!r}: {exc}") from None
+    if scheme != "sqlite" and not config.get("NAME"):
+        raise EnvError(f"DATABASE_URL: no database name in {raw!r}")
+    return config
+
+
+BROKER_SCHEMES = {"redis", "rediss", "filesystem", "sqla+sqlite", "memory"}
+
+
+def broker_from_env() -> str:
+    """CELERY_BROKER_URL, else REDIS_URL, else the embedded filesystem broker under LAB_DATA_DIR."""
+    for name in ("CELERY_BROKER_URL", "REDIS_URL"):
+        raw = os.environ.get(name, "")
+        if raw:
+            scheme = urlparse(raw).scheme
+            if scheme not in BROKER_SCHEMES:
+                raise EnvError(f"{name}: unsupported broker scheme {scheme or '(none)'!r} in {raw!r}")
+            return raw
+    return "filesystem://"

@@ -1,0 +1,91 @@
+"""A run: one validated RunConfig, its state machine, its worker claim and its run directory.
+
+States: queued → starting (claimed by exactly one worker) → running → completed | failed;
+cancel: queued → cancelled directly; starting/running → cancelling → cancelled (the worker stops
+the trainer). A stale heartbeat sends an active run back to queued (resume from its checkpoint)
+until max_attempts is spent, then failed.
+"""
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class RunStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    STARTING = "starting", "Starting"
+    RUNNING = "running", "Running"
+    CANCELLING = "cancelling", "Cancelling"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+ACTIVE_STATUSES = (RunStatus.STARTING, RunStatus.RUNNING, RunStatus.CANCELLING)
+FINISHED_STATUSES = (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED)
+
+
+class Run(models.Model):
+    class Queue(models.TextChoices):
+        CPU = "cpu", "CPU"
+        GPU = "gpu", "GPU"
+
+    team = models.ForeignKey("lab.Team", on_delete=models.CASCADE, related_name="runs")
+    project = models.ForeignKey("lab.Project", on_delete=models.SET_NULL, null=True, blank=True)
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=16, default="grpo")  # RunConfig.kind
+    recipe = models.CharField(max_length=64, blank=True)  # e.g. "aha-mini" when launched from a recipe
+    quick = models.BooleanField(default=False)  # recipe --quick
+    config = models.JSONField(default=dict)  # the validated RunConfig as JSON
+    queue = models.CharField(max_length=8, choices=Queue.choices, default=Queue.CPU)
+    status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.QUEUED, db_index=True)
+    message = models.TextField(blank=True)
+
+    # lineage: started from another run's checkpoint (base → Zero → SFT → RL → distilled)
+    parent = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="children")
+    parent_step = models.IntegerField(null=True, blank=True)
+
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    # claim and supervision (workers/)
+    worker = models.ForeignKey("lab.Worker", on_delete=models.SET_NULL, null=True, blank=True, related_name="runs")
+    attempt = models.PositiveIntegerField(default=0)
+    max_attempts = models.PositiveIntegerField(default=3)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    run_dir = models.CharField(max_length=500, blank=True)
+    ingested_seq = models.BigIntegerField(default=-1)  # highest event seq stored
+    compute_seconds = models.FloatField(default=0.0)  # summed over attempts, per device kind below
+    gpu_count = models.PositiveIntegerField(default=0)
+
+    # progress, from status events
+    step = models.IntegerField(default=0)
+    total_steps = models.IntegerField(default=0)
+    phase = models.CharField(max_length=32, blank=True)
+    eta_s = models.FloatField(null=True, blank=True)
+    last_activity_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["team", "-created_at"]), models.Index(fields=["status", "queue"])]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.status})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in FINISHED_STATUSES
+
+    @property
+    def progress(self) -> float:
+        if self.status == RunStatus.COMPLETED:
+            return 1.0
+        return min(1.0, self.step / self.total_steps) if self.total_steps else 0.0
+
+    def touch(self) -> None:
+        self.last_activity_at = timezone.now()
