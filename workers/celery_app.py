@@ -2,14 +2,15 @@
 import os
 
 from celery import Celery
-from kombu import Queue
+from kombu import Exchange, Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lab.settings")
 
 app = Celery("r1lab")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.update(
-    task_queues=[Queue("cpu"), Queue("gpu")],
+    # explicit exchanges: a bare Queue("gpu") would inherit the default (cpu) exchange and routing key
+    task_queues=[Queue(name, Exchange(name, type="direct"), routing_key=name) for name in ("cpu", "gpu")],
     task_default_queue="cpu",
     worker_prefetch_multiplier=1,  # a worker holds at most one run it has not started
     task_acks_late=True,
