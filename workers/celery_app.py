@@ -20,3 +20,20 @@ app.conf.update(
     worker_hijack_root_logger=False,
 )
 app.autodiscover_tasks(["workers"])
+
+# Broker tuning. The embedded filesystem broker polls its folder (seconds). Redis redelivers an
+# unacknowledged message after the visibility timeout (BROKER_VISIBILITY_TIMEOUT_S, default one hour):
+# harmless for a run, whose claim ignores it, so a short one only costs a no-op task.
+_transport = dict(app.conf.broker_transport_options or {})
+if str(app.conf.broker_url or "").startswith(("filesystem://", "sqla+")):
+    _transport.setdefault("polling_interval", 0.1)
+if str(app.conf.broker_url or "").startswith(("redis://", "rediss://")):
+    _transport.setdefault("socket_connect_timeout", 5)  # a web request never waits long on a dead broker
+    if os.environ.get("BROKER_VISIBILITY_TIMEOUT_S"):
+        from lab.env import env_int
+
+        _visibility = env_int("BROKER_VISIBILITY_TIMEOUT_S", 3600)
+        _transport["visibility_timeout"] = _visibility
+        _transport["unacked_restore_interval"] = max(1, min(10, _visibility // 2))
+        _transport["unacked_restore_throttle"] = 1
+app.conf.broker_transport_options = _transport

@@ -54,6 +54,7 @@ class Run(models.Model):
     attempt = models.PositiveIntegerField(default=0)
     max_attempts = models.PositiveIntegerField(default=3)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    dispatched_at = models.DateTimeField(null=True, blank=True)  # last message sent; the reconciler resends lost ones
     run_dir = models.CharField(max_length=500, blank=True)
     ingested_seq = models.BigIntegerField(default=-1)  # highest event seq stored
     compute_seconds = models.FloatField(default=0.0)  # summed over attempts, per device kind below

@@ -13,6 +13,7 @@ class Worker(models.Model):
     started_at = models.DateTimeField(auto_now_add=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     current_run = models.ForeignKey("lab.Run", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    idle_since = models.DateTimeField(null=True, blank=True)  # free slot since; a long-idle worker resends lost runs
 
     def __str__(self) -> str:
         return self.name
