@@ -1,7 +1,7 @@
 """A bubblewrap sandbox for model-written Python, and the judge that scores it.
 
 Public API (see docs/API_sandbox.md):
-    judge_function(code, tests, entry_point, timeout=...) -> Verdict   # HumanEval style
+    judge_function(code, tests, entry_point, timeout=...) -> Verdict   # HumanEval (None: MBPP asserts)
     judge_stdio(code, cases, timeout=...) -> Verdict                   # stdin/stdout cases
     judge_many(submissions, workers=None) -> list[Verdict]             # bounded pool, input order
     sandbox_available() -> bool
