@@ -25,8 +25,12 @@ app.autodiscover_tasks(["workers"])
 # unacknowledged message after the visibility timeout (BROKER_VISIBILITY_TIMEOUT_S, default one hour):
 # harmless for a run, whose claim ignores it, so a short one only costs a no-op task.
 _transport = dict(app.conf.broker_transport_options or {})
-if str(app.conf.broker_url or "").startswith(("filesystem://", "sqla+")):
+if str(app.conf.broker_url or "").startswith("filesystem://"):
     _transport.setdefault("polling_interval", 0.1)
+if str(app.conf.broker_url or "").startswith("sqla+"):
+    from kombu.transport import sqlalchemy as _sqla  # its transport options go to create_engine()
+
+    _sqla.Transport.polling_interval = 0.1
 if str(app.conf.broker_url or "").startswith(("redis://", "rediss://")):
     _transport.setdefault("socket_connect_timeout", 5)  # a web request never waits long on a dead broker
     if os.environ.get("BROKER_VISIBILITY_TIMEOUT_S"):

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_database_tests_pass_on_postgresql(postgres_server, tmp_path):
     env = dict(os.environ, DATABASE_URL=postgres_server.url, LAB_DATA_DIR=str(tmp_path / "data"))
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "tests/unit", "-m", "django_db and not slow", "-q", "-x",
+        [sys.executable, "-m", "pytest", "tests/unit", "tests/lab", "-m", "django_db and not slow", "-q", "-x",
          "-p", "no:cacheprovider", "-o", "addopts="],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200,
     )

@@ -1,0 +1,36 @@
+"""Metrics API p95 (cold: no cache) for 10 series of a 10,000-step run (50 metrics), downsampled to ≤ 2,000 points
+each, against the peer in the same run: the same 10 series sent raw (no downsampling)."""
+from lab_world import client_for, p95, setup_django, timed, world
+
+REPEATS = 40
+
+if __name__ == "__main__":
+    setup_django()
+    from lab.selectors.metrics import metric_names, metric_series
+
+    user, big, _ = world()
+    client = client_for(user)
+    names = metric_names(big.id)[:10]
+    url = f"/api/v1/runs/{big.id}/metrics/series?names={','.join(names)}"
+    response = client.get(url)
+    assert response.status_code == 200, response.content[:300]
+    series = response.json()["series"]
+    drawn, raw = sum(s["drawn"] for s in series), sum(s["raw"] for s in series)
+    from django.core.cache import cache
+
+    def cold():
+        cache.clear()  # every series scanned again (a dashboard opened for the first time)
+        return client.get(url)
+
+    ours = timed(cold, REPEATS)
+    warm = timed(lambda: client.get(url), REPEATS)
+    peer = timed(lambda: [metric_series(big.id, n, max_points=10**9) for n in names], REPEATS // 4)  # raw, no HTTP
+    raw_bytes = len(client.get(url.replace("metrics/series?", "metrics/series?max_points=2000&")).content)
+    print(f"series=10 raw_points={raw} drawn_points={drawn} response_bytes={len(response.content)}")
+    print(f"cold (no cache) p95_ms={p95(ours):.1f} median_ms={sorted(ours)[len(ours) // 2]:.1f}")
+    print(f"warm (series cached until the run's events change) p95_ms={p95(warm):.1f}")
+    print(f"peer_raw_query_only_p95_ms={p95(peer):.1f} (10 full series read, no downsampling, no HTTP)")
+    import os
+
+    print(f"load_average_1min={os.getloadavg()[0]:.1f} (other helpers share the 2 cores)")
+    print(f"metrics_api_p95_ms={p95(ours):.1f}")

@@ -1,0 +1,35 @@
+"""Manager overview p95 with 1,000 runs (all on one page, best score per benchmark), against the peer
+in the same run: one best-score query per run (the N+1 pattern)."""
+from lab_world import client_for, p95, setup_django, timed, world
+
+REPEATS = 15
+
+if __name__ == "__main__":
+    setup_django()
+    from django.db.models import Max
+
+    from lab.access import SESSION_TEAM_KEY
+    from lab.models import EvalResult, Run
+
+    user, _, many = world()
+    client = client_for(user)
+    session = client.session
+    session[SESSION_TEAM_KEY] = many.id
+    session.save()
+    url = "/?per_page=1000"
+    body = client.get(url).content.decode()
+    assert body.count("<tr>") >= 1000, body.count("<tr>")
+    ours = timed(lambda: client.get(url), REPEATS)
+    default_page = timed(lambda: client.get("/"), REPEATS)
+
+    def n_plus_one():
+        rows = []
+        for run in Run.objects.filter(team=many).order_by("-created_at"):
+            best = EvalResult.objects.filter(run=run, metric="pass@1").values("benchmark").annotate(best=Max("value"))
+            rows.append((run, list(best)))
+        return rows
+
+    peer = timed(n_plus_one, 3)
+    print(f"runs={Run.objects.filter(team=many).count()} default_page_100_rows_p95_ms={p95(default_page):.1f}")
+    print(f"peer_n_plus_one_best_scores_p95_ms={p95(peer):.1f} (queries only, no rendering)")
+    print(f"overview_1000_runs_p95_ms={p95(ours):.1f}")

@@ -1,0 +1,45 @@
+"""Model rows → JSON-ready dicts for the API (one function per model, no framework)."""
+from __future__ import annotations
+
+
+def _iso(value):
+    return value.isoformat() if value else None
+
+
+def dataset_json(d) -> dict:
+    return {
+        "id": d.id, "name": d.name, "version": d.version, "source": d.source, "generator": d.generator,
+        "content_hash": d.content_hash, "rows": d.row_count, "report": d.report, "created_at": _iso(d.created_at),
+    }
+
+
+def run_json(r, *, full: bool = False) -> dict:
+    data = {
+        "id": r.id, "name": r.name, "kind": r.kind, "recipe": r.recipe, "quick": r.quick, "queue": r.queue,
+        "status": r.status, "message": r.message, "step": r.step, "total_steps": r.total_steps, "progress": r.progress,
+        "phase": r.phase, "eta_s": r.eta_s, "compute_seconds": r.compute_seconds, "gpu_count": r.gpu_count,
+        "project": r.project.name if r.project_id else None, "worker": r.worker.name if r.worker_id else None,
+        "parent": r.parent_id, "parent_step": r.parent_step, "created_at": _iso(r.created_at),
+        "started_at": _iso(r.started_at), "finished_at": _iso(r.finished_at), "last_activity_at": _iso(r.last_activity_at),
+    }
+    if full:
+        data["config"] = r.config
+    return data
+
+
+def trace_json(t, *, full: bool = False) -> dict:
+    data = {
+        "id": t.id, "run": t.run_id, "seq": t.seq, "step": t.step, "group_id": t.group_id, "prompt_id": t.prompt_id,
+        "answer": t.answer, "reward": t.reward, "advantage": t.advantage, "status": t.status, "tokens": t.tokens,
+        "truncated": t.truncated, "has_reflection": t.has_reflection, "language_mix": t.language_mix, "source": t.source,
+    }
+    if full:
+        data.update(prompt=t.prompt, completion=t.completion, think=t.think, rewards=t.rewards)
+    return data
+
+
+def annotation_json(a) -> dict:
+    return {
+        "id": a.id, "trace": a.trace_id, "user": a.user.get_username(), "rating": a.rating, "labels": a.labels,
+        "comment": a.comment, "updated_at": _iso(a.updated_at),
+    }

@@ -1,0 +1,93 @@
+"""The run dashboard's chart grid: which metrics go in which small chart, and why it matters.
+
+Metric names are the trainer's (r1model/train/metrics.py, TRL-style: `completions/mean_length`,
+`rewards/<name>/mean`, `kl`, `clip_ratio/low_mean`, …). Panels match names by pattern, so a metric the
+trainer adds later still gets drawn: anything no panel claims gets a chart of its own at the end.
+"""
+from __future__ import annotations
+
+import importlib
+import re
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Panel:
+    key: str
+    title: str
+    pattern: str  # regex over metric names
+    description: str
+    band: tuple[str, str] = ("", "")  # (low, high) name fragments drawn as a shaded band
+
+    def matches(self, name: str) -> bool:
+        return re.search(self.pattern, name) is not None
+
+
+PANELS = [
+    Panel(
+        "length",
+        "Response length",
+        r"^completions/.*length|^response_length",
+        "Tokens per completion: mean, p10–p90 band and max. R1-Zero's signature is this curve growing on its own.",
+        band=("p10", "p90"),
+    ),
+    Panel("reward", "Reward", r"^reward(s)?(/|$)|^reward_std$", "Total reward and each component's mean."),
+    Panel("accuracy", "Accuracy", r"^accuracy|^eval_accuracy", "Share of completions whose answer the checker accepts."),
+    Panel("format", "Format rate", r"^format", "Share of completions with well-formed <think>/<answer> tags."),
+    Panel("kl", "KL to reference", r"^kl", "k3 estimate of KL(π_θ ‖ π_ref); spikes mean the policy jumped."),
+    Panel("entropy", "Entropy", r"^entropy", "Mean token entropy of sampled completions; a collapse means no exploration."),
+    Panel("clip", "Clip ratios", r"^clip_ratio|^completions/(clipped|truncated)_ratio", "Share of tokens clipped by ε (low/high) and of completions cut at max length."),
+    Panel("zero_std", "Zero-std groups", r"frac_reward_zero_std|zero_std", "Share of groups whose G rewards are all equal: they give no gradient."),
+    Panel("grad_norm", "Gradient norm", r"grad_norm", "Global gradient norm before clipping."),
+    Panel("lr", "Learning rate", r"^lr$|/lr$|learning_rate", "Learning rate from the schedule."),
+    Panel("loss", "Loss", r"^loss$|^train/loss|_loss$", "Training loss (≈0 is normal in GRPO: advantages are centred)."),
+    Panel("moe", "Expert load", r"^moe/|expert", "DeepSeekMoE routing balance: max expert load over mean load, minus 1."),
+    Panel("time", "Time split", r"^time/|^timing/|_seconds$|_time$", "Seconds per step spent generating, scoring, on the reference and updating."),
+    Panel("throughput", "Tokens/s", r"tokens_per_s|tokens/s|throughput", "Tokens generated (GRPO) or trained (pretrain/SFT) per second."),
+    Panel("eval", "Evaluation", r"^eval/", "Held-out accuracy, length and share of worked answers per benchmark."),
+]
+
+
+def metric_descriptions(names: list[str]) -> dict[str, str]:
+    """name → description from the trainer's registry (r1model.train.metrics.describe), when importable."""
+    try:
+        module = importlib.import_module("r1model.train.metrics")
+    except ImportError:
+        return {}
+    describe = getattr(module, "describe", None)
+    out = {}
+    for name in names:
+        found = describe(name) if callable(describe) else None
+        if found is not None:
+            out[name] = getattr(found, "description", "") or ""
+    return out
+
+
+def dashboard_panels(names: list[str]) -> list[dict]:
+    """Chart specs for a run with metrics `names`: the known panels that have data, then the rest."""
+    docs = metric_descriptions(names)
+    claimed: set[str] = set()
+    panels = []
+    for panel in PANELS:
+        members = [n for n in names if n not in claimed and panel.matches(n)]
+        if not members:
+            continue
+        claimed.update(members)
+        low = next((n for n in members if panel.band[0] and panel.band[0] in n), "")
+        high = next((n for n in members if panel.band[1] and panel.band[1] in n), "")
+        panels.append(
+            {
+                "key": panel.key,
+                "title": panel.title,
+                "description": panel.description,
+                "names": members,
+                "band": [low, high] if low and high else [],
+                "docs": {n: docs.get(n, "") for n in members},
+            }
+        )
+    for name in names:
+        if name not in claimed:
+            panels.append(
+                {"key": f"m-{len(panels)}", "title": name, "description": docs.get(name, ""), "names": [name], "band": [], "docs": {}}
+            )
+    return panels

@@ -1,0 +1,142 @@
+"""Writes on runs: create (validate, store, dispatch on commit), cancel, resume.
+
+A run's state changes are conditional updates (`filter(id=…, status=…).update(…)`) so a click that
+races a worker's claim or finish never overwrites it: exactly one side wins, the other sees 0 rows.
+Dispatch (lab.services.dispatch, the workers' side) is imported lazily and called after commit.
+"""
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from lab.access import require_team_role
+from lab.models import Project, Run, RunStatus, Team
+from lab.services.run_config import config_schema, recipe_config, recipes, validate_config
+
+logger = logging.getLogger(__name__)
+
+RESUMABLE = (RunStatus.FAILED, RunStatus.CANCELLED)
+RESUME_ATTEMPTS = 3  # fresh attempts granted by a resume
+
+
+def _dispatch(run_id: int) -> None:
+    try:
+        from lab.services.dispatch import dispatch_run
+    except ImportError:
+        logger.warning("run %s: lab.services.dispatch is missing; the run stays queued", run_id)
+        return
+    try:
+        dispatch_run(run_id)
+    except Exception:  # the run stays queued; the workers' reconciler sends it again
+        logger.exception("run %s: dispatch failed; it stays queued", run_id)
+
+
+@transaction.atomic
+def run_create(
+    *,
+    team: Team,
+    user,
+    config: dict,
+    name: str,
+    queue: str = Run.Queue.CPU,
+    project: Project | None = None,
+    recipe: str = "",
+    quick: bool = False,
+    parent: Run | None = None,
+    parent_step: int | None = None,
+) -> Run:
+    """Validate `config` (r1model RunConfig), store a queued run and send it to `queue` after commit."""
+    require_team_role(user, team, "write")
+    errors: dict[str, list[str]] = {}
+    name = (name or "").strip()
+    if not name:
+        errors["name"] = ["required"]
+    if queue not in Run.Queue.values:
+        errors["queue"] = [f"must be one of {', '.join(Run.Queue.values)}"]
+    if project is not None and project.team_id != team.id:
+        errors["project"] = ["not a project of this team"]
+    if parent is not None and parent.team_id != team.id:
+        errors["parent"] = ["not a run of this team"]
+    if parent_step is not None and parent is None:
+        errors["parent_step"] = ["needs a parent run"]
+    if recipe and recipe not in recipes():
+        errors["recipe"] = [f"unknown recipe {recipe!r}"]
+    if errors:
+        raise ValidationError(errors)
+    if recipe and not config:
+        config = recipe_config(recipe, quick=quick)
+    if config and not config.get("name") and "name" in config_schema().get("properties", {}):
+        config = {**config, "name": name[:200]}
+    validated = validate_config(config) if config else {}
+    run = Run.objects.create(
+        team=team,
+        project=project,
+        name=name[:200],
+        kind=str(validated.get("kind") or ("recipe" if recipe else "grpo"))[:16],
+        recipe=recipe,
+        quick=quick,
+        config=validated,
+        queue=queue,
+        status=RunStatus.QUEUED,
+        parent=parent,
+        parent_step=parent_step,
+        created_by=user,
+        last_activity_at=timezone.now(),
+    )
+    run.run_dir = str(settings.RUNS_DIR / f"run-{run.id}")
+    run.save(update_fields=["run_dir"])
+    transaction.on_commit(lambda: _dispatch(run.id))
+    return run
+
+
+def run_cancel(*, run: Run, user) -> str:
+    """queued → cancelled at once; starting/running → cancelling (the worker stops the trainer).
+
+    Returns the new status; ValidationError when the run has finished already.
+    """
+    require_team_role(user, run.team_id, "write")
+    now = timezone.now()
+    note = f"cancelled by {user.get_username()}"
+    if Run.objects.filter(id=run.id, status=RunStatus.QUEUED).update(
+        status=RunStatus.CANCELLED, finished_at=now, message=note, last_activity_at=now
+    ):
+        run.status = RunStatus.CANCELLED
+        return run.status
+    if Run.objects.filter(id=run.id, status__in=(RunStatus.STARTING, RunStatus.RUNNING)).update(
+        status=RunStatus.CANCELLING, message=note, last_activity_at=now
+    ):
+        run.status = RunStatus.CANCELLING
+        return run.status
+    current = Run.objects.filter(id=run.id).values_list("status", flat=True).first()
+    if current == RunStatus.CANCELLING:
+        return current
+    raise ValidationError(f"a {current} run cannot be cancelled")
+
+
+def run_resume(*, run: Run, user) -> str:
+    """failed/cancelled → queued (continuing from its last checkpoint), then dispatch again."""
+    require_team_role(user, run.team_id, "write")
+    now = timezone.now()
+    with transaction.atomic():
+        changed = Run.objects.filter(id=run.id, status__in=RESUMABLE).update(
+            status=RunStatus.QUEUED,
+            worker=None,
+            heartbeat_at=None,
+            finished_at=None,
+            eta_s=None,
+            max_attempts=F("attempt") + RESUME_ATTEMPTS,
+            message=f"resumed by {user.get_username()}",
+            last_activity_at=now,
+        )
+        if not changed:
+            current = Run.objects.filter(id=run.id).values_list("status", flat=True).first()
+            raise ValidationError(f"a {current} run cannot be resumed (only failed or cancelled runs)")
+        transaction.on_commit(lambda: _dispatch(run.id))
+    run.status = RunStatus.QUEUED
+    return run.status
+

@@ -1,0 +1,106 @@
+"""The run dashboard: header with status and lineage, health warnings, a grid of small charts.
+
+Charts are drawn by static/lab/dashboard.js from `metrics.json` (downsampled on the server); the
+panel layout travels in a json_script block (CSP allows no inline script).
+"""
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpResponseBadRequest, JsonResponse
+from django.urls import reverse
+
+from lab.access import get_for_user
+from lab.models import CheckpointRecord, EvalResult, Run, RunLog
+from lab.selectors.dashboard import dashboard_panels
+from lab.selectors.health import run_health
+from lab.selectors.metrics import MAX_POINTS, cached_metric_series, eval_series, metric_names, metric_series
+from lab.selectors.runs import run_lineage
+from lab.views.common import int_param, page
+
+MAX_SERIES_PER_REQUEST = 40
+MAX_COMPARE_RUNS = 10
+
+
+@login_required
+def run_detail(request, run_id: int):
+    run, access = get_for_user(request.user, Run.objects.select_related("worker", "project", "created_by"), id=run_id)
+    names = metric_names(run.id)
+    panels = dashboard_panels(names)
+    if EvalResult.objects.filter(run=run).exists():
+        panels.append({"key": "benchmarks", "title": "Benchmark scores", "description": "Evaluation results by step.", "names": [], "band": [], "eval": True})
+    chart_config = {
+        "metricsUrl": reverse("run_metrics", args=[run.id]),
+        "active": run.is_active or run.status == "queued",
+        "panels": panels,
+        "maxPoints": MAX_POINTS,
+    }
+    return page(
+        request,
+        "lab/run_detail.html",
+        {
+            "run": run,
+            "can_write": access.can_write,
+            "lineage": run_lineage(run),
+            "children": Run.objects.filter(parent=run).only("id", "name", "status", "parent_step")[:20],
+            "checkpoints": CheckpointRecord.objects.filter(run=run).order_by("-step")[:20],
+            "warnings": run_health(run.id, names),
+            "chart_config": chart_config,
+            "logs": RunLog.objects.filter(run=run).order_by("-seq")[:15],
+        },
+        nav="runs",
+    )
+
+
+@login_required
+def run_status_fragment(request, run_id: int):
+    """The header's live part (htmx polls it while the run is active)."""
+    run, access = get_for_user(request.user, Run.objects.select_related("worker"), id=run_id)
+    return page(request, "lab/_run_status.html", {"run": run, "can_write": access.can_write})
+
+
+@login_required
+def run_metrics(request, run_id: int):
+    """Downsampled series: ?names=a,b (or one name=… each) [&after_step=N] [&max_points=N] [&eval=1]."""
+    run, _ = get_for_user(request.user, Run, id=run_id)
+    return JsonResponse(metrics_payload(run, request.GET))
+
+
+def metrics_payload(run: Run, params) -> dict:
+    names = [n for n in params.getlist("name") if n]
+    for joined in params.getlist("names"):
+        names += [n for n in joined.split(",") if n]
+    names = list(dict.fromkeys(names))[:MAX_SERIES_PER_REQUEST]
+    after_step = int_param(params, "after_step")
+    max_points = int_param(params, "max_points", MAX_POINTS) or MAX_POINTS
+    if after_step is None:
+        series = [cached_metric_series(run.id, name, version=run.ingested_seq, max_points=max_points) for name in names]
+    else:
+        series = [metric_series(run.id, name, max_points=max_points, after_step=after_step) for name in names]
+    payload = {"run": run.id, "status": run.status, "step": run.step, "active": run.is_active, "series": series}
+    if params.get("eval"):
+        payload["eval"] = eval_series(run.id)
+    return payload
+
+
+@login_required
+def compare(request):
+    """One metric overlaid across selected runs: ?runs=1,2,3&metric=name."""
+    ids = []
+    for part in ",".join(request.GET.getlist("runs")).split(","):
+        if part.strip().isdigit():
+            ids.append(int(part))
+    ids = list(dict.fromkeys(ids))[:MAX_COMPARE_RUNS]
+    runs = []
+    for run_id in ids:
+        run, _ = get_for_user(request.user, Run, id=run_id)
+        runs.append(run)
+    if not runs:
+        return HttpResponseBadRequest("choose runs to compare: ?runs=1,2")
+    names = sorted({n for run in runs for n in metric_names(run.id)})
+    metric = request.GET.get("metric") or next((n for n in names if "mean_length" in n), names[0] if names else "")
+    config = {
+        "metric": metric,
+        "runs": [{"id": r.id, "name": r.name, "url": reverse("run_metrics", args=[r.id])} for r in runs],
+        "maxPoints": MAX_POINTS,
+    }
+    return page(request, "lab/compare.html", {"runs": runs, "names": names, "metric": metric, "chart_config": config}, nav="runs")

@@ -1,0 +1,182 @@
+"""Run pages: the manager's overview, the runs list, the new-run form, cancel and resume."""
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from lab.access import get_for_user
+from lab.forms import ConfigForm, RunForm
+from lab.models import CheckpointRecord, Dataset, Membership, Project, Run, RunStatus
+from lab.selectors.runs import OVERVIEW_PAGE, benchmarks_in, overview_rows, team_runs
+from lab.services.run_config import config_schema, recipe_config, recipes
+from lab.services.runs import run_cancel, run_create, run_resume
+from lab.views.common import int_param, page, team_page
+
+DEMO_RECIPE = "aha-mini"
+MAX_PER_PAGE = 1000
+
+
+def _filtered(request, team):
+    params = request.GET
+    filters = {key: (params.get(key) or "").strip()[:100] for key in ("project", "user", "status", "q")}
+    return team_runs(team.id, **filters), filters
+
+
+def _runs_context(request, team):
+    runs, filters = _filtered(request, team)
+    page_number = max(1, int_param(request.GET, "page", 1) or 1)
+    per_page = min(MAX_PER_PAGE, max(10, int_param(request.GET, "per_page", OVERVIEW_PAGE) or OVERVIEW_PAGE))
+    rows = overview_rows(runs, offset=(page_number - 1) * per_page, limit=per_page + 1)
+    has_next = len(rows) > per_page
+    rows = rows[:per_page]
+    return {
+        "rows": rows,
+        "benchmarks": benchmarks_in(rows),
+        "filters": filters,
+        "page_number": page_number,
+        "has_next": has_next,
+        "projects": Project.objects.filter(team=team).order_by("name"),
+        "members": Membership.objects.filter(team=team).select_related("user").order_by("user__username"),
+        "statuses": RunStatus.choices,
+        "team_has_runs": Run.objects.filter(team=team).exists() if not rows else True,
+    }
+
+
+@team_page
+def overview(request, team, access):
+    return page(request, "lab/overview.html", _runs_context(request, team), nav="overview")
+
+
+@team_page
+def runs_list(request, team, access):
+    return page(request, "lab/runs.html", _runs_context(request, team), nav="runs")
+
+
+@team_page
+@require_POST
+def demo_run(request, team, access):
+    access.require("write")
+    run = run_create(team=team, user=request.user, config={}, name=f"{DEMO_RECIPE} demo", recipe=DEMO_RECIPE, quick=False)
+    messages.success(request, f"Started the {DEMO_RECIPE} demo run.")
+    return HttpResponseRedirect(reverse("run", args=[run.id]))
+
+
+def _start_values(request, team) -> tuple[dict, dict]:
+    """Initial run fields and config for the form: a fork, a start from a checkpoint, a recipe, or defaults."""
+    initial: dict = {"queue": "cpu"}
+    config: dict | None = None
+    fork_id, parent_id = request.GET.get("fork"), request.GET.get("parent")
+    recipe = request.GET.get("recipe", "")
+    if fork_id:
+        source, _ = get_for_user(request.user, Run, id=fork_id)
+        config = dict(source.config)
+        initial.update(
+            name=f"{source.name} (fork)", queue=source.queue, recipe=source.recipe, quick=source.quick, project=source.project_id
+        )
+    elif parent_id:
+        parent, _ = get_for_user(request.user, Run, id=parent_id)
+        step = int_param(request.GET, "step")
+        checkpoint = CheckpointRecord.objects.filter(run=parent, **({"step": step} if step is not None else {})).order_by("-step").first()
+        config = dict(parent.config)
+        if checkpoint is not None:
+            model = config.get("model")
+            config["model"] = {**(model if isinstance(model, dict) else {}), "source": checkpoint.path}
+            initial["parent_step"] = checkpoint.step
+        initial.update(name=f"{parent.name} → child", queue=parent.queue, project=parent.project_id, parent=parent.id)
+    elif recipe in recipes():
+        initial.update(name=recipe, recipe=recipe)
+        try:
+            config = recipe_config(recipe)
+        except Exception:  # a recipe without a static config: the worker builds it at launch
+            config = None
+    if request.GET.get("dataset", "").isdigit():
+        initial["dataset"] = int(request.GET["dataset"])
+    return initial, config or {}
+
+
+@team_page
+def run_new(request, team, access):
+    access.require("write")
+    schema = config_schema()
+    projects = Project.objects.filter(team=team).order_by("name")
+    recipe_table = recipes()
+    datasets = Dataset.objects.filter(team=team).order_by("name", "-version")
+    if request.method == "POST":
+        form = RunForm(request.POST, projects=projects, recipe_names=list(recipe_table), datasets=datasets)
+        config_form = ConfigForm(request.POST, schema=schema, prefix="cfg")
+        parent = None
+        if request.POST.get("parent"):
+            parent, _ = get_for_user(request.user, Run, id=request.POST["parent"])
+        if form.is_valid() and config_form.is_valid():
+            data = form.cleaned_data
+            config = data["config_json"] if data["config_json"] is not None else config_form.to_config()
+            if data["recipe"] and not request.POST.get("override_recipe"):
+                config = {} if data["config_json"] is None else config
+            if data["dataset"]:
+                dataset = get_object_or_404(Dataset, id=data["dataset"], team=team)
+                config = {**config, "datasets": [{"task": None, "path": dataset.path}]}
+            project = get_object_or_404(Project, id=data["project"], team=team) if data["project"] else None
+            try:
+                run = run_create(
+                    team=team, user=request.user, config=config, name=data["name"], queue=data["queue"],
+                    project=project, recipe=data["recipe"], quick=data["quick"], parent=parent,
+                    parent_step=int_param(request.POST, "parent_step"),
+                )
+            except ValidationError as exc:
+                _attach_errors(form, config_form, exc)
+            else:
+                messages.success(request, f"Run “{run.name}” queued on {run.queue}.")
+                return HttpResponseRedirect(reverse("run", args=[run.id]))
+        initial = {"parent": request.POST.get("parent", ""), "parent_step": request.POST.get("parent_step", "")}
+    else:
+        initial, config = _start_values(request, team)
+        form = RunForm(initial=initial, projects=projects, recipe_names=list(recipe_table), datasets=datasets)
+        config_form = ConfigForm(schema=schema, config=config, prefix="cfg")
+    parent_run = Run.objects.filter(id=initial.get("parent") or 0, team=team).first()
+    return page(
+        request,
+        "lab/run_new.html",
+        {"form": form, "config_form": config_form, "recipes": recipe_table, "parent_run": parent_run, "initial": initial},
+        nav="runs",
+    )
+
+
+def _attach_errors(form, config_form, exc: ValidationError) -> None:
+    """Put the service's errors next to their fields (config errors are named by config path)."""
+    if not hasattr(exc, "error_dict"):
+        form.add_error(None, exc)
+        return
+    for field, errors in exc.message_dict.items():
+        if field in form.fields:
+            form.add_error(field, errors)
+        elif field in config_form.fields:
+            config_form.add_error(field, errors)
+        else:
+            form.add_error(None, [f"{field}: {e}" for e in errors])
+
+
+def _state_change(request, run_id: int, service, verb: str):
+    run, access = get_for_user(request.user, Run, id=run_id)
+    access.require("write")
+    try:
+        status = service(run=run, user=request.user)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"Run {verb}: now {status}.")
+    return HttpResponseRedirect(reverse("run", args=[run.id]))
+
+
+@require_POST
+def run_cancel_view(request, run_id: int):
+    return _state_change(request, run_id, run_cancel, "cancel requested")
+
+
+@require_POST
+def run_resume_view(request, run_id: int):
+    return _state_change(request, run_id, run_resume, "resumed")
+

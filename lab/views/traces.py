@@ -1,0 +1,115 @@
+"""The trace viewer: a filtered list, a group side by side, one prompt across steps, one trace."""
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpResponseRedirect, StreamingHttpResponse
+from django.urls import reverse
+from django.utils.http import urlencode
+from django.views.decorators.http import require_POST
+
+from lab.access import get_for_user
+from lab.forms import AnnotationForm
+from lab.models import Annotation, Run, Trace
+from lab.selectors.traces import STATUSES, TraceFilter, next_unreviewed, prompt_history, trace_group, trace_page
+from lab.services.annotations import annotation_save, annotations_csv
+from lab.views.common import int_param, page
+
+
+@login_required
+def trace_list(request, run_id: int):
+    run, access = get_for_user(request.user, Run, id=run_id)
+    flt, errors = TraceFilter.from_query(request.GET)
+    page_number = max(1, int_param(request.GET, "page", 1) or 1)
+    traces, has_next = trace_page(run.id, flt, page=page_number, user=request.user)
+    query = {k: v for k, v in request.GET.items() if k != "page" and v}
+    return page(
+        request,
+        "lab/trace_list.html",
+        {
+            "run": run, "traces": traces, "flt": flt, "errors": errors, "statuses": STATUSES,
+            "page_number": page_number, "has_next": has_next, "query": urlencode(query),
+            "can_annotate": access.can_annotate,
+        },
+        nav="review",
+    )
+
+
+@login_required
+def trace_group_view(request, run_id: int, group_id: str):
+    run, access = get_for_user(request.user, Run, id=run_id)
+    traces = trace_group(run.id, group_id)
+    if not traces:
+        raise Http404
+    mine = {a.trace_id: a for a in Annotation.objects.filter(trace__in=traces, user=request.user)}
+    rows = [(t, mine.get(t.id)) for t in traces]
+    return page(request, "lab/trace_group.html", {"run": run, "rows": rows, "group_id": group_id, "first": traces[0], "can_annotate": access.can_annotate}, nav="review")
+
+
+@login_required
+def prompt_view(request, run_id: int):
+    run, _ = get_for_user(request.user, Run, id=run_id)
+    prompt_id = request.GET.get("prompt_id", "")
+    traces = prompt_history(run.id, prompt_id) if prompt_id else []
+    if not traces:
+        raise Http404
+    prompt = Trace.objects.filter(id=traces[0].id).values_list("prompt", flat=True).first()
+    return page(request, "lab/prompt_history.html", {"run": run, "traces": traces, "prompt_id": prompt_id, "prompt": prompt}, nav="review")
+
+
+@login_required
+def trace_detail(request, trace_id: int):
+    trace, access = get_for_user(request.user, Trace.objects.select_related("run"), id=trace_id)
+    mine = Annotation.objects.filter(trace=trace, user=request.user).first()
+    form = AnnotationForm(initial={"rating": mine.rating, "labels": ", ".join(mine.labels), "comment": mine.comment} if mine else None)
+    others = Annotation.objects.filter(trace=trace).exclude(user=request.user).select_related("user")
+    siblings = Trace.objects.filter(run_id=trace.run_id, group_id=trace.group_id).count() if trace.group_id else 0
+    return page(
+        request,
+        "lab/trace_detail.html",
+        {"run": trace.run, "trace": trace, "form": form, "mine": mine, "others": others, "siblings": siblings,
+         "can_annotate": access.can_annotate, "queue": request.GET.get("queue") == "1"},
+        nav="review",
+    )
+
+
+@login_required
+@require_POST
+def trace_annotate(request, trace_id: int):
+    trace, access = get_for_user(request.user, Trace.objects.select_related("run"), id=trace_id, action="annotate")
+    form = AnnotationForm(request.POST)
+    if form.is_valid():
+        try:
+            annotation_save(trace=trace, user=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, "Annotation saved.")
+            if request.POST.get("queue") == "1":
+                return HttpResponseRedirect(reverse("review_next", args=[trace.run_id]) + f"?after={trace.seq}")
+    else:
+        messages.error(request, "Annotation not saved: " + "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
+    back = request.POST.get("back", "")
+    if back == "group" and trace.group_id:
+        return HttpResponseRedirect(reverse("trace_group", args=[trace.run_id, trace.group_id]))
+    return HttpResponseRedirect(reverse("trace", args=[trace.id]))
+
+
+@login_required
+def review_next(request, run_id: int):
+    """The per-run review queue: the next trace this user has not annotated."""
+    run, _ = get_for_user(request.user, Run, id=run_id, action="annotate")
+    trace = next_unreviewed(run.id, request.user, after_seq=int_param(request.GET, "after"))
+    if trace is None:
+        messages.info(request, f"Every trace of “{run.name}” has your annotation.")
+        return HttpResponseRedirect(reverse("traces", args=[run.id]))
+    return HttpResponseRedirect(reverse("trace", args=[trace.id]) + "?queue=1")
+
+
+@login_required
+def annotations_export(request, run_id: int):
+    run, _ = get_for_user(request.user, Run, id=run_id)
+    response = StreamingHttpResponse(annotations_csv(Annotation.objects.filter(trace__run=run)), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="run-{run.id}-annotations.csv"'
+    return response

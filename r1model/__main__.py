@@ -1,0 +1,133 @@
+"""`python -m r1model`: every job of the lab, without the web app.
+
+    python -m r1model train CONFIG.json --run-dir DIR        (resumes when DIR holds checkpoints)
+    python -m r1model validate-config CONFIG.json
+    python -m r1model recipe list
+    python -m r1model recipe show NAME [--quick] [--seed N]
+    python -m r1model recipe run NAME --run-dir DIR [--seed N] [--quick]
+    python -m r1model score ...       (r1model.evaluate.score)
+    python -m r1model evaluate ...    (r1model.evaluate.runner)
+
+Exit codes: 0 done (or stopped by SIGTERM after a checkpoint), 1 failed, 2 bad usage or invalid config.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+EXIT_USAGE = 2
+
+
+def _train(config, run_dir: str, quiet: bool) -> int:
+    from r1model.train.runner import run
+
+    return run(config, run_dir, progress_stream=open(os.devnull, "w") if quiet else sys.stderr)
+
+
+def _cmd_train(args) -> int:
+    from r1model.train.config import ConfigError, load_run_config
+
+    try:
+        config = load_run_config(args.config)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_USAGE
+    return _train(config, args.run_dir, args.quiet)
+
+
+def _cmd_validate(args) -> int:
+    from r1model.train.config import ConfigError, load_run_config
+
+    try:
+        config = load_run_config(args.config)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_USAGE
+    print(f"{args.config}: valid {config.kind} config")
+    return 0
+
+
+def _cmd_recipe(args) -> int:
+    from r1model.train.recipes import RECIPES, recipe_config
+
+    if args.recipe_command == "list":
+        width = max(len(name) for name in RECIPES)
+        for name, recipe in RECIPES.items():
+            print(f"{name:{width}}  {recipe.description}")
+        return 0
+    try:
+        config = recipe_config(args.name, quick=args.quick, seed=args.seed)
+    except KeyError as exc:
+        print(exc.args[0], file=sys.stderr)
+        return EXIT_USAGE
+    if args.recipe_command == "show":
+        print(config.to_json())
+        return 0
+    return _train(config, args.run_dir, args.quiet)
+
+
+def _delegate(module: str, function: str, argv: list[str]) -> int:
+    import importlib
+
+    try:
+        fn = getattr(importlib.import_module(module), function)
+    except (ImportError, AttributeError) as exc:
+        print(f"{module}.{function} is not available: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    result = fn(argv)
+    return int(result or 0)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m r1model", description="R1 Lab trainer: DeepSeek-R1-style runs without the web app.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser("train", help="run a RunConfig in a run directory (resumes from its checkpoints)")
+    train.add_argument("config", help="RunConfig JSON file")
+    train.add_argument("--run-dir", required=True, help="where config.json, events.jsonl and checkpoints/ go")
+    train.add_argument("--quiet", action="store_true", help="no progress output")
+    train.set_defaults(func=_cmd_train)
+
+    validate = sub.add_parser("validate-config", help="check a RunConfig file and list every error")
+    validate.add_argument("config")
+    validate.set_defaults(func=_cmd_validate)
+
+    recipe = sub.add_parser("recipe", help="named experiments (aha-mini, ...)")
+    recipe_sub = recipe.add_subparsers(dest="recipe_command", required=True)
+    recipe_sub.add_parser("list", help="the recipes and what they show")
+    for name, help_text in (("show", "print a recipe's RunConfig"), ("run", "run a recipe in a run directory")):
+        cmd = recipe_sub.add_parser(name, help=help_text)
+        cmd.add_argument("name")
+        cmd.add_argument("--seed", type=int, default=None)
+        cmd.add_argument("--quick", action="store_true", help="the same pipeline scaled down to about a minute")
+        if name == "run":
+            cmd.add_argument("--run-dir", required=True)
+            cmd.add_argument("--quiet", action="store_true")
+        else:
+            cmd.set_defaults(run_dir=None, quiet=True)
+    recipe.set_defaults(func=_cmd_recipe)
+
+    score = sub.add_parser("score", help="score completions (r1model.evaluate.score)", add_help=False)
+    score.add_argument("rest", nargs=argparse.REMAINDER)
+    score.set_defaults(func=lambda args: _delegate("r1model.evaluate.score", "score_main", args.rest))
+    evaluate = sub.add_parser("evaluate", help="evaluate a checkpoint on benchmarks (r1model.evaluate.runner)", add_help=False)
+    evaluate.add_argument("rest", nargs=argparse.REMAINDER)
+    evaluate.set_defaults(func=lambda args: _delegate("r1model.evaluate.runner", "evaluate_main", args.rest))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # score / evaluate take their own arguments: hand everything after the sub-command over untouched.
+    if argv and argv[0] in ("score", "evaluate"):
+        module, function = {"score": ("r1model.evaluate.score", "score_main"),
+                            "evaluate": ("r1model.evaluate.runner", "evaluate_main")}[argv[0]]
+        return _delegate(module, function, argv[1:])
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,226 @@
+"""Evaluate a model on a benchmark with the R1 report's protocol: k samples per problem at temperature
+0.6 and top-p 0.95, pass@1 = mean correctness over the samples, cons@k = majority vote over the
+extracted answers, unbiased pass@k; greedy decoding available (k = 1).
+
+    result = evaluate(model, tokenizer, load_benchmark("addition-test"), k=8, template="mini")
+    python -m r1model evaluate --checkpoint DIR --benchmark NAME [--k K] [--run-dir DIR]
+
+This is the one module of r1model.evaluate that imports torch (it generates).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from r1model.evaluate.benchmarks import load_benchmark
+from r1model.evaluate.metrics import pass_at_k
+from r1model.evaluate.score import score_problem
+from r1model.tasks.problem import Problem
+from r1model.template import R1_ZERO_TEMPLATE, parse_completion, render_prompt, resolve_template
+
+CHUNK = 256  # prompts per generate call
+
+
+@dataclass
+class EvalResult:
+    """summary: {'n', 'samples', 'k', 'pass@1', 'cons@k', 'pass@k', 'unparseable', 'skipped',
+    'mean_length', 'truncated_ratio', 'seconds', 'problems_per_s', 'tokens_per_s'};
+    problems: one dict per problem with its samples (completion, answer, status, tokens, truncated)."""
+
+    benchmark: str
+    summary: dict
+    problems: list[dict] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _generate(engine, tokenizer, prompts: list[str], params, seed: int):
+    import torch
+
+    generator = torch.Generator(device="cpu").manual_seed(seed)
+    completions = []
+    with torch.no_grad():
+        for start in range(0, len(prompts), CHUNK):
+            ids = [tokenizer.encode(p) for p in prompts[start : start + CHUNK]]
+            completions.extend(engine.generate(ids, params, generator))
+    return completions
+
+
+def evaluate(model, tokenizer, problems: list[Problem], k: int = 8, temperature: float = 0.6, top_p: float = 0.95,
+             max_new_tokens: int = 512, template: str = R1_ZERO_TEMPLATE, greedy: bool = False, seed: int = 0,
+             engine=None, events=None, step: int = 0, benchmark: str = "custom", traces: bool = True,
+             timeout: float = 5.0) -> EvalResult:
+    """Sample k completions per problem, check them, and summarise. With `events` (an EventWriter) one
+    `eval` event per metric and one `trace` event per sample (source 'eval') are written."""
+    from r1model.rollout import BuiltinEngine, SamplingParams
+
+    if greedy:
+        k, temperature, top_p = 1, 0.0, 1.0
+    if k < 1:
+        raise ValueError(f"k must be >= 1, not {k}")
+    if not problems:
+        raise ValueError("no problems to evaluate")
+    engine = engine or BuiltinEngine(model, tokenizer)
+    params = SamplingParams(temperature=temperature, top_p=top_p, top_k=0, max_new_tokens=max_new_tokens,
+                            stop_token_ids=[tokenizer.eos_id], seed=seed)
+    was_training = getattr(model, "training", False)
+    if hasattr(model, "eval"):
+        model.eval()
+    started = time.perf_counter()
+    template = resolve_template(template)
+    prompts = [render_prompt(p.problem, template) for p in problems for _ in range(k)]
+    completions = _generate(engine, tokenizer, prompts, params, seed)
+    generated_s = time.perf_counter() - started
+    if was_training:
+        model.train()
+
+    rows, scores = [], []
+    for index, problem in enumerate(problems):
+        group = completions[index * k : (index + 1) * k]
+        texts = [c.text for c in group]
+        score = score_problem(problem, texts, timeout=timeout)
+        scores.append(score)
+        samples = []
+        for c, status, extracted in zip(group, score.statuses, score.extracted):
+            samples.append({"completion": c.text, "answer": extracted, "status": status,
+                            "tokens": len(c.token_ids), "truncated": c.finish_reason == "length"})
+        rows.append({"id": problem.id, "problem": problem.problem, "gold": problem.answer, "pass@1": score.pass_at_1,
+                     "cons": score.cons, "majority": score.majority, "samples": samples})
+    seconds = time.perf_counter() - started
+    summary = _summarise(scores, rows, k, seconds, generated_s)
+    if events is not None:
+        _write_events(events, step, benchmark, summary, rows, prompts, k, traces)
+    return EvalResult(benchmark=benchmark, summary=summary, problems=rows)
+
+
+def _summarise(scores, rows, k, seconds, generated_s) -> dict:
+    judged = [s for s in scores if s.pass_at_1 is not None]
+    lengths = [sample["tokens"] for row in rows for sample in row["samples"]]
+    truncated = [sample["truncated"] for row in rows for sample in row["samples"]]
+    eligible = [s for s in judged if s.samples - s.skipped >= k]
+    return {
+        "n": len(judged),
+        "samples": len(lengths),
+        "k": k,
+        "pass@1": sum(s.pass_at_1 for s in judged) / len(judged) if judged else None,
+        "cons@k": sum(s.cons for s in judged) / len(judged) if judged else None,
+        "pass@k": (sum(pass_at_k(s.samples - s.skipped, s.correct, k) for s in eligible) / len(eligible)
+                   if eligible else None),
+        "unparseable": sum(s.unparseable for s in scores),
+        "skipped": sum(s.skipped for s in scores),
+        "mean_length": statistics.fmean(lengths) if lengths else 0.0,
+        "truncated_ratio": sum(truncated) / len(truncated) if truncated else 0.0,
+        "seconds": round(seconds, 3),
+        "generate_seconds": round(generated_s, 3),
+        "problems_per_s": len(rows) / seconds if seconds > 0 else None,
+        "tokens_per_s": sum(lengths) / generated_s if generated_s > 0 else None,
+    }
+
+
+def _write_events(events, step, benchmark, summary, rows, prompts, k, traces) -> None:
+    metrics = {"pass@1": summary["pass@1"], "cons@k": summary["cons@k"], f"pass@{k}": summary["pass@k"],
+               "unparseable_rate": summary["unparseable"] / max(1, summary["samples"]),
+               "mean_length": summary["mean_length"], "truncated_ratio": summary["truncated_ratio"]}
+    with events.batch():
+        for metric, value in metrics.items():
+            if value is not None:
+                events.eval(step, benchmark, metric, value, summary["n"])
+        if not traces:
+            return
+        for index, row in enumerate(rows):
+            for j, sample in enumerate(row["samples"]):
+                parsed = parse_completion(sample["completion"], truncated=sample["truncated"])
+                status = "skipped" if sample["status"] == "error" else sample["status"]
+                correct = None if status == "skipped" else status == "correct"
+                events.trace(step, f"eval-{benchmark}-{row['id']}", prompts[index * k + j], sample["completion"],
+                             parsed.think, parsed.answer, {"accuracy": None if correct is None else float(correct)},
+                             float(bool(correct)), None, correct, status, sample["tokens"], sample["truncated"],
+                             prompt_id=row["id"], source="eval")
+
+
+def _template_of(checkpoint: Path) -> str:
+    """The template the checkpoint was trained with (its run's config.json), else the R1-Zero one."""
+    for config in (checkpoint / "run_config.json", checkpoint.parent.parent / "config.json"):
+        if config.exists():
+            try:
+                template = json.loads(config.read_text()).get("template")
+            except (ValueError, AttributeError):
+                continue
+            if template:
+                return template
+    return "r1-zero"
+
+
+def evaluate_main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m r1model evaluate",
+                                     description="Evaluate a checkpoint on a benchmark (the R1 report's protocol).")
+    parser.add_argument("--checkpoint", required=True, help="checkpoint folder (HF layout)")
+    parser.add_argument("--benchmark", required=True, help="benchmark name (see --list) or a dataset path")
+    parser.add_argument("--k", type=int, default=8, help="samples per problem (default 8; report 64 for cons@64)")
+    parser.add_argument("--n", type=int, default=None, help="evaluate only the first n problems")
+    parser.add_argument("--temperature", type=float, default=0.6)
+    parser.add_argument("--top-p", type=float, default=0.95)
+    parser.add_argument("--max-new-tokens", type=int, default=512)
+    parser.add_argument("--greedy", action="store_true", help="greedy decoding, one sample per problem")
+    parser.add_argument("--template", default=None, help="'r1-zero', 'mini' or text with {prompt} "
+                        "(default: the checkpoint's run config, else r1-zero)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--step", type=int, default=0, help="step recorded on the eval events")
+    parser.add_argument("--run-dir", default=None, help="write eval/trace events and samples here")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (cuda when available)")
+    args = parser.parse_args(argv)
+
+    import torch
+
+    from r1model.train.modeling import load_model
+
+    torch.set_num_threads(args.threads)
+    checkpoint = Path(args.checkpoint)
+    try:
+        problems = load_benchmark(args.benchmark, n=args.n)
+    except (KeyError, ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    model, tokenizer = load_model(checkpoint, torch.device(device))
+    template = args.template or _template_of(checkpoint)
+    events = None
+    if args.run_dir:
+        from r1model.events import EventWriter
+
+        events = EventWriter(args.run_dir)
+    if events is not None:
+        events.status("eval", 0, len(problems), message=f"evaluating {args.benchmark}: {len(problems)} problems "
+                      f"x k={1 if args.greedy else args.k}")
+    try:
+        result = evaluate(model, tokenizer, problems, k=args.k, temperature=args.temperature, top_p=args.top_p,
+                          max_new_tokens=args.max_new_tokens, template=template, greedy=args.greedy, seed=args.seed,
+                          events=events, step=args.step, benchmark=args.benchmark)
+    except Exception as exc:
+        if events is not None:
+            events.status("failed", 0, len(problems), message=f"{type(exc).__name__}: {exc}")
+            events.close()
+        raise
+    if events is not None:
+        events.status("done", len(problems), len(problems), eta_s=0.0,
+                      message=f"pass@1 {result.summary['pass@1']:.3f}, cons@k {result.summary['cons@k']:.3f}")
+        events.close()
+    if args.run_dir:
+        out = Path(args.run_dir) / "evals" / f"{Path(args.benchmark).stem}-step{args.step}.jsonl"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with open(out, "w", encoding="utf-8") as f:
+            for row in result.problems:
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    print(json.dumps({"benchmark": args.benchmark, **result.summary}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(evaluate_main())

@@ -1,0 +1,142 @@
+"""Multi-head Latent Attention (V2 report §2.1, V3 §2.1.1) and its compressed KV cache.
+
+Queries and keys/values pass through low-rank latents (each RMS-normalised); a RoPE key of
+qk_rope_head_dim is computed once per token and shared by all heads. Two attention paths give the same
+result: ``naive`` expands the latent into per-head K and V (training, teacher forcing); ``absorbed`` folds
+W_UK into the query and applies W_UV after attention, so the cache holds only the normalised KV latent
+and the RoPE key: kv_lora_rank + qk_rope_head_dim elements per token per layer (V3: 576).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from r1model.model.config import ModelConfig
+from r1model.model.fp8 import make_linear
+from r1model.model.norm import RMSNorm
+from r1model.model.rope import apply_rope
+
+
+class MLACache:
+    """Absorbed-MLA KV cache for a batch: per layer the normalised KV latent c_kv and the rotated RoPE key.
+
+    Slots are written left to right for all rows at once; ``key_mask`` marks which slots hold a real token
+    (left padding, finished rows and rejected speculative drafts leave holes). ``seen`` counts each row's real
+    tokens, which gives the next RoPE position.
+    """
+
+    def __init__(self, num_layers: int, batch: int, max_len: int, kv_lora_rank: int, rope_dim: int,
+                 dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu"):
+        self.c_kv = torch.zeros(num_layers, batch, max_len, kv_lora_rank, dtype=dtype, device=device)
+        self.k_rope = torch.zeros(num_layers, batch, max_len, rope_dim, dtype=dtype, device=device)
+        self.key_mask = torch.zeros(batch, max_len, dtype=torch.bool, device=device)
+        self.seen = torch.zeros(batch, dtype=torch.long, device=device)
+        self.length = 0  # slots used
+
+    @property
+    def max_len(self) -> int:
+        return self.c_kv.shape[2]
+
+    @property
+    def batch_size(self) -> int:
+        return self.c_kv.shape[1]
+
+    def store(self, layer: int, c_kv: torch.Tensor, k_rope: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Write T new slots of one layer at [length, length+T); return all slots so far (B, S, *)."""
+        t = c_kv.shape[1]
+        end = self.length + t
+        if end > self.max_len:
+            raise ValueError(f"cache: {end} tokens exceed max_len={self.max_len}")
+        self.c_kv[layer, :, self.length:end] = c_kv
+        self.k_rope[layer, :, self.length:end] = k_rope
+        return self.c_kv[layer, :, :end], self.k_rope[layer, :, :end]
+
+    def select(self, rows: torch.Tensor) -> None:
+        """Keep only these batch rows (drop finished sequences)."""
+        self.c_kv = self.c_kv.index_select(1, rows)
+        self.k_rope = self.k_rope.index_select(1, rows)
+        self.key_mask = self.key_mask.index_select(0, rows)
+        self.seen = self.seen.index_select(0, rows)
+
+    def nbytes_per_token_per_layer(self) -> int:
+        return (self.c_kv.shape[-1] + self.k_rope.shape[-1]) * self.c_kv.element_size()
+
+
+class MLA(nn.Module):
+    """Multi-head Latent Attention. Attribute names are transformers' (checkpoint keys)."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        c = config
+        self.num_heads = c.num_attention_heads
+        self.q_lora_rank = c.q_lora_rank
+        self.kv_lora_rank = c.kv_lora_rank
+        self.qk_nope_head_dim = c.qk_nope_head_dim
+        self.qk_rope_head_dim = c.qk_rope_head_dim
+        self.v_head_dim = c.v_head_dim
+        self.softmax_scale = c.qk_head_dim ** -0.5  # no YaRN mscale: no context extension here
+        q_out = self.num_heads * c.qk_head_dim
+        if c.q_lora_rank > 0:
+            self.q_a_proj = make_linear(c.hidden_size, c.q_lora_rank, c.precision)  # W_DQ
+            self.q_a_layernorm = RMSNorm(c.q_lora_rank, c.rms_norm_eps)
+            self.q_b_proj = make_linear(c.q_lora_rank, q_out, c.precision)  # W_UQ and W_QR
+        else:
+            self.q_proj = make_linear(c.hidden_size, q_out, c.precision)
+        # W_DKV and W_KR in one matrix: [latent c_kv | shared RoPE key]
+        self.kv_a_proj_with_mqa = make_linear(c.hidden_size, c.kv_lora_rank + c.qk_rope_head_dim, c.precision)
+        self.kv_a_layernorm = RMSNorm(c.kv_lora_rank, c.rms_norm_eps)
+        # W_UK and W_UV in one matrix, per head [k_nope | v]
+        self.kv_b_proj = make_linear(c.kv_lora_rank, self.num_heads * (c.qk_nope_head_dim + c.v_head_dim),
+                                     c.precision)
+        self.o_proj = make_linear(self.num_heads * c.v_head_dim, c.hidden_size, c.precision)
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, mask: torch.Tensor,
+                cache: MLACache | None = None, cache_layer: int = 0, absorb: bool | None = None) -> torch.Tensor:
+        """x (B, T, d); cos/sin (B, T, rope/2); mask (B, 1, T, S) bool, True = may attend.
+
+        With a cache the new latents are stored and attention runs over all S cached slots; the absorbed
+        path is the default then, the naive one otherwise (``absorb`` overrides).
+        """
+        b, t, _ = x.shape
+        if self.q_lora_rank > 0:
+            q = self.q_b_proj(self.q_a_layernorm(self.q_a_proj(x)))
+        else:
+            q = self.q_proj(x)
+        q = q.view(b, t, self.num_heads, -1)  # (B, T, H, nope + rope)
+        q_nope, q_rope = q.split([self.qk_nope_head_dim, self.qk_rope_head_dim], dim=-1)
+        q_rope = apply_rope(q_rope, cos[:, :, None], sin[:, :, None])
+        c_kv, k_rope = self.kv_a_proj_with_mqa(x).split([self.kv_lora_rank, self.qk_rope_head_dim], dim=-1)
+        c_kv = self.kv_a_layernorm(c_kv)  # (B, T, kv_lora_rank)
+        k_rope = apply_rope(k_rope, cos, sin)  # (B, T, rope), one key for all heads
+        if cache is not None:
+            c_kv, k_rope = cache.store(cache_layer, c_kv, k_rope)  # (B, S, *)
+        if absorb is None:
+            absorb = cache is not None
+        if absorb:
+            out = self._absorbed(q_nope, q_rope, c_kv, k_rope, mask)
+        else:
+            out = self._naive(q_nope, q_rope, c_kv, k_rope, mask)
+        return self.o_proj(out.reshape(b, t, -1))
+
+    def _naive(self, q_nope, q_rope, c_kv, k_rope, mask) -> torch.Tensor:
+        b, s, _ = c_kv.shape
+        kv = self.kv_b_proj(c_kv).view(b, s, self.num_heads, -1)  # (B, S, H, nope + v)
+        k_nope, v = kv.split([self.qk_nope_head_dim, self.v_head_dim], dim=-1)
+        k = torch.cat([k_nope, k_rope[:, :, None].expand(-1, -1, self.num_heads, -1)], dim=-1)
+        q = torch.cat([q_nope, q_rope], dim=-1)
+        out = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
+                                             attn_mask=mask, scale=self.softmax_scale)  # (B, H, T, v)
+        return out.transpose(1, 2)  # (B, T, H, v)
+
+    def _absorbed(self, q_nope, q_rope, c_kv, k_rope, mask) -> torch.Tensor:
+        w = self.kv_b_proj.weight.view(self.num_heads, -1, self.kv_lora_rank)  # (H, nope + v, C)
+        w_uk, w_uv = w[:, : self.qk_nope_head_dim], w[:, self.qk_nope_head_dim:]
+        q_latent = torch.einsum("bthd,hdc->bthc", q_nope, w_uk)  # query in latent space
+        scores = (torch.einsum("bthc,bsc->bhts", q_latent, c_kv)
+                  + torch.einsum("bthr,bsr->bhts", q_rope, k_rope)) * self.softmax_scale
+        scores = scores.masked_fill(~mask, float("-inf"))
+        probs = scores.float().softmax(dim=-1).to(c_kv.dtype)
+        out_latent = torch.einsum("bhts,bsc->bthc", probs, c_kv)
+        return torch.einsum("bthc,hvc->bthv", out_latent, w_uv)  # (B, T, H, v)

@@ -1,0 +1,191 @@
+"""Rollout engines: the seam between the trainer and whatever generates completions.
+
+``RolloutEngine`` is the interface (a vLLM engine on GPU nodes implements the same two methods);
+``BuiltinEngine`` is batched sampling with r1model's absorbed-MLA KV cache: left-padded ragged prompts,
+temperature / top-p / top-k, stop on eos or ``</answer>``, seeded, finished rows dropped from the batch.
+"""
+
+from __future__ import annotations
+
+import abc
+import time
+from dataclasses import dataclass, field
+
+import torch
+
+from r1model.model.tokenizer import ANSWER_END
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    temperature: float = 1.0  # 0 = greedy (logprobs are then those of temperature 1)
+    top_p: float = 1.0  # nucleus sampling: keep the smallest set of tokens with probability >= top_p
+    top_k: int = 0  # keep the k most likely tokens (0 = all)
+    max_new_tokens: int = 128
+    stop_token_ids: tuple[int, ...] = ()  # in addition to eos and </answer>
+    seed: int | None = None  # seeds a fresh generator when generate() gets none
+    ignore_eos: bool = False  # do not stop on eos / </answer> (benchmarks; stop_token_ids still apply)
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.temperature, (int, float)) and self.temperature >= 0):
+            raise ValueError(f"temperature: must be a number >= 0, got {self.temperature!r}")
+        if not (isinstance(self.top_p, (int, float)) and 0 < self.top_p <= 1):
+            raise ValueError(f"top_p: must be in (0, 1], got {self.top_p!r}")
+        if not (isinstance(self.top_k, int) and self.top_k >= 0):
+            raise ValueError(f"top_k: must be an integer >= 0, got {self.top_k!r}")
+        if not (isinstance(self.max_new_tokens, int) and self.max_new_tokens >= 1):
+            raise ValueError(f"max_new_tokens: must be an integer >= 1, got {self.max_new_tokens!r}")
+        object.__setattr__(self, "stop_token_ids", tuple(int(t) for t in self.stop_token_ids))
+
+
+@dataclass
+class Completion:
+    prompt_ids: list[int]
+    token_ids: list[int]  # generated tokens, the stop token included
+    text: str  # decoded token_ids with special tokens kept, except eos / pad
+    logprobs: list[float]  # log_softmax(logits / temperature) of each generated token, before top-p/top-k
+    finish_reason: str  # 'stop' (a stop token was generated) or 'length' (max_new_tokens reached)
+
+
+class RolloutEngine(abc.ABC):
+    """Generates completions for token-id prompts; ``update_weights`` syncs it with the trained policy."""
+
+    @abc.abstractmethod
+    def generate(self, prompts: list[list[int]], params: SamplingParams,
+                 generator: torch.Generator | None = None) -> list[Completion]:
+        ...
+
+    @abc.abstractmethod
+    def update_weights(self, model: torch.nn.Module) -> None:
+        ...
+
+
+@dataclass
+class GenerationStats:
+    prompts: int = 0
+    new_tokens: int = 0
+    seconds: float = 0.0
+    extras: dict = field(default_factory=dict)
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.new_tokens / self.seconds if self.seconds > 0 else 0.0
+
+
+class BuiltinEngine(RolloutEngine):
+    def __init__(self, model, tokenizer):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.last_stats = GenerationStats()
+
+    def update_weights(self, model) -> None:
+        """Use these weights from now on (the same object is shared, another one is copied in)."""
+        if model is not self.model:
+            self.model.load_state_dict(model.state_dict())
+
+    def stop_ids(self, params: SamplingParams) -> set[int]:
+        if params.ignore_eos:
+            return set(params.stop_token_ids)
+        return {self.tokenizer.eos_id, self.tokenizer.token_id(ANSWER_END), *params.stop_token_ids}
+
+    def generate(self, prompts: list[list[int]], params: SamplingParams,
+                 generator: torch.Generator | None = None) -> list[Completion]:
+        _check_prompts(prompts)
+        model = self.model
+        generator = _generator(params, generator, model.device)
+        stop = torch.tensor(sorted(self.stop_ids(params)), dtype=torch.long, device=model.device)
+        started = time.perf_counter()
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.inference_mode():
+                ids, mask = left_pad(prompts, self.tokenizer.pad_id, model.device)
+                cache = model.new_cache(len(prompts), ids.shape[1] + params.max_new_tokens)
+                logits = model(ids, attention_mask=mask, cache=cache, logits_to_keep=1).logits[:, -1]
+                rows = torch.arange(len(prompts), device=model.device)  # original index of each live row
+                tokens: list[list[int]] = [[] for _ in prompts]
+                logprobs: list[list[float]] = [[] for _ in prompts]
+                for step in range(params.max_new_tokens):
+                    tok, lp = sample(logits, params, generator)
+                    for r, t, l in zip(rows.tolist(), tok.tolist(), lp.tolist()):
+                        tokens[r].append(t)
+                        logprobs[r].append(l)
+                    live = ~torch.isin(tok, stop)
+                    if step == params.max_new_tokens - 1 or not bool(live.any()):
+                        break
+                    if not bool(live.all()):  # drop finished rows from the batch and the cache
+                        keep = live.nonzero().squeeze(1)
+                        cache.select(keep)
+                        rows, tok = rows[keep], tok[keep]
+                    logits = model(tok[:, None], cache=cache).logits[:, -1]
+        finally:
+            model.train(was_training)
+        stop_set = set(stop.tolist())
+        out = [self._completion(p, t, l, stop_set) for p, t, l in zip(prompts, tokens, logprobs)]
+        self.last_stats = GenerationStats(len(prompts), sum(len(t) for t in tokens), time.perf_counter() - started)
+        return out
+
+    def _completion(self, prompt, token_ids, logprobs, stop_set) -> Completion:
+        finish = "stop" if token_ids and token_ids[-1] in stop_set else "length"
+        shown = [t for t in token_ids if t not in (self.tokenizer.eos_id, self.tokenizer.pad_id)]
+        return Completion(list(prompt), token_ids, self.tokenizer.decode(shown), logprobs, finish)
+
+
+def left_pad(prompts: list[list[int]], pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Ragged prompts -> ids (B, P) left-padded with pad_id, attention mask (B, P) (1 = token)."""
+    width = max(len(p) for p in prompts)
+    ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(prompts), width), dtype=torch.long)
+    for i, p in enumerate(prompts):
+        ids[i, width - len(p):] = torch.tensor(p, dtype=torch.long)
+        mask[i, width - len(p):] = 1
+    return ids.to(device), mask.to(device)
+
+
+def sample(logits: torch.Tensor, params: SamplingParams,
+           generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """logits (N, V) -> (token (N,), its logprob under softmax(logits / T) before filtering (N,))."""
+    logits = logits.float()
+    if params.temperature == 0:
+        tok = logits.argmax(-1)
+        return tok, logits.log_softmax(-1).gather(1, tok[:, None]).squeeze(1)
+    scaled = logits / params.temperature
+    logp = scaled.log_softmax(-1)
+    probs = filter_probs(scaled, params.top_k, params.top_p)
+    tok = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+    return tok, logp.gather(1, tok[:, None]).squeeze(1)
+
+
+def filter_probs(scaled: torch.Tensor, top_k: int, top_p: float) -> torch.Tensor:
+    """Probabilities after top-k and top-p (nucleus) filtering of tempered logits (N, V)."""
+    if top_k and top_k < scaled.shape[-1]:
+        kth = scaled.topk(top_k, dim=-1).values[:, -1:]
+        scaled = scaled.masked_fill(scaled < kth, float("-inf"))
+    probs = scaled.softmax(-1)
+    if top_p < 1.0:
+        sorted_p, order = probs.sort(dim=-1, descending=True)
+        before = sorted_p.cumsum(-1) - sorted_p  # mass of the more likely tokens
+        drop_sorted = before >= top_p  # the most likely token is always kept
+        drop = torch.zeros_like(drop_sorted).scatter(1, order, drop_sorted)
+        probs = probs.masked_fill(drop, 0.0)
+        probs = probs / probs.sum(-1, keepdim=True)
+    return probs
+
+
+def _check_prompts(prompts) -> None:
+    if not prompts:
+        raise ValueError("prompts: empty batch")
+    for i, p in enumerate(prompts):
+        if len(p) == 0:
+            raise ValueError(f"prompts[{i}]: empty prompt")
+
+
+def _generator(params: SamplingParams, generator, device) -> torch.Generator:
+    if generator is not None:
+        return generator
+    g = torch.Generator(device=device)
+    if params.seed is not None:
+        g.manual_seed(params.seed)
+    else:
+        g.seed()
+    return g

@@ -1,0 +1,127 @@
+"""Checkpoints for exact resume: `checkpoints/step-N/` in HF layout plus the trainer's state.
+
+    step-N/config.json, model.safetensors, tokenizer.json   (the model, loadable by from_pretrained)
+    step-N/trainer_state.pt     optimizer, scheduler, RNG states (python, numpy, torch), extra tensors
+    step-N/trainer_state.json   step, phase, data cursor, event seq — readable without torch
+
+A checkpoint is written under `.tmp-step-N` and renamed when complete, so a crash at any moment leaves
+either the previous checkpoints or the new one, never half of one.
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from r1model.train import modeling
+
+STATE_PT = "trainer_state.pt"
+STATE_JSON = "trainer_state.json"
+_STEP_DIR = re.compile(r"^step-(\d+)$")
+
+
+def rng_state() -> dict:
+    return {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+    }
+
+
+def set_rng_state(state: dict) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if state.get("cuda") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def list_checkpoints(folder: str | os.PathLike) -> list[tuple[int, Path]]:
+    """Complete checkpoints of a folder, oldest first (temporary folders are ignored)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    found = []
+    for child in folder.iterdir():
+        match = _STEP_DIR.match(child.name)
+        if match and (child / STATE_JSON).exists():
+            found.append((int(match.group(1)), child))
+    return sorted(found)
+
+
+def latest_checkpoint(folder: str | os.PathLike) -> Path | None:
+    found = list_checkpoints(folder)
+    return found[-1][1] if found else None
+
+
+def _fsync_tree(path: Path) -> None:
+    for file in path.rglob("*"):
+        if file.is_file():
+            fd = os.open(file, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+
+def save_checkpoint(
+    folder: str | os.PathLike,
+    step: int,
+    model,
+    tokenizer,
+    *,
+    optimizer=None,
+    scheduler=None,
+    state: dict,
+    tensors: dict | None = None,
+    keep: int = 3,
+    events=None,
+) -> Path:
+    """Write checkpoints/step-N atomically and delete all but the last `keep`. `state` must be JSON-ready
+    (step, phase, data cursor, ...); `tensors` holds extra torch state (e.g. a reference model). With
+    `events`, the checkpoint event is emitted and the writer's next seq stored as `event_seq`."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    final = folder / f"step-{step}"
+    tmp = folder / f".tmp-step-{step}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    modeling.save_model(model, tokenizer, tmp)
+    torch.save(
+        {
+            "optimizer": optimizer.state_dict() if optimizer is not None else None,
+            "scheduler": scheduler.state_dict() if scheduler is not None else None,
+            "rng": rng_state(),
+            "tensors": tensors or {},
+        },
+        tmp / STATE_PT,
+    )
+    if events is not None:
+        # The checkpoint event is written before the state that records the next seq, so a run resumed
+        # from this checkpoint keeps the event, and a crash before the rename below drops it again.
+        events.checkpoint(step, str(final.resolve()))
+        state = {**state, "event_seq": events.next_seq}
+    (tmp / STATE_JSON).write_text(json.dumps({**state, "step": step}, indent=1))
+    _fsync_tree(tmp)
+    if final.exists():  # the same step saved again (a resumed run): replace it
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    for _, old in list_checkpoints(folder)[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def load_state(checkpoint: str | os.PathLike) -> tuple[dict, dict]:
+    """(JSON state, torch state) of a checkpoint."""
+    checkpoint = Path(checkpoint)
+    state = json.loads((checkpoint / STATE_JSON).read_text())
+    torch_state = torch.load(checkpoint / STATE_PT, map_location="cpu", weights_only=False)
+    return state, torch_state

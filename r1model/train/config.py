@@ -1,0 +1,353 @@
+"""RunConfig: the one configuration of every r1model job (pretrain, SFT, GRPO, rollout, evaluation).
+
+The config is the documentation (as TRL's GRPOConfig): every field has a default and a description that
+says what it does and, for GRPO, what the DeepSeek-R1 report used. The web lab generates its new-run form
+from `RunConfig.model_json_schema()`, so this module imports pydantic and the standard library only —
+never torch.
+
+    from r1model.train.config import validate_run_config, ConfigError
+    config = validate_run_config({"kind": "grpo", "grpo": {"group_size": 16}})
+    config.grpo.beta  -> 0.001
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+KINDS = ("pretrain", "sft", "grpo", "rollout", "evaluate")
+# Reward functions the rewards package provides (r1model.rewards); weights of 0 switch one off.
+KNOWN_REWARDS = ("accuracy", "format", "language", "length", "repetition")
+
+
+class _Strict(BaseModel):
+    """Unknown keys are errors (a typo must not silently fall back to a default)."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class ModelSpec(_Strict):
+    """Which model to start from."""
+
+    source: str = Field(
+        "tiny",
+        min_length=1,
+        description="A model preset name of r1model.model (e.g. 'tiny') — a fresh, randomly initialised "
+        "model — or a checkpoint folder in HF layout (config.json + model.safetensors + tokenizer.json), "
+        "such as another run's checkpoints/step-N.",
+    )
+    overrides: dict[str, Any] = Field(
+        {},
+        description="ModelConfig fields to change on the preset (e.g. {\"num_hidden_layers\": 2}). Ignored "
+        "keys are errors when the model is built. Only for presets; a checkpoint keeps its own shape.",
+    )
+
+
+class DatasetSpec(_Strict):
+    """One source of problems: a built-in task with its difficulty knobs, or a dataset file."""
+
+    task: str | None = Field(
+        "addition",
+        description="Built-in task name (r1model.tasks: addition, multiplication, countdown, "
+        "linear_equation, code). Null when `path` is given.",
+    )
+    path: str | None = Field(
+        None,
+        description="A dataset file (JSONL of problem records {id, problem, answer, solution?, task?}; for "
+        "sft also {prompt, completion}). Null when `task` is given.",
+    )
+    difficulty: dict[str, Any] = Field(
+        {}, description="The task's difficulty knobs, e.g. {\"digits\": 6} for addition; empty = task defaults."
+    )
+    weight: float = Field(1.0, gt=0, description="Sampling weight of this dataset when several are mixed.")
+    eval_size: int = Field(
+        200, ge=0, description="Held-out problems of this dataset (test split) used by the 'heldout' benchmark."
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self):
+        if (self.task is None) == (self.path is None):
+            raise ValueError("give exactly one of 'task' (a built-in task) or 'path' (a dataset file)")
+        return self
+
+
+class RewardSpec(_Strict):
+    """One rule-based reward and its weight in the total (R1: accuracy + format; no neural reward model)."""
+
+    name: str = Field(
+        "accuracy",
+        description="Reward function: accuracy (the task's exact checker), format (well-formed "
+        "<think>…</think><answer>…</answer>), language (share of target-language words in the think part, R1), "
+        "length (Kimi k1.5 length reward), repetition (penalty for repeated n-grams).",
+    )
+    weight: float = Field(1.0, description="Weight of this reward in the total reward.")
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if value not in KNOWN_REWARDS:
+            raise ValueError(f"unknown reward {value!r}; known: {', '.join(KNOWN_REWARDS)}")
+        return value
+
+
+class SupervisedConfig(_Strict):
+    """Hyper-parameters of the supervised jobs: pretraining a base and SFT (loss on the completion only)."""
+
+    batch_size: int = Field(64, ge=1, description="Sequences per optimizer step.")
+    learning_rate: float = Field(3e-3, gt=0, description="Peak AdamW learning rate.")
+    lr_schedule: Literal["constant", "linear", "cosine"] = Field(
+        "cosine", description="Decay after warm-up: constant, linear to 0, or cosine to min_lr_ratio × peak."
+    )
+    warmup_steps: int = Field(50, ge=0, description="Linear warm-up steps from 0 to the peak learning rate.")
+    min_lr_ratio: float = Field(0.1, ge=0, le=1, description="Final learning rate of the cosine schedule, as a share of the peak.")
+    weight_decay: float = Field(0.0, ge=0, description="AdamW decoupled weight decay.")
+    max_grad_norm: float = Field(1.0, gt=0, description="Gradient clipping by global norm.")
+    worked_fraction: float = Field(
+        0.3,
+        ge=0,
+        le=1,
+        description="Share of corpus examples with a worked solution inside <think>; the rest answer directly "
+        "with an empty think. The aha-mini base uses 0.3: it prefers short answers but can write steps. "
+        "kind sft always uses worked solutions (1.0) for built-in tasks.",
+    )
+    completion_only_loss: bool = Field(
+        True,
+        description="Loss on the completion tokens only (the prompt's random digits are not worth learning; "
+        "full-sequence loss left the trial's base unable to add).",
+    )
+    max_seq_len: int = Field(256, ge=8, description="Longer examples are truncated to this many tokens.")
+
+
+class GRPOConfig(_Strict):
+    """GRPO (DeepSeekMath §4; R1 report §2.2): per prompt, sample G outputs, advantage = reward normalised
+    within the group, clipped-ratio policy loss, k3 KL to a reference in the loss."""
+
+    group_size: int = Field(8, ge=2, description="G: completions sampled per prompt. Report (R1-Zero): 16.")
+    prompts_per_step: int = Field(16, ge=1, description="Prompts (questions) per step; batch = prompts × G. Report: 32 (batch 512).")
+    learning_rate: float = Field(3e-6, gt=0, description="Peak AdamW learning rate. Report: 3e-6 (a tiny model wants ~3e-4).")
+    lr_schedule: Literal["constant", "linear", "cosine"] = Field(
+        "constant", description="Learning-rate schedule after warm-up: constant, linear to 0, cosine to min_lr_ratio × peak."
+    )
+    warmup_steps: int = Field(0, ge=0, description="Linear warm-up steps.")
+    min_lr_ratio: float = Field(0.1, ge=0, le=1, description="Final learning rate of the cosine schedule, as a share of the peak.")
+    weight_decay: float = Field(0.0, ge=0, description="AdamW decoupled weight decay.")
+    adam_beta1: float = Field(0.9, ge=0, lt=1, description="AdamW β1.")
+    adam_beta2: float = Field(0.99, ge=0, lt=1, description="AdamW β2.")
+    max_grad_norm: float = Field(1.0, gt=0, description="Gradient clipping by global norm.")
+    beta: float = Field(
+        0.001,
+        ge=0,
+        description="KL coefficient β of the k3 estimator D_KL = π_ref/π − log(π_ref/π) − 1, added to the loss "
+        "(not the reward). Report: 0.001. β = 0 skips the reference model entirely (no memory, no forward).",
+    )
+    epsilon_low: float = Field(0.2, gt=0, lt=1, description="Clip range below: ρ ≥ 1 − ε_low. Report/PPO: 0.2.")
+    epsilon_high: float = Field(
+        0.2, gt=0, description="Clip range above: ρ ≤ 1 + ε_high. 0.2 is symmetric PPO; DAPO's clip-higher uses 0.28."
+    )
+    num_iterations: int = Field(
+        1,
+        ge=1,
+        description="μ: inner epochs over each step's rollouts. μ = 1 is on-policy (ratio ≡ 1, clip ratio 0).",
+    )
+    minibatches: int = Field(
+        1, ge=1, description="Minibatches per inner epoch (one optimizer step each); must divide prompts × G."
+    )
+    temperature: float = Field(1.0, gt=0, description="Sampling temperature of the rollouts. Report: 1.0.")
+    top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling of the rollouts (1.0 = off).")
+    top_k: int = Field(0, ge=0, description="Top-k sampling of the rollouts (0 = off).")
+    max_new_tokens: int = Field(
+        256, ge=1, description="Longest completion; longer ones are cut and flagged truncated. Report: 32,768 (65,536 after step 8.2k)."
+    )
+    ref_refresh_interval: int = Field(
+        0, ge=0, description="Copy the policy into the reference model every N steps (0 = never). Report: every 400 steps."
+    )
+    loss_aggregation: Literal["grpo", "dapo", "dr_grpo"] = Field(
+        "grpo",
+        description="How token losses become one number: grpo = mean over sequences of each sequence's token "
+        "mean (the report's formula); dapo = mean over all tokens of the batch; dr_grpo = sum over tokens / "
+        "(sequences × max_new_tokens) (Dr. GRPO's constant normaliser).",
+    )
+    advantage_scaling: Literal["std", "none"] = Field(
+        "std", description="A = (r − mean)/std within the group (std, the report) or r − mean (none, Dr. GRPO)."
+    )
+    drop_all_equal_groups: bool = Field(
+        False, description="Leave out groups whose G rewards are all equal (zero advantage, no signal; DAPO dynamic sampling without refill)."
+    )
+
+    @model_validator(mode="after")
+    def _divisible(self):
+        batch = self.prompts_per_step * self.group_size
+        if batch % self.minibatches:
+            raise ValueError(
+                f"minibatches ({self.minibatches}) must divide prompts_per_step × group_size ({batch})"
+            )
+        return self
+
+
+class BaseStage(_Strict):
+    """Build the base model inside the run before the main job (how the lab makes its base models)."""
+
+    steps: int = Field(
+        0,
+        ge=0,
+        description="Pretraining steps (with `supervised`, on the run's datasets' corpus) of a fresh `model` "
+        "preset before the main job; 0 = start the main job from `model` as it is. The base is saved to "
+        "<run_dir>/base/checkpoints/step-<steps> and the main job starts from it.",
+    )
+    checkpoint_interval: int = Field(500, ge=0, description="Base checkpoints every N steps (0 = only at the end).")
+    datasets: list[DatasetSpec] | None = Field(
+        None,
+        description="The base's corpus when it differs from the run's datasets (e.g. mixed operand lengths, "
+        "which teach digit alignment sooner); null = the run's datasets.",
+    )
+
+
+class EvalConfig(_Strict):
+    """Held-out evaluation during and after training (emits `eval` events)."""
+
+    interval: int = Field(0, ge=0, description="Evaluate every N steps (0 = only before the first and after the last step).")
+    at_start: bool = Field(True, description="Evaluate the starting model before step 1 (the step-0 baseline).")
+    benchmarks: list[str] = Field(
+        ["heldout"],
+        description="'heldout' = the test split of the run's datasets; other names are benchmark suites of "
+        "r1model.evaluate.",
+    )
+    samples_per_problem: int = Field(1, ge=1, description="k samples per problem; pass@1 = mean correctness over them.")
+    temperature: float = Field(
+        0.6, ge=0, description="Sampling temperature (0 = greedy). Report: 0.6 with top-p 0.95; greedy avoided (repetition)."
+    )
+    top_p: float = Field(0.95, gt=0, le=1, description="Nucleus sampling at evaluation. Report: 0.95.")
+    max_new_tokens: int | None = Field(None, ge=1, description="Longest answer at evaluation; null = grpo.max_new_tokens.")
+
+
+class RunConfig(_Strict):
+    """Everything one job needs; written to <run_dir>/config.json as validated."""
+
+    kind: Literal["pretrain", "sft", "grpo", "rollout", "evaluate"] = Field(
+        "grpo",
+        description="pretrain: train a base on task corpora; sft: supervised fine-tuning on worked solutions; "
+        "grpo: R1-Zero reinforcement learning; rollout: sample completions and score them; evaluate: benchmarks only.",
+    )
+    name: str = Field("", description="A free label for the run (shown in dashboards).")
+    model: ModelSpec = Field(ModelSpec(), description="Model to start from: preset or checkpoint folder, with overrides.")
+    base: BaseStage = Field(BaseStage(), description="Optional base pretraining inside this run before the main job.")
+    datasets: list[DatasetSpec] = Field(
+        [DatasetSpec()], min_length=1, description="Problem sources (built-in tasks with difficulty, or files)."
+    )
+    template: str = Field(
+        "r1-zero",
+        min_length=1,
+        description="Prompt template: 'r1-zero' (the report's wording), 'mini' (short, for character-level tiny "
+        "models) or a text containing {prompt}.",
+    )
+    rewards: list[RewardSpec] = Field(
+        [RewardSpec(name="accuracy", weight=1.0), RewardSpec(name="format", weight=0.5)],
+        description="Rule-based rewards and their weights; the total is the weighted sum. R1-Zero: accuracy + format.",
+    )
+    seed: int = Field(0, ge=0, description="Seed of every random choice (data order, sampling, initialisation).")
+    deterministic: bool = Field(
+        False, description="Deterministic algorithms only, so a resumed run reproduces an uninterrupted one exactly."
+    )
+    precision: Literal["fp32", "bf16", "fp16"] = Field(
+        "fp32", description="Compute precision of forward/backward (master weights stay fp32). CPU: fp32."
+    )
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto = cuda when available, else cpu.")
+    threads: int = Field(1, ge=1, description="torch CPU threads (torch.set_num_threads).")
+    total_steps: int = Field(100, ge=0, description="Optimizer steps of the main job (GRPO: rollout steps).")
+    checkpoint_interval: int = Field(50, ge=0, description="Save checkpoints/step-N every N steps (0 = only at the end).")
+    keep_checkpoints: int = Field(3, ge=1, description="Keep the last K checkpoints; older ones are deleted.")
+    log_interval: int = Field(1, ge=1, description="Emit metric events every N steps.")
+    traces_per_step: int = Field(
+        1, ge=0, description="Whole groups (all G completions of one prompt) written as trace events per step."
+    )
+    supervised: SupervisedConfig = Field(SupervisedConfig(), description="Pretrain / SFT hyper-parameters.")
+    grpo: GRPOConfig = Field(GRPOConfig(), description="GRPO hyper-parameters (also the sampling settings of rollout jobs).")
+    evaluation: EvalConfig = Field(EvalConfig(), description="Held-out evaluation settings.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _model_shorthand(cls, data):
+        # "model": "tiny" is accepted as {"source": "tiny"}.
+        if isinstance(data, dict) and isinstance(data.get("model"), str):
+            data = {**data, "model": {"source": data["model"]}}
+        return data
+
+    @field_validator("template")
+    @classmethod
+    def _template(cls, value: str) -> str:
+        if value not in ("r1-zero", "mini") and "{prompt}" not in value:
+            raise ValueError("must be 'r1-zero', 'mini' or a text containing {prompt}")
+        return value
+
+    @field_validator("rewards")
+    @classmethod
+    def _unique_rewards(cls, value: list[RewardSpec]) -> list[RewardSpec]:
+        names = [r.name for r in value]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"reward listed twice: {', '.join(repeated)}")
+        return value
+
+    def reward_weights(self) -> dict[str, float]:
+        """name → weight, the form r1model.rewards.compute_rewards takes."""
+        return {r.name: r.weight for r in self.rewards}
+
+    def to_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=False)
+
+
+class ConfigError(ValueError):
+    """An invalid RunConfig. `.errors` lists every problem as {"field": "grpo.beta", "loc": (...), "msg": ...};
+    str() lists them all, one a line."""
+
+    def __init__(self, errors: list[dict], source: str = ""):
+        self.errors = errors
+        self.source = source
+        head = f"invalid run config{' in ' + source if source else ''} ({len(errors)} error{'s' * (len(errors) != 1)}):"
+        super().__init__("\n".join([head] + [f"  {e['field']}: {e['msg']}" for e in errors]))
+
+
+def _field_path(loc: tuple) -> str:
+    # pydantic puts the validator's name ('function-after[...]') in some locations: drop those parts.
+    parts = [str(p) for p in loc if not (isinstance(p, str) and ("[" in p or p.startswith("function-")))]
+    return ".".join(parts) or "config"
+
+
+def validate_run_config(data: Any, source: str = "") -> RunConfig:
+    """A RunConfig from a dict; ConfigError listing every error (dotted field path + message)."""
+    if isinstance(data, RunConfig):
+        return data
+    if not isinstance(data, dict):
+        raise ConfigError([{"field": "config", "loc": (), "msg": f"must be a JSON object, not {type(data).__name__}"}], source)
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as exc:
+        errors = []
+        for item in exc.errors(include_url=False):
+            msg = item["msg"].removeprefix("Value error, ")
+            errors.append({"field": _field_path(item["loc"]), "loc": tuple(item["loc"]), "msg": msg})
+        raise ConfigError(errors, source) from None
+
+
+def load_run_config(path: str | Path) -> RunConfig:
+    """Read and validate a config file; ConfigError names the file (and the JSON line on a syntax error)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([{"field": "config", "loc": (), "msg": f"cannot read {path}: {exc.strerror}"}], str(path)) from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            [{"field": "config", "loc": (), "msg": f"not valid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"}],
+            str(path),
+        ) from None
+    return validate_run_config(data, source=str(path))
+
+
+def run_config_schema() -> dict:
+    """The JSON Schema the lab's run form is generated from."""
+    return RunConfig.model_json_schema()

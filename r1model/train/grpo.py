@@ -1,0 +1,140 @@
+"""GRPO's mathematics (DeepSeekMath §4.1; DeepSeek-R1 report §2.2.1), free of any model or data.
+
+For each question q, G outputs o_1..o_G are sampled from π_old and scored r_1..r_G. Then
+
+    A_i   = (r_i − mean(r)) / std(r)                         group-relative advantage (every token of o_i)
+    ρ_i,t = π_θ(o_i,t | q, o_i,<t) / π_old(o_i,t | ...)      ratio to the policy that sampled the rollouts
+    L     = −min(ρ A, clip(ρ, 1 − ε_low, 1 + ε_high) A) + β · D_KL(π_θ ‖ π_ref)
+    D_KL  = π_ref/π_θ − log(π_ref/π_θ) − 1                   Schulman's k3 estimator: ≥ 0, unbiased
+
+and the token losses are aggregated into one number per batch in one of three ways (`aggregate`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+AGGREGATIONS = ("grpo", "dapo", "dr_grpo")
+
+
+def group_advantages(rewards: torch.Tensor, group_size: int, scaling: str = "std", eps: float = 1e-4) -> torch.Tensor:
+    """A_i = (r_i − mean of its group) / (std of its group + eps); rewards (B,) in groups of G consecutive rows.
+
+    std is the sample standard deviation (Bessel-corrected, as TRL). A group whose rewards are all equal
+    gets advantage exactly 0 (no NaN): its numerator is 0 and eps keeps the denominator positive.
+    scaling='none' leaves out the division (Dr. GRPO: the std favours too easy and too hard questions).
+    """
+    if rewards.dim() != 1 or rewards.numel() % group_size:
+        raise ValueError(f"rewards must be 1-D with a multiple of group_size={group_size} rows, got {tuple(rewards.shape)}")
+    grouped = rewards.view(-1, group_size).to(torch.float64)  # (n_groups, G)
+    centred = grouped - grouped.mean(dim=1, keepdim=True)
+    if scaling == "std":
+        centred = centred / (grouped.std(dim=1, keepdim=True) + eps)
+    elif scaling != "none":
+        raise ValueError(f"unknown advantage scaling {scaling!r}; expected 'std' or 'none'")
+    return centred.view(-1).to(rewards.dtype)
+
+
+def zero_std_groups(rewards: torch.Tensor, group_size: int) -> torch.Tensor:
+    """(n_groups,) bool: the groups whose rewards are all equal (no learning signal)."""
+    grouped = rewards.view(-1, group_size)
+    return (grouped == grouped[:, :1]).all(dim=1)
+
+
+def k3_kl(logp: torch.Tensor, ref_logp: torch.Tensor) -> torch.Tensor:
+    """Per-token k3 estimate of KL(π_θ ‖ π_ref): exp(Δ) − Δ − 1 with Δ = log π_ref − log π_θ; ≥ 0, 0 iff equal."""
+    delta = ref_logp - logp
+    return torch.exp(delta) - delta - 1
+
+
+def token_logprobs(logits: torch.Tensor, targets: torch.Tensor, temperature: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """log π(target) and the entropy of π per position, π = softmax(logits / temperature).
+
+    logits (B, T, V), targets (B, T) → two (B, T) tensors. The rollout's temperature must be used here too,
+    or the ratio to the sampling policy is not 1 at μ = 1.
+    """
+    logp_all = F.log_softmax(logits.float() / temperature, dim=-1)  # (B, T, V)
+    logp = logp_all.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    entropy = -(logp_all.exp() * logp_all).sum(-1)
+    return logp, entropy
+
+
+def aggregate(token_loss: torch.Tensor, mask: torch.Tensor, how: str, max_new_tokens: int | None = None) -> torch.Tensor:
+    """One number from token losses (B, T) over the mask (B, T) of completion tokens.
+
+    grpo:    (1/B) Σ_i (1/|o_i|) Σ_t l_i,t   — the report's formula: every sequence weighs the same, so
+             long sequences' tokens weigh less.
+    dapo:    Σ_i,t l_i,t / Σ_i |o_i|          — token-level: every token weighs the same (DAPO).
+    dr_grpo: Σ_i,t l_i,t / (B · max_new_tokens) — a constant normaliser, no length bias (Dr. GRPO).
+    """
+    mask = mask.to(token_loss.dtype)
+    summed = (token_loss * mask).sum(dim=1)  # (B,)
+    if how == "grpo":
+        return (summed / mask.sum(dim=1).clamp(min=1)).mean()
+    if how == "dapo":
+        return summed.sum() / mask.sum().clamp(min=1)
+    if how == "dr_grpo":
+        if not max_new_tokens:
+            raise ValueError("dr_grpo aggregation needs max_new_tokens")
+        return summed.sum() / (token_loss.shape[0] * max_new_tokens)
+    raise ValueError(f"unknown loss aggregation {how!r}; expected one of {AGGREGATIONS}")
+
+
+@dataclass
+class PolicyLossStats:
+    """Masked means over the completion tokens (Python floats, for metric events)."""
+
+    kl: float
+    clip_low: float  # share of tokens with A < 0 and ρ < 1 − ε_low
+    clip_high: float  # share of tokens with A > 0 and ρ > 1 + ε_high
+    clip_region: float
+    ratio_mean: float
+
+
+def policy_loss(
+    logp: torch.Tensor,
+    old_logp: torch.Tensor,
+    advantages: torch.Tensor,
+    mask: torch.Tensor,
+    *,
+    epsilon_low: float = 0.2,
+    epsilon_high: float = 0.2,
+    beta: float = 0.0,
+    ref_logp: torch.Tensor | None = None,
+    aggregation: str = "grpo",
+    max_new_tokens: int | None = None,
+) -> tuple[torch.Tensor, PolicyLossStats]:
+    """The GRPO loss (to minimise) of one minibatch and its clip/KL statistics.
+
+    logp (B, T): log π_θ of the sampled tokens (with grad); old_logp (B, T): log π_old at sampling time
+    (no grad); advantages (B,) one per sequence; mask (B, T) 1 on completion tokens; ref_logp (B, T) only
+    when beta > 0.
+    """
+    ratio = torch.exp(logp - old_logp)  # ρ (B, T)
+    adv = advantages.unsqueeze(1).to(logp.dtype)  # (B, 1): every token of o_i shares A_i
+    unclipped = ratio * adv
+    clipped = torch.clamp(ratio, 1 - epsilon_low, 1 + epsilon_high) * adv
+    token_loss = -torch.min(unclipped, clipped)
+    kl_tokens = None
+    if beta > 0:
+        if ref_logp is None:
+            raise ValueError("beta > 0 needs the reference log-probabilities")
+        kl_tokens = k3_kl(logp, ref_logp)
+        token_loss = token_loss + beta * kl_tokens
+    loss = aggregate(token_loss, mask, aggregation, max_new_tokens)
+
+    with torch.no_grad():
+        m = mask.to(logp.dtype)
+        n = m.sum().clamp(min=1)
+        low = ((ratio < 1 - epsilon_low) & (adv < 0)).to(m.dtype) * m
+        high = ((ratio > 1 + epsilon_high) & (adv > 0)).to(m.dtype) * m
+        stats = PolicyLossStats(
+            kl=float((kl_tokens * m).sum() / n) if kl_tokens is not None else 0.0,
+            clip_low=float(low.sum() / n),
+            clip_high=float(high.sum() / n),
+            clip_region=float(((low + high) > 0).to(m.dtype).sum() / n),
+            ratio_mean=float((ratio * m).sum() / n),
+        )
+    return loss, stats

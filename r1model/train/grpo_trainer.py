@@ -1,0 +1,311 @@
+"""The R1-Zero GRPO loop: sample, score with rules, normalise within groups, update with a clipped ratio.
+
+One step (R1 report §2.2; DeepSeekMath §4):
+  1. take `prompts_per_step` problems (a pure function of seed and step: the data cursor is the step);
+  2. sample G completions each with the rollout engine, at the rollout temperature;
+  3. score them with the rule-based rewards (accuracy + format for R1-Zero);
+  4. advantages (r − mean)/std within each group (grpo.group_advantages);
+  5. μ inner epochs over minibatches: clipped-ratio loss against the rollout policy, + β·k3 KL to the
+     frozen reference, gradient clipping, AdamW, schedule, DeepSeekMoE bias update after each step;
+  6. metrics, sampled trace groups, status; every N steps the reference is refreshed and a checkpoint
+     written.
+"""
+from __future__ import annotations
+
+import random
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from r1model.rewards import compute_rewards
+from r1model.template import parse_completion, render_prompt
+from r1model.train import checkpoint as ckpt
+from r1model.train import modeling
+from r1model.train.context import RunContext, TrainingFailed
+from r1model.train.data import DataSource, step_seed
+from r1model.train.grpo import group_advantages, policy_loss, token_logprobs, zero_std_groups
+from r1model.train.optim import make_optimizer, make_scheduler
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return 0.0
+    pos = (len(ordered) - 1) * q
+    low = int(pos)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
+
+
+class GRPOTrainer:
+    """GRPO on `model` in place. `reference` (a frozen copy of the starting policy) is needed when β > 0."""
+
+    def __init__(self, ctx: RunContext, model, tokenizer, data: DataSource, reference=None, evaluate=None):
+        self.ctx, self.model, self.tokenizer, self.data = ctx, model, tokenizer, data
+        self.hp = ctx.config.grpo
+        self.reference = reference if self.hp.beta > 0 else None
+        if self.hp.beta > 0 and reference is None:
+            raise ValueError("beta > 0 needs a reference model")
+        self.evaluate = evaluate  # callable(step) or None: held-out evaluation hook
+        updates_per_step = self.hp.num_iterations * self.hp.minibatches
+        self.optimizer = make_optimizer(model, self.hp.learning_rate, self.hp.weight_decay, (self.hp.adam_beta1, self.hp.adam_beta2))
+        self.scheduler = make_scheduler(
+            self.optimizer, ctx.config.total_steps * updates_per_step, self.hp.warmup_steps * updates_per_step,
+            self.hp.lr_schedule, self.hp.min_lr_ratio,
+        )
+        self.engine = modeling.make_engine(model, tokenizer)
+        self.start_step = 0
+        self.eos = modeling.eos_id(tokenizer)
+        self.pad = modeling.pad_id(tokenizer)
+
+    # --- state ------------------------------------------------------------------------------------
+    def resume(self, checkpoint: Path) -> None:
+        state, torch_state = ckpt.load_state(checkpoint)
+        self.optimizer.load_state_dict(torch_state["optimizer"])
+        self.scheduler.load_state_dict(torch_state["scheduler"])
+        ckpt.set_rng_state(torch_state["rng"])
+        reference = torch_state["tensors"].get("reference")
+        if reference is not None and self.reference is not None:
+            self.reference.load_state_dict(reference)
+        self.start_step = state["step"]
+
+    def save(self, step: int) -> Path:
+        config = self.ctx.config
+        self.ctx.events.status("checkpointing", step, config.total_steps, message=f"checkpoint step {step}")
+        tensors = {}
+        if self.reference is not None and self.hp.ref_refresh_interval:
+            tensors["reference"] = self.reference.state_dict()
+        return ckpt.save_checkpoint(
+            self.ctx.run_dir / "checkpoints", step, self.model, self.tokenizer, optimizer=self.optimizer,
+            scheduler=self.scheduler, state={"phase": "grpo", "data_cursor": step}, tensors=tensors,
+            keep=config.keep_checkpoints, events=self.ctx.events,
+        )
+
+    # --- the loop ---------------------------------------------------------------------------------
+    def run(self) -> bool:
+        """All remaining steps; False when stopped by a signal (after a checkpoint)."""
+        ctx, config = self.ctx, self.ctx.config
+        total = config.total_steps
+        ctx.progress.begin("grpo", self.start_step, total)
+        ctx.events.status("grpo", self.start_step, total, message=f"grpo: step {self.start_step} of {total}")
+        every = ctx.status_every(total)
+        ev = config.evaluation
+        for step in range(self.start_step + 1, total + 1):
+            values = self.step(step)
+            if step % config.log_interval == 0 or step == total:
+                ctx.events.metric(step, values, phase="grpo")
+            ctx.progress.update(step, {k: values[k] for k in ("reward", "accuracy", "completions/mean_length") if k in values})
+            if step % every == 0 or step == total:
+                ctx.events.status("grpo", step, total, eta_s=ctx.progress.eta(step))
+            if self.evaluate is not None and ev.interval and step % ev.interval == 0 and step < total:
+                self.evaluate(step)
+            if ctx.stop:
+                self.save(step)
+                return False
+            if (config.checkpoint_interval and step % config.checkpoint_interval == 0) or step == total:
+                self.save(step)
+        return True
+
+    def step(self, step: int) -> dict[str, float]:
+        ctx, config, hp = self.ctx, self.ctx.config, self.hp
+        G = hp.group_size
+        started = time.perf_counter()
+
+        # 1–2. prompts and G completions each
+        problems = self.data.grpo_problems(step, hp.prompts_per_step)
+        prompt_texts = [render_prompt(p.problem, config.template) for p in problems]
+        prompt_ids = [modeling.encode(self.tokenizer, text) for text in prompt_texts]
+        rows_problem = [p for p in problems for _ in range(G)]
+        rows_prompt = [ids for ids in prompt_ids for _ in range(G)]
+        params = modeling.sampling_params(
+            self.tokenizer, temperature=hp.temperature, top_p=hp.top_p, top_k=hp.top_k,
+            max_new_tokens=hp.max_new_tokens, seed=step_seed(config.seed, step, "sample") % (2**31),
+        )
+        self.model.eval()
+        with torch.no_grad(), ctx.autocast():
+            modeling.sync_engine(self.engine, self.model)
+            completions = self.engine.generate(rows_prompt, params)
+        t_generate = time.perf_counter() - started
+
+        # 3. rule-based rewards
+        t0 = time.perf_counter()
+        texts = [c.text for c in completions]
+        truncated = [modeling.is_truncated(c) for c in completions]
+        totals, components = compute_rewards(texts, rows_problem, config.reward_weights(), truncated=truncated)
+        t_score = time.perf_counter() - t0
+
+        # 4. group advantages; groups with an unjudgeable sample are left out (counted, never scored)
+        n_groups = len(problems)
+        skipped_rows = [t is None for t in totals]
+        skipped_group = torch.tensor([any(skipped_rows[g * G:(g + 1) * G]) for g in range(n_groups)])
+        rewards = torch.tensor([t if t is not None else 0.0 for t in totals], dtype=torch.float32)
+        advantages = group_advantages(rewards, G, hp.advantage_scaling)
+        zero_std = zero_std_groups(rewards, G)
+        keep_group = ~skipped_group
+        if hp.drop_all_equal_groups:
+            keep_group &= ~zero_std
+        keep_rows = keep_group.repeat_interleave(G).nonzero().squeeze(1).tolist()
+
+        # 5. the update
+        t0 = time.perf_counter()
+        update = self._update(step, keep_rows, rows_prompt, completions, advantages) if keep_rows else {}
+        t_reference = update.pop("time/reference", 0.0)
+        t_update = time.perf_counter() - t0 - t_reference
+        if hp.ref_refresh_interval and self.reference is not None and step % hp.ref_refresh_interval == 0:
+            self.reference.load_state_dict(self.model.state_dict())
+
+        # 6. metrics and traces
+        values = self._metrics(totals, components, completions, texts, truncated, zero_std, skipped_group, keep_group)
+        values.update(update)
+        elapsed = time.perf_counter() - started
+        values.update({
+            "lr": self.scheduler.get_last_lr()[0],
+            "time/generate": t_generate,
+            "time/score": t_score,
+            "time/reference": t_reference,
+            "time/update": t_update,
+            "time/step": elapsed,
+            "throughput/tokens_per_s": sum(len(c.token_ids) for c in completions) / max(elapsed, 1e-9),
+        })
+        violation = modeling.moe_max_violation(self.model)
+        if violation is not None:
+            values["moe/max_violation"] = violation
+        self._traces(step, problems, prompt_texts, texts, truncated, totals, components, advantages, completions)
+        return values
+
+    def _batch(self, rows: list[int], rows_prompt, completions):
+        """Right-padded prompt+completion ids, attention mask, targets and the completion-token mask
+        aligned with the targets (position t predicts token t+1)."""
+        seqs = [rows_prompt[i] + list(completions[i].token_ids) for i in rows]
+        width = max(len(s) for s in seqs)
+        ids = torch.full((len(rows), width), self.pad, dtype=torch.long)
+        attention = torch.zeros((len(rows), width), dtype=torch.long)
+        completion_mask = torch.zeros((len(rows), width), dtype=torch.float32)
+        for r, (i, seq) in enumerate(zip(rows, seqs)):
+            ids[r, : len(seq)] = torch.tensor(seq)
+            attention[r, : len(seq)] = 1
+            completion_mask[r, len(rows_prompt[i]) : len(seq)] = 1.0
+        device = self.ctx.device
+        return ids.to(device), attention.to(device), ids[:, 1:].to(device), completion_mask[:, 1:].to(device)
+
+    def _logprobs(self, model, ids, attention, targets):
+        with self.ctx.autocast():
+            logits = modeling.forward(model, ids, attention).logits[:, :-1]  # (B, T-1, V)
+        return token_logprobs(logits, targets, self.hp.temperature)
+
+    def _update(self, step: int, rows: list[int], rows_prompt, completions, all_advantages) -> dict[str, float]:
+        hp, ctx = self.hp, self.ctx
+        ids, attention, targets, mask = self._batch(rows, rows_prompt, completions)
+        advantages = all_advantages[rows].to(ctx.device)
+        n = len(rows)
+        on_policy = hp.num_iterations == 1 and hp.minibatches == 1
+        old_logp = ref_logp = None
+        t_ref = 0.0
+        with torch.no_grad():
+            if not on_policy:  # π_old: the policy that sampled, before any update of this step
+                self.model.eval()
+                old_logp = torch.cat([self._logprobs(self.model, ids[c], attention[c], targets[c])[0]
+                                      for c in torch.arange(n).chunk(hp.minibatches)])
+            if self.reference is not None:
+                t0 = time.perf_counter()
+                ref_logp = torch.cat([self._logprobs(self.reference, ids[c], attention[c], targets[c])[0]
+                                      for c in torch.arange(n).chunk(hp.minibatches)])
+                t_ref = time.perf_counter() - t0
+        self.model.train()
+        shuffle = torch.Generator().manual_seed(step_seed(ctx.config.seed, step, "shuffle"))
+        stats, grad_norms, entropies, loss_value = [], [], [], 0.0
+        for _ in range(hp.num_iterations):
+            order = torch.randperm(n, generator=shuffle) if hp.minibatches > 1 else torch.arange(n)
+            for chunk in order.chunk(hp.minibatches):
+                c = chunk.to(ctx.device)
+                logp, entropy = self._logprobs(self.model, ids[c], attention[c], targets[c])
+                loss, stat = policy_loss(
+                    logp, old_logp[c] if old_logp is not None else logp.detach(), advantages[c], mask[c],
+                    epsilon_low=hp.epsilon_low, epsilon_high=hp.epsilon_high, beta=hp.beta,
+                    ref_logp=ref_logp[c] if ref_logp is not None else None,
+                    aggregation=hp.loss_aggregation, max_new_tokens=hp.max_new_tokens,
+                )
+                if not torch.isfinite(loss):
+                    raise TrainingFailed(f"GRPO loss is {loss.item()} at step {step}")
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), hp.max_grad_norm)
+                if not torch.isfinite(grad_norm):
+                    raise TrainingFailed(f"gradient norm is {grad_norm.item()} at step {step}")
+                self.optimizer.step()
+                self.scheduler.step()
+                modeling.after_optimizer_step(self.model)
+                m = mask[c]
+                entropies.append(float((entropy.detach() * m).sum() / m.sum().clamp(min=1)))
+                stats.append(stat)
+                grad_norms.append(float(grad_norm))
+                loss_value = float(loss.detach())
+        return {
+            "loss": loss_value,
+            "grad_norm": statistics.fmean(grad_norms),
+            "entropy": statistics.fmean(entropies),
+            "kl": statistics.fmean(s.kl for s in stats),
+            "clip_ratio/low_mean": statistics.fmean(s.clip_low for s in stats),
+            "clip_ratio/high_mean": statistics.fmean(s.clip_high for s in stats),
+            "clip_ratio/region_mean": statistics.fmean(s.clip_region for s in stats),
+            "time/reference": t_ref,
+        }
+
+    def _metrics(self, totals, components, completions, texts, truncated, zero_std, skipped_group, keep_group) -> dict[str, float]:
+        G = self.hp.group_size
+        judged = [t for t in totals if t is not None]
+        group_stds = []
+        for g in range(len(totals) // G):
+            group = [t for t in totals[g * G:(g + 1) * G] if t is not None]
+            if len(group) > 1:
+                group_stds.append(statistics.stdev(group))
+        lengths = [float(len(c.token_ids)) for c in completions]
+        parsed = [parse_completion(t, truncated=cut) for t, cut in zip(texts, truncated)]
+        accuracy = components.get("accuracy")
+        values = {
+            "reward": statistics.fmean(judged) if judged else 0.0,
+            "reward_std": statistics.fmean(group_stds) if group_stds else 0.0,
+            "format_rate": sum(1 for p in parsed if p.well_formed) / len(parsed),
+            "completions/mean_length": statistics.fmean(lengths),
+            "completions/min_length": min(lengths),
+            "completions/p10_length": _percentile(lengths, 0.1),
+            "completions/p50_length": _percentile(lengths, 0.5),
+            "completions/p90_length": _percentile(lengths, 0.9),
+            "completions/max_length": max(lengths),
+            "completions/think_length": statistics.fmean(len(p.think or "") for p in parsed),
+            "completions/truncated_ratio": sum(truncated) / len(truncated),
+            "frac_reward_zero_std": float(zero_std.float().mean()),
+            "groups/kept": float(keep_group.sum()),
+            "rewards/skipped_ratio": (len(totals) - len(judged)) / len(totals),
+        }
+        if accuracy is not None:
+            judged_acc = [r for r in accuracy if r.value is not None]
+            values["accuracy"] = sum(1 for r in judged_acc if r.status == "correct") / max(1, len(judged_acc))
+        for name, results in components.items():
+            vals = [r.value for r in results if r.value is not None]
+            values[f"rewards/{name}/mean"] = statistics.fmean(vals) if vals else 0.0
+            values[f"rewards/{name}/std"] = statistics.pstdev(vals) if len(vals) > 1 else 0.0
+        return values
+
+    def _traces(self, step, problems, prompt_texts, texts, truncated, totals, components, advantages, completions):
+        count = min(self.ctx.config.traces_per_step, len(problems))
+        if count == 0:
+            return
+        G = self.hp.group_size
+        groups = random.Random(step_seed(self.ctx.config.seed, step, "traces")).sample(range(len(problems)), count)
+        events = self.ctx.events
+        with events.batch():
+            for g in sorted(groups):
+                for i in range(g * G, (g + 1) * G):
+                    parsed = parse_completion(texts[i], truncated=truncated[i])
+                    accuracy = components.get("accuracy")
+                    status = accuracy[i].status if accuracy is not None else ("correct" if (totals[i] or 0) > 0 else "wrong")
+                    status = {"error": "skipped"}.get(status, status)
+                    events.trace(
+                        step, f"{step}-{g}", prompt_texts[g], texts[i], parsed.think, parsed.answer,
+                        {name: results[i].value for name, results in components.items()},
+                        totals[i], float(advantages[i]), None if status == "skipped" else status == "correct",
+                        status, len(completions[i].token_ids), truncated[i], prompt_id=problems[g].id, source="train",
+                    )

@@ -1,0 +1,59 @@
+"""kind = rollout: sample G completions per problem and score them, without training (the raw material
+of rejection sampling). Writes every sample to <run_dir>/rollouts.jsonl and as trace events."""
+from __future__ import annotations
+
+import json
+import statistics
+
+import torch
+
+from r1model.rewards import compute_rewards
+from r1model.template import parse_completion, render_prompt
+from r1model.train import modeling
+from r1model.train.context import RunContext
+from r1model.train.data import DataSource, step_seed
+
+
+def run_rollouts(ctx: RunContext, model, tokenizer, engine, data: DataSource) -> bool:
+    config, hp, events = ctx.config, ctx.config.grpo, ctx.events
+    total = config.total_steps
+    out_path = ctx.run_dir / "rollouts.jsonl"
+    model.eval()
+    ctx.progress.begin("rollout", 0, total)
+    with out_path.open("w", encoding="utf-8") as out:
+        for step in range(1, total + 1):
+            problems = data.grpo_problems(step, hp.prompts_per_step)
+            rows = [p for p in problems for _ in range(hp.group_size)]
+            prompts = [render_prompt(p.problem, config.template) for p in rows]
+            params = modeling.sampling_params(
+                tokenizer, temperature=hp.temperature, top_p=hp.top_p, top_k=hp.top_k,
+                max_new_tokens=hp.max_new_tokens, seed=step_seed(config.seed, step, "sample") % (2**31),
+            )
+            with torch.no_grad(), ctx.autocast():
+                completions = engine.generate([modeling.encode(tokenizer, p) for p in prompts], params)
+            texts = [c.text for c in completions]
+            truncated = [modeling.is_truncated(c) for c in completions]
+            totals, components = compute_rewards(texts, rows, config.reward_weights(), truncated=truncated)
+            with events.batch():
+                for i, (problem, text) in enumerate(zip(rows, texts)):
+                    parsed = parse_completion(text, truncated=truncated[i])
+                    status = components["accuracy"][i].status if "accuracy" in components else "skipped"
+                    status = {"error": "skipped"}.get(status, status)
+                    rewards = {name: results[i].value for name, results in components.items()}
+                    out.write(json.dumps({"id": problem.id, "problem": problem.problem, "answer": problem.answer,
+                                          "prompt": prompts[i], "completion": text, "reward": totals[i],
+                                          "rewards": rewards, "status": status, "truncated": truncated[i]}) + "\n")
+                    events.trace(step, f"{step}-{i // hp.group_size}", prompts[i], text, parsed.think, parsed.answer,
+                                 rewards, totals[i], None, None if status == "skipped" else status == "correct",
+                                 status, len(completions[i].token_ids), truncated[i], prompt_id=problem.id,
+                                 source="rollout")
+                judged = [t for t in totals if t is not None]
+                events.metric(step, {
+                    "reward": statistics.fmean(judged) if judged else 0.0,
+                    "completions/mean_length": statistics.fmean(len(c.token_ids) for c in completions),
+                }, phase="rollout")
+            out.flush()
+            ctx.progress.update(step, {})
+            if ctx.stop:
+                return False
+    return True

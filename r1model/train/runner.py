@@ -1,0 +1,170 @@
+"""One job in one run directory: the stages, resume, signals, evaluation and the final status.
+
+    from r1model.train.runner import run
+    exit_code = run(config, "runs/aha")     # 0 done or stopped by SIGTERM, 1 failed
+
+Resume is automatic: the latest complete checkpoint of the run directory (main job first, then the base
+stage) is where the job continues, and the event stream is cut back to the seq that checkpoint recorded.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+
+import torch
+
+from r1model.events import EventWriter
+from r1model.train import checkpoint as ckpt
+from r1model.train import modeling
+from r1model.train.config import RunConfig
+from r1model.train.context import Progress, RunContext, TrainingFailed
+from r1model.train.data import DataSource
+
+EXIT_OK, EXIT_FAILED = 0, 1
+
+
+def _write_config(config: RunConfig, run_dir: Path) -> None:
+    tmp = run_dir / "config.json.tmp"
+    tmp.write_text(config.to_json())
+    os.replace(tmp, run_dir / "config.json")
+
+
+def _device(choice: str) -> torch.device:
+    if choice == "cuda" or (choice == "auto" and torch.cuda.is_available()):
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+def _seq_of(checkpoint: Path | None) -> int:
+    if checkpoint is None:
+        return 0
+    return int(json.loads((checkpoint / ckpt.STATE_JSON).read_text()).get("event_seq", 0))
+
+
+def run(config: RunConfig, run_dir: str | os.PathLike, *, progress_stream=None, install_signals: bool = True) -> int:
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    _write_config(config, run_dir)
+    torch.set_num_threads(config.threads)
+    if config.deterministic:
+        torch.use_deterministic_algorithms(True)
+    events = EventWriter(run_dir)
+    ctx = RunContext(config, run_dir, events, _device(config.device), progress=Progress(progress_stream))
+    if install_signals:
+        ctx.stop.install()
+
+    main_dir = run_dir / "checkpoints"
+    base_dir = run_dir / "base" / "checkpoints"
+    main_latest = ckpt.latest_checkpoint(main_dir)
+    base_latest = ckpt.latest_checkpoint(base_dir) if config.base.steps and config.kind != "pretrain" else None
+    events.resume(_seq_of(main_latest or base_latest))
+    resumed_from = main_latest or base_latest
+    events.status("starting", 0, config.total_steps, message=f"resuming from {resumed_from}" if resumed_from else "starting")
+    try:
+        data = DataSource(config)
+        finished = _run_job(ctx, data, main_latest, base_latest)
+    except TrainingFailed as exc:
+        events.status("failed", 0, config.total_steps, message=str(exc))
+        ctx.progress.message(f"failed: {exc}")
+        events.close()
+        return EXIT_FAILED
+    except Exception as exc:  # any other error: say it in the stream, then fail
+        events.log(traceback.format_exc(), level="error")
+        events.status("failed", 0, config.total_steps, message=f"{type(exc).__name__}: {exc}")
+        ctx.progress.message(f"failed: {type(exc).__name__}: {exc}")
+        events.close()
+        return EXIT_FAILED
+    if finished:
+        events.status("done", config.total_steps, config.total_steps, eta_s=0.0, message="done")
+    else:
+        events.status("stopped", 0, config.total_steps, message="stopped by signal; checkpoint written")
+    events.close()
+    return EXIT_OK
+
+
+def _starting_model(ctx: RunContext, data: DataSource, base_latest: Path | None):
+    """(model, tokenizer, finished) — the model the main job starts from, pretraining the base first
+    when the config asks for it (and resuming that pretraining from its checkpoints)."""
+    from r1model.train.supervised import train_supervised
+
+    config = ctx.config
+    steps = config.base.steps if config.kind != "pretrain" else 0
+    if not steps:
+        model, tokenizer = modeling.build_model(config.model, ctx.device, config.seed)
+        return model, tokenizer, True
+    base_dir = ctx.run_dir / "base" / "checkpoints"
+    if base_latest is not None and ckpt.list_checkpoints(base_dir)[-1][0] >= steps:
+        model, tokenizer = modeling.load_model(base_latest, ctx.device)
+        return model, tokenizer, True
+    if base_latest is not None:
+        model, tokenizer = modeling.load_model(base_latest, ctx.device)
+    else:
+        model, tokenizer = modeling.build_model(config.model, ctx.device, config.seed)
+    if config.base.datasets:
+        data = DataSource(config.model_copy(update={"datasets": config.base.datasets}))
+    finished = train_supervised(
+        ctx, model, tokenizer, data, steps=steps, phase="pretrain", checkpoint_dir=base_dir,
+        resume_from=base_latest, checkpoint_interval=config.base.checkpoint_interval,
+    )
+    return model, tokenizer, finished
+
+
+def _run_job(ctx: RunContext, data: DataSource, main_latest: Path | None, base_latest: Path | None) -> bool:
+    from r1model.train.evaluation import evaluate_model
+
+    config = ctx.config
+    if main_latest is None:
+        model, tokenizer, finished = _starting_model(ctx, data, base_latest)
+        if not finished:
+            return False
+        start_model = model
+    else:
+        start_model = None
+        if config.kind == "grpo" and config.grpo.beta > 0:  # the reference is the starting policy
+            start_model, tokenizer, _ = _starting_model(ctx, data, base_latest)
+        model, tokenizer = modeling.load_model(main_latest, ctx.device)
+    engine = modeling.make_engine(model, tokenizer)
+
+    def evaluate(step: int) -> None:
+        if config.evaluation.benchmarks:
+            ctx.events.status("eval", step, config.total_steps, message=f"evaluating at step {step}")
+            evaluate_model(ctx, model, tokenizer, engine, data, step)
+
+    if main_latest is None and config.evaluation.at_start and config.kind in ("grpo", "sft"):
+        evaluate(0)
+
+    if config.kind in ("pretrain", "sft"):
+        from r1model.train.supervised import train_supervised
+
+        finished = train_supervised(
+            ctx, model, tokenizer, data, steps=config.total_steps, phase=config.kind,
+            checkpoint_dir=ctx.run_dir / "checkpoints", resume_from=main_latest,
+            checkpoint_interval=config.checkpoint_interval,
+            worked_fraction=1.0 if config.kind == "sft" else None, evaluate=evaluate,
+        )
+    elif config.kind == "grpo":
+        from r1model.train.grpo_trainer import GRPOTrainer
+
+        reference = modeling.frozen_copy(start_model) if config.grpo.beta > 0 else None
+        trainer = GRPOTrainer(ctx, model, tokenizer, data, reference=reference, evaluate=evaluate)
+        trainer.engine = engine
+        if main_latest is not None:
+            trainer.resume(main_latest)
+        finished = trainer.run()
+    elif config.kind == "rollout":
+        from r1model.train.rollout_job import run_rollouts
+
+        finished = run_rollouts(ctx, model, tokenizer, engine, data)
+    else:  # evaluate
+        evaluate(0)
+        return True
+    if finished:
+        evaluate(config.total_steps)
+    return finished
+
+
+def run_cli(config: RunConfig, run_dir: str, quiet: bool = False) -> int:
+    return run(config, run_dir, progress_stream=open(os.devnull, "w") if quiet else sys.stderr)

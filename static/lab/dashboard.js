@@ -1,0 +1,212 @@
+// Run dashboard: a grid of small plotly charts sharing the step axis.
+// Data comes from the run's metrics.json (downsampled on the server, ≤ maxPoints per series);
+// while the run is active, new points are fetched every few seconds and appended.
+(function () {
+  "use strict";
+  var POLL_MS = 5000;
+  var COLORS = ["#2563eb", "#dc2626", "#059669", "#d97706", "#7c3aed", "#0891b2", "#db2777", "#4b5563"];
+
+  function readConfig(id) {
+    var node = document.getElementById(id);
+    return node ? JSON.parse(node.textContent) : null;
+  }
+
+  function ema(ys, alpha) {
+    // Debiased exponential moving average (as TensorBoard's smoothing slider).
+    if (!alpha) return ys;
+    var out = [], last = 0, weight = 0;
+    for (var i = 0; i < ys.length; i++) {
+      last = last * alpha + (1 - alpha) * ys[i];
+      weight = weight * alpha + (1 - alpha);
+      out.push(last / weight);
+    }
+    return out;
+  }
+
+  function plain(text) {
+    // plotly reads <b>, <a href>, … in trace names as markup: give it the characters as entities.
+    return String(text).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+  }
+
+  function el(tag, cls, text) {
+    var node = document.createElement(tag);
+    if (cls) node.className = cls;
+    if (text) node.textContent = text;  // never innerHTML: names come from the trainer's stream
+    return node;
+  }
+
+  function Dashboard(config) {
+    this.config = config;
+    this.series = {};  // name -> {x, y, raw, drawn}
+    this.evalSeries = [];
+    this.panels = [];
+    this.smoothing = 0;
+    this.syncing = false;
+  }
+
+  Dashboard.prototype.build = function (grid) {
+    var self = this;
+    this.config.panels.forEach(function (panel) {
+      var box = el("figure", "chart");
+      box.appendChild(el("figcaption", "chart-title", panel.title));
+      if (panel.description) box.appendChild(el("p", "chart-desc", panel.description));
+      var plot = el("div", "plot");
+      box.appendChild(plot);
+      var counts = el("p", "chart-counts", "loading…");
+      box.appendChild(counts);
+      grid.appendChild(box);
+      self.panels.push({ spec: panel, plot: plot, counts: counts, drawn: false });
+    });
+    var observer = new IntersectionObserver(function (entries) {
+      entries.forEach(function (entry) {
+        if (!entry.isIntersecting) return;
+        var panel = self.panels.find(function (p) { return p.plot.parentNode === entry.target; });
+        observer.unobserve(entry.target);
+        if (panel) self.load(panel);
+      });
+    }, { rootMargin: "200px" });
+    this.panels.forEach(function (p) { observer.observe(p.plot.parentNode); });
+  };
+
+  Dashboard.prototype.url = function (names, afterStep, withEval) {
+    var params = new URLSearchParams();
+    if (names.length) params.set("names", names.join(","));
+    if (afterStep !== null && afterStep !== undefined) params.set("after_step", String(afterStep));
+    if (withEval) params.set("eval", "1");
+    params.set("max_points", String(this.config.maxPoints));
+    return this.config.metricsUrl + "?" + params.toString();
+  };
+
+  Dashboard.prototype.load = function (panel) {
+    var self = this;
+    fetch(this.url(panel.spec.names, null, panel.spec.eval), { credentials: "same-origin" })
+      .then(function (r) { return r.json(); })
+      .then(function (data) {
+        data.series.forEach(function (s) { self.series[s.name] = s; });
+        if (data.eval) self.evalSeries = data.eval;
+        self.draw(panel);
+      });
+  };
+
+  Dashboard.prototype.traces = function (panel) {
+    var self = this, traces = [], spec = panel.spec;
+    if (spec.eval) {
+      return this.evalSeries.map(function (s, i) {
+        return { x: s.x, y: s.y, name: plain(s.name), mode: "lines+markers", line: { color: COLORS[i % COLORS.length] } };
+      });
+    }
+    var band = spec.band || [];
+    if (band.length === 2 && this.series[band[0]] && this.series[band[1]]) {
+      var low = this.series[band[0]], high = this.series[band[1]];
+      traces.push({ x: low.x, y: ema(low.y, this.smoothing), name: plain(band[0]), mode: "lines", line: { width: 0 }, showlegend: false, hoverinfo: "skip" });
+      traces.push({ x: high.x, y: ema(high.y, this.smoothing), name: "p10–p90", mode: "lines", line: { width: 0 }, fill: "tonexty", fillcolor: "rgba(37,99,235,0.15)" });
+    }
+    var colour = 0;
+    spec.names.forEach(function (name) {
+      if (band.indexOf(name) >= 0) return;
+      var s = self.series[name];
+      if (!s) return;
+      traces.push({ x: s.x, y: ema(s.y, self.smoothing), name: plain(name), mode: "lines", line: { width: 1.5, color: COLORS[colour++ % COLORS.length] } });
+    });
+    return traces;
+  };
+
+  Dashboard.prototype.countsText = function (panel) {
+    var self = this;
+    var list = panel.spec.eval ? this.evalSeries : panel.spec.names.map(function (n) { return self.series[n]; }).filter(Boolean);
+    return list.map(function (s) { return s.name + ": " + s.raw.toLocaleString() + " raw / " + s.x.length.toLocaleString() + " drawn"; }).join(" · ");
+  };
+
+  Dashboard.prototype.draw = function (panel) {
+    var self = this;
+    var layout = {
+      margin: { l: 48, r: 8, t: 8, b: 32 }, height: 220, showlegend: true,
+      legend: { orientation: "h", y: -0.18, font: { size: 10 } },
+      xaxis: {}, yaxis: { automargin: true },
+      font: { size: 11 },
+    };
+    if (this.xRange) layout.xaxis.range = this.xRange;
+    Plotly.react(panel.plot, this.traces(panel), layout, { displaylogo: false, responsive: true });
+    panel.counts.textContent = this.countsText(panel);
+    if (!panel.drawn) {
+      panel.drawn = true;
+      panel.plot.on("plotly_relayout", function (event) { self.syncAxes(panel, event); });
+    }
+  };
+
+  Dashboard.prototype.syncAxes = function (source, event) {
+    // All charts share the step axis: zooming one zooms the others.
+    if (this.syncing) return;
+    var range = null;
+    if (event["xaxis.range[0]"] !== undefined) range = [event["xaxis.range[0]"], event["xaxis.range[1]"]];
+    else if (event["xaxis.autorange"]) range = null;
+    else return;
+    this.xRange = range;
+    this.syncing = true;
+    var update = range ? { "xaxis.range": range } : { "xaxis.autorange": true };
+    this.panels.forEach(function (p) { if (p !== source && p.drawn) Plotly.relayout(p.plot, update); });
+    this.syncing = false;
+  };
+
+  Dashboard.prototype.redrawAll = function () {
+    var self = this;
+    this.panels.forEach(function (p) { if (p.drawn) self.draw(p); });
+  };
+
+  Dashboard.prototype.lastStep = function () {
+    var last = null;
+    Object.keys(this.series).forEach(function (name) {
+      var xs = this.series[name].x;
+      if (xs.length && (last === null || xs[xs.length - 1] > last)) last = xs[xs.length - 1];
+    }, this);
+    return last;
+  };
+
+  Dashboard.prototype.poll = function () {
+    var self = this;
+    var names = Object.keys(this.series);
+    var after = this.lastStep();
+    var note = document.getElementById("live-note");
+    var request = names.length ? this.url(names, after, false) : this.config.metricsUrl;
+    fetch(request, { credentials: "same-origin" })
+      .then(function (r) { return r.json(); })
+      .then(function (data) {
+        var reload = false;
+        data.series.forEach(function (s) {
+          var mine = self.series[s.name];
+          if (!mine) return;
+          mine.x = mine.x.concat(s.x);
+          mine.y = mine.y.concat(s.y);
+          mine.raw += s.raw;
+          if (mine.x.length > 2 * self.config.maxPoints) reload = true;
+        });
+        if (!names.length && data.step > 0) { window.location.reload(); return; }  // first metrics: build the grid
+        if (reload) self.panels.forEach(function (p) { if (p.drawn) self.load(p); });
+        else self.redrawAll();
+        if (note) note.textContent = "live · step " + data.step + " · updated " + new Date().toLocaleTimeString();
+        if (data.active || data.status === "queued") setTimeout(function () { self.poll(); }, POLL_MS);
+        else if (note) note.textContent = "run " + data.status;
+      })
+      .catch(function () { setTimeout(function () { self.poll(); }, POLL_MS * 2); });
+  };
+
+  function start() {
+    var config = readConfig("chart-config");
+    if (!config) return;
+    var dashboard = new Dashboard(config);
+    var grid = document.getElementById("chart-grid");
+    if (grid) dashboard.build(grid);
+    var slider = document.getElementById("smoothing");
+    if (slider) {
+      slider.addEventListener("input", function () {
+        dashboard.smoothing = parseFloat(slider.value);
+        document.getElementById("smoothing-value").textContent = slider.value;
+        dashboard.redrawAll();
+      });
+    }
+    if (config.active) setTimeout(function () { dashboard.poll(); }, POLL_MS);
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
+})();

@@ -1,0 +1,82 @@
+"""Dashboard data: downsampling keeps extremes and counts, panels group metric names, health warnings."""
+import math
+
+from lab.models import Metric, Run
+from lab.selectors.dashboard import dashboard_panels
+from lab.selectors.health import run_health
+from lab.selectors.metrics import MAX_POINTS, metric_names, metric_series
+
+
+def _series(run, name, values):
+    Metric.objects.bulk_create([Metric(run=run, seq=i, step=i, name=name, value=v) for i, v in enumerate(values)])
+
+
+def test_long_series_is_cut_to_the_limit_keeping_its_spike_and_dip(lab):
+    run = Run.objects.create(team=lab.team, name="long")
+    values = [math.sin(i / 300) for i in range(20_000)]
+    values[12_345] = 50.0  # one spike
+    values[7_000] = -40.0  # one dip
+    _series(run, "kl", values)
+    series = metric_series(run.id, "kl")
+    assert series["raw"] == 20_000 and series["drawn"] == len(series["x"]) <= MAX_POINTS
+    assert max(series["y"]) == 50.0 and min(series["y"]) == -40.0
+    assert 12_345 in series["x"] and series["x"] == sorted(series["x"])
+
+
+def test_null_values_are_not_drawn_and_short_series_are_untouched(lab):
+    run = Run.objects.create(team=lab.team, name="short")
+    _series(run, "loss", [1.0, None, 3.0])
+    series = metric_series(run.id, "loss")
+    assert series["x"] == [0, 2] and series["y"] == [1.0, 3.0] and series["raw"] == 2
+
+
+def test_metric_names_are_distinct_and_sorted(lab):
+    assert metric_names(lab.run.id) == ["completions/mean_length", "reward"]
+
+
+def test_panels_put_length_band_together_and_give_unknown_metrics_their_own_chart():
+    names = ["completions/mean_length", "completions/p10_length", "completions/p90_length", "completions/max_length", "kl", "my/custom"]
+    panels = dashboard_panels(names)
+    length = panels[0]
+    assert length["title"] == "Response length" and length["band"] == ["completions/p10_length", "completions/p90_length"]
+    assert "Mean completion length" in length["docs"]["completions/mean_length"]  # from r1model.train.metrics
+    assert [p["names"] for p in panels if p["title"] == "my/custom"] == [["my/custom"]]
+
+
+def test_health_warns_on_zero_std_entropy_collapse_and_format_without_accuracy(lab):
+    run = Run.objects.create(team=lab.team, name="sick")
+    _series(run, "frac_reward_zero_std", [0.9] * 40)
+    _series(run, "entropy", [1.0] * 20 + [0.05] * 20)
+    _series(run, "format_rate", [0.1] * 20 + [0.95] * 20)
+    _series(run, "accuracy", [0.2] * 40)
+    _series(run, "kl", [0.001] * 40 + [0.5])
+    _series(run, "completions/truncated_ratio", [0.01] * 20 + [0.4] * 20)
+    keys = {w.key for w in run_health(run.id, metric_names(run.id))}
+    assert keys == {"zero_std", "entropy_collapse", "reward_hacking", "kl_spike", "truncation"}
+
+
+def test_healthy_run_has_no_warnings(lab):
+    run = Run.objects.create(team=lab.team, name="fine")
+    _series(run, "frac_reward_zero_std", [0.2] * 40)
+    _series(run, "entropy", [1.0 - i / 100 for i in range(40)])
+    _series(run, "format_rate", [0.1 + i / 50 for i in range(40)])
+    _series(run, "accuracy", [0.1 + i / 60 for i in range(40)])
+    assert run_health(run.id, metric_names(run.id)) == []
+
+
+def test_dashboard_json_endpoint_returns_live_increments(owner_client, lab):
+    data = owner_client.get(f"/runs/{lab.run.id}/metrics.json?names=reward,completions/mean_length&after_step=27").json()
+    assert [s["x"] for s in data["series"]] == [[28, 29], [28, 29]]
+    assert data["status"] == "failed" and data["active"] is False
+
+
+def test_python_fallback_downsampler_keeps_extremes():
+    import numpy as np
+
+    from lab.selectors.metrics import _downsample
+
+    x = np.arange(50_000, dtype=np.float64)
+    y = np.sin(x / 500)
+    y[31_337] = 9.0
+    dx, dy = _downsample(x, y, 2000)
+    assert len(dx) <= 2000 and dy.max() == 9.0 and 31_337 in dx

@@ -1,0 +1,68 @@
+"""`python -m r1model`: recipes, config validation and a 2-step aha-mini --quick end to end."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from r1model.__main__ import main
+from r1model.events import read_events
+from r1model.train.metrics import describe
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_recipe_list_names_aha_mini(capsys):
+    assert main(["recipe", "list"]) == 0
+    assert "aha-mini" in capsys.readouterr().out
+
+
+def test_recipe_show_prints_a_valid_config_with_the_seed(capsys):
+    assert main(["recipe", "show", "aha-mini", "--quick", "--seed", "7"]) == 0
+    config = json.loads(capsys.readouterr().out)
+    assert config["seed"] == 7 and config["kind"] == "grpo" and config["total_steps"] == 2
+
+
+def test_unknown_recipe_is_a_usage_error(capsys, tmp_path):
+    assert main(["recipe", "run", "nope", "--run-dir", str(tmp_path)]) == 2
+    assert "aha-mini" in capsys.readouterr().err
+
+
+def test_validate_config_lists_every_error_and_exits_2(tmp_path, capsys):
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps({"kind": "grpo", "grpo": {"group_size": 0, "top_p": 3}, "seed": -1}))
+    assert main(["validate-config", str(path)]) == 2
+    err = capsys.readouterr().err
+    for field in ("grpo.group_size", "grpo.top_p", "seed", "bad.json"):
+        assert field in err
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps({"kind": "pretrain"}))
+    assert main(["validate-config", str(good)]) == 0
+
+
+def test_train_with_an_invalid_config_exits_2_before_any_work(tmp_path):
+    path = tmp_path / "bad.json"
+    path.write_text("{not json")
+    assert main(["train", str(path), "--run-dir", str(tmp_path / "run")]) == 2
+    assert not (tmp_path / "run").exists()
+
+
+def test_quick_aha_mini_recipe_runs_end_to_end(tmp_path):
+    run_dir = tmp_path / "aha"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-m", "r1model", "recipe", "run", "aha-mini", "--quick", "--run-dir", str(run_dir)],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    events = read_events(run_dir)
+    assert events[-1]["type"] == "status" and events[-1]["phase"] == "done"
+    grpo = [e for e in events if e["type"] == "metric" and e.get("phase") == "grpo"]
+    assert [e["step"] for e in grpo] == [1, 2]
+    for name in ("reward", "accuracy", "completions/mean_length", "frac_reward_zero_std", "entropy", "time/generate", "lr"):
+        assert name in grpo[0]["values"]
+    assert all(describe(name) is not None for e in grpo for name in e["values"]), "every metric is documented"
+    evals = [e for e in events if e["type"] == "eval" and e["metric"] == "accuracy"]
+    assert [e["step"] for e in evals] == [0, 2]
+    traces = [e for e in events if e["type"] == "trace" and e.get("source") == "train"]
+    assert len(traces) == 2 * 4  # one whole group (G = 4) per step
+    assert (run_dir / "checkpoints" / "step-2" / "model.safetensors").exists()
+    assert json.loads((run_dir / "config.json").read_text())["name"] == "aha-mini"

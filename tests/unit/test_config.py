@@ -1,0 +1,98 @@
+"""RunConfig: defaults, schema completeness, every error at once, torch-free import."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from r1model.train.config import ConfigError, RunConfig, load_run_config, run_config_schema, validate_run_config
+from r1model.train.metrics import METRICS, describe, registry
+
+
+def _properties(schema):
+    yield "", schema
+    for name, sub in schema.get("$defs", {}).items():
+        yield name + ".", sub
+
+
+def test_every_schema_field_has_a_description_and_a_default():
+    missing = []
+    for prefix, sub in _properties(run_config_schema()):
+        for name, prop in sub.get("properties", {}).items():
+            if "description" not in prop or "default" not in prop:
+                missing.append(prefix + name)
+    assert missing == []
+
+
+def test_defaults_document_the_report_values():
+    cfg = validate_run_config({})
+    assert cfg.kind == "grpo" and cfg.grpo.group_size == 8 and cfg.grpo.beta == 0.001
+    fields = RunConfig.model_json_schema()["$defs"]["GRPOConfig"]["properties"]
+    assert "16" in fields["group_size"]["description"]
+    assert "400" in fields["ref_refresh_interval"]["description"]
+    assert "0.28" in fields["epsilon_high"]["description"]
+    assert "skips the reference" in fields["beta"]["description"]
+
+
+def test_invalid_config_lists_every_error_by_dotted_field():
+    with pytest.raises(ConfigError) as info:
+        validate_run_config({
+            "kind": "train",
+            "grpo": {"group_size": 1, "beta": -1, "typo": 3},
+            "rewards": [{"name": "accuracy"}, {"name": "vibes"}],
+            "datasets": [{"task": None}],
+        })
+    fields = [e["field"] for e in info.value.errors]
+    assert set(fields) == {"kind", "grpo.group_size", "grpo.beta", "grpo.typo", "rewards.1.name", "datasets.0"}
+    text = str(info.value)
+    assert all(field in text for field in fields)
+    assert "6 errors" in text
+
+
+def test_minibatches_must_divide_the_rollout_batch():
+    with pytest.raises(ConfigError, match="minibatches"):
+        validate_run_config({"grpo": {"prompts_per_step": 3, "group_size": 4, "minibatches": 5}})
+
+
+def test_model_may_be_given_as_a_plain_preset_name():
+    assert validate_run_config({"model": "tiny"}).model.source == "tiny"
+
+
+def test_reward_listed_twice_is_an_error():
+    with pytest.raises(ConfigError, match="listed twice"):
+        validate_run_config({"rewards": [{"name": "format"}, {"name": "format"}]})
+
+
+def test_template_must_contain_the_prompt_placeholder():
+    assert validate_run_config({"template": "Q: {prompt}\nA:"}).template == "Q: {prompt}\nA:"
+    with pytest.raises(ConfigError, match="template"):
+        validate_run_config({"template": "no placeholder"})
+
+
+def test_config_round_trips_through_json():
+    cfg = validate_run_config({"kind": "pretrain", "seed": 3, "datasets": [{"task": "addition", "difficulty": {"digits": 5}}]})
+    again = validate_run_config(json.loads(cfg.to_json()))
+    assert again == cfg
+
+
+def test_load_run_config_names_the_file_and_the_json_line(tmp_path):
+    path = tmp_path / "bad.json"
+    path.write_text('{\n"kind": "grpo",\n}')
+    with pytest.raises(ConfigError) as info:
+        load_run_config(path)
+    assert "bad.json" in str(info.value) and "line 3" in str(info.value)
+
+
+def test_config_and_metrics_modules_import_without_torch():
+    code = ("import sys, r1model.train.config, r1model.train.metrics, r1model.train.recipes, r1model.events; "
+            "sys.exit(1 if 'torch' in sys.modules else 0)")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_metric_registry_documents_every_name_with_a_unit():
+    assert describe("rewards/accuracy/mean").unit == "reward"
+    assert describe("completions/mean_length").unit == "tokens"
+    assert describe("no/such/metric") is None
+    for name in ("reward", "kl", "entropy", "clip_ratio/low_mean", "time/generate", "train/loss", "moe/max_violation"):
+        assert name in METRICS
+    assert all(row["description"] and row["unit"] for row in registry())

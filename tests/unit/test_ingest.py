@@ -1,0 +1,182 @@
+"""lab.services.ingest: events.jsonl → rows, exactly once, incrementally, tolerant of torn lines."""
+import json
+import logging
+
+import pytest
+
+from lab.models import CheckpointRecord, EvalResult, Metric, Run, RunLog, Team, Trace
+from lab.services.ingest import EventTail, ingest_events
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def run():
+    team = Team.objects.create(slug="t", name="T")
+    return Run.objects.create(team=team, name="r")
+
+
+def write(path, events, *, torn: str = "", mode: str = "a"):
+    with path.open(mode) as handle:
+        for event in events:
+            handle.write(json.dumps(event) + "\n")
+        handle.write(torn)
+
+
+def step_events(seq: int, step: int) -> list[dict]:
+    return [
+        {"seq": seq, "type": "metric", "step": step, "metrics": {"loss": 1.0 / step, "kl": 0.01 * step}},
+        {"seq": seq + 1, "type": "trace", "step": step, "group_id": f"g{step}", "prompt": "2+2?",
+         "completion": "<think>2+2</think><answer>4</answer>", "think": "2+2", "answer": "4", "reward": 1.0,
+         "rewards": {"accuracy": 1.0, "format": 1.0}, "correct": True, "tokens": 9},
+        {"seq": seq + 2, "type": "status", "step": step, "phase": "train", "total_steps": 10, "eta_s": 5.0},
+    ]
+
+
+def metric_keys(run):
+    return sorted(Metric.objects.filter(run=run).values_list("step", "name"))
+
+
+def test_every_event_type_becomes_its_row(run, tmp_path):
+    path = tmp_path / "events.jsonl"
+    write(path, [
+        *step_events(0, 1),
+        {"seq": 3, "type": "checkpoint", "step": 1, "path": "checkpoints/step-1"},
+        {"seq": 4, "type": "eval", "step": 1, "benchmark": "countdown", "metric": "pass@1", "value": 0.25, "n": 8},
+        {"seq": 5, "type": "log", "step": 1, "message": "hello"},
+    ])
+    assert ingest_events(run, path) == 6
+    assert metric_keys(run) == [(1, "kl"), (1, "loss")]
+    trace = Trace.objects.get(run=run)
+    assert (trace.answer, trace.status, trace.rewards, trace.tokens) == ("4", "correct", {"accuracy": 1.0, "format": 1.0}, 9)
+    assert CheckpointRecord.objects.get(run=run).path == "checkpoints/step-1"
+    assert EvalResult.objects.get(run=run).value == 0.25
+    assert sorted(RunLog.objects.filter(run=run).values_list("kind", "message")) == [("log", "hello"), ("status", "train")]
+    run.refresh_from_db()
+    assert (run.ingested_seq, run.step, run.phase, run.total_steps, run.eta_s) == (5, 1, "train", 10, 5.0)
+
+
+def test_reading_the_file_again_stores_nothing_twice(run, tmp_path):
+    path = tmp_path / "events.jsonl"
+    write(path, step_events(0, 1) + step_events(3, 2))
+    assert ingest_events(run, path) == 6
+    assert ingest_events(run, path) == 0
+    assert Metric.objects.filter(run=run).count() == 4
+    assert Trace.objects.filter(run=run).count() == 2
+
+
+def test_torn_last_line_waits_for_its_newline(run, tmp_path):
+    path = tmp_path / "events.jsonl"
+    tail = EventTail()
+    line = json.dumps(step_events(3, 2)[0])
+    write(path, step_events(0, 1), torn=line[:17])
+    assert ingest_events(run, path, tail=tail) == 3
+    assert metric_keys(run) == [(1, "kl"), (1, "loss")]
+    with path.open("a") as handle:
+        handle.write(line[17:] + "\n")
+    assert ingest_events(run, path, tail=tail) == 1
+    assert metric_keys(run) == [(1, "kl"), (1, "loss"), (2, "kl"), (2, "loss")]
+
+
+def test_resumed_trainer_reemitting_seqs_after_truncation_gives_each_step_once(run, tmp_path):
+    path = tmp_path / "events.jsonl"
+    tail = EventTail()
+    write(path, step_events(0, 1) + step_events(3, 2) + step_events(6, 3))
+    ingest_events(run, path, tail=tail)
+    # crash after step 3, checkpoint at step 1 stored next seq 3: the trainer truncates and redoes 2..4
+    write(path, step_events(0, 1), mode="w")
+    write(path, step_events(3, 2) + step_events(6, 3) + step_events(9, 4))
+    assert ingest_events(run, path, tail=tail) == 3
+    assert metric_keys(run) == sorted((s, n) for s in (1, 2, 3, 4) for n in ("kl", "loss"))
+    assert sorted(Trace.objects.filter(run=run).values_list("step", flat=True)) == [1, 2, 3, 4]
+
+
+def test_resumed_attempt_writing_other_events_replaces_the_lost_steps(run, tmp_path):
+    path = tmp_path / "events.jsonl"
+    tail = EventTail()
+    write(path, step_events(0, 1) + step_events(3, 2) + step_events(6, 3))
+    ingest_events(run, path, tail=tail)
+    # resumed from the step-1 checkpoint, the new attempt first logs, shifting every later seq by one
+    write(path, step_events(0, 1) + [{"seq": 3, "type": "log", "message": "resumed at step 1"}], mode="w")
+    write(path, step_events(4, 2))
+    assert ingest_events(run, path, tail=tail) == 4
+    assert metric_keys(run) == [(1, "kl"), (1, "loss"), (2, "kl"), (2, "loss")]
+    assert sorted(Trace.objects.filter(run=run).values_list("seq", "step")) == [(1, 1), (5, 2)]
+    run.refresh_from_db()
+    assert run.ingested_seq == 6
+
+
+def test_final_read_drops_rows_beyond_the_end_of_the_file(run, tmp_path):
+    path = tmp_path / "events.jsonl"
+    write(path, step_events(0, 1) + step_events(3, 2))
+    ingest_events(run, path)
+    write(path, step_events(0, 1), mode="w")
+    ingest_events(run, path, final=True)
+    assert metric_keys(run) == [(1, "kl"), (1, "loss")]
+    run.refresh_from_db()
+    assert run.ingested_seq == 2
+
+
+def test_file_rewritten_past_the_old_offset_is_read_again_from_the_start(run, tmp_path):
+    path = tmp_path / "events.jsonl"
+    tail = EventTail()
+    write(path, step_events(0, 1))
+    ingest_events(run, path, tail=tail)
+    # truncated to nothing and refilled beyond the old size before the next poll
+    write(path, [{"seq": 0, "type": "log", "message": "fresh start"}] + step_events(1, 1) + step_events(4, 2),
+          mode="w")
+    ingest_events(run, path, tail=tail)
+    assert sorted(Metric.objects.filter(run=run).values_list("seq", "step").distinct()) == [(1, 1), (4, 2)]
+    assert RunLog.objects.filter(run=run, seq=0).get().message == "fresh start"
+
+
+def test_tail_reads_only_what_was_appended(run, tmp_path):
+    path = tmp_path / "events.jsonl"
+    tail = EventTail()
+    write(path, step_events(0, 1))
+    ingest_events(run, path, tail=tail)
+    offset = tail.offset
+    assert offset == path.stat().st_size
+    write(path, step_events(3, 2))
+    assert ingest_events(run, path, tail=tail) == 3
+    assert tail.offset > offset
+
+
+def test_bad_lines_are_skipped_and_named(run, tmp_path, caplog):
+    path = tmp_path / "events.jsonl"
+    path.write_text('{"seq": 0, "type": "metric", "step": 1, "metrics": {"loss": 1}}\n'
+                    "not json\n"
+                    '{"type": "metric"}\n'
+                    '{"seq": 1, "type": "weird"}\n'
+                    '{"seq": 2, "type": "metric", "step": 2, "name": "loss", "value": NaN}\n')
+    with caplog.at_level(logging.WARNING, logger="lab.services.ingest"):
+        assert ingest_events(run, path) == 2
+    assert "events.jsonl line 2: not JSON" in caplog.text
+    assert "line 3: no integer 'seq'" in caplog.text and "line 4: unknown type 'weird'" in caplog.text
+    assert sorted(Metric.objects.filter(run=run).values_list("step", "value")) == [(1, 1.0), (2, None)]
+
+
+def test_missing_file_stores_nothing(run, tmp_path):
+    assert ingest_events(run, tmp_path / "events.jsonl") == 0
+
+
+def test_max_events_bounds_one_call_and_the_next_call_goes_on(run, tmp_path, monkeypatch):
+    import lab.services.ingest as ingest
+
+    monkeypatch.setattr(ingest, "READ_CHUNK", 4096)  # small chunks, so the bound bites
+    path = tmp_path / "events.jsonl"
+    write(path, [{"seq": i, "type": "metric", "step": i, "values": {"loss": 0.5}} for i in range(1000)])
+    tail = EventTail()
+    first = ingest_events(run, path, tail=tail, max_events=100)
+    assert 100 <= first < 1000
+    assert first + ingest_events(run, path, tail=tail) == 1000
+    assert Metric.objects.filter(run=run).count() == 1000
+
+
+def test_many_events_span_several_batches(run, tmp_path):
+    path = tmp_path / "events.jsonl"
+    write(path, [{"seq": i, "type": "metric", "step": i, "metrics": {"loss": 0.5}} for i in range(12_000)])
+    assert ingest_events(run, path) == 12_000
+    assert Metric.objects.filter(run=run).count() == 12_000
+    run.refresh_from_db()
+    assert (run.ingested_seq, run.step) == (11_999, 11_999)

@@ -1,0 +1,131 @@
+"""`python -m r1model score`: hand-computed fixture and the real-data check on gold solutions."""
+import json
+from pathlib import Path
+
+import pytest
+
+from r1model.evaluate.score import score_main
+
+BENCH = Path(__file__).resolve().parents[2] / "r1model" / "evaluate" / "data"
+
+# GSM8K gold solutions that do not end in their own answer. Each was read by hand:
+GSM8K_EXPLAINED_MISSES = {
+    "gsm8k-226": "solution ends '33.333...%, which rounds down to 33%': the gold is the rounded value",
+    "gsm8k-493": "solution says $0.25 per razor; the gold answer 25 is in cents",
+    "gsm8k-607": "solution says $0.10 per wash; the gold answer 10 is in cents",
+    "gsm8k-1243": "solution says $0.50 per stick; the gold answer 50 is in cents",
+    "gsm8k-593": "the answer is written in words ('it took three days')",
+    "gsm8k-635": "the answer (4) is stated before the last equation '10 - 4 = 6'",
+    "gsm8k-1176": "the last line says '1.76 is less than 2 inches ... in 2 days': first number is 1.76",
+    "gsm8k-1038": "the solution stops at '6 years' (total); the question asks for the 4 more years",
+}
+
+
+def run_score(capsys, dataset, predictions, *extra):
+    assert score_main(["--dataset", str(dataset), "--predictions", str(predictions), *extra]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    return json.loads(lines[-1]), lines[:-1]
+
+
+def write_jsonl(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+@pytest.fixture
+def fixture_files(tmp_path):
+    dataset = write_jsonl(tmp_path / "d.jsonl", [
+        {"id": "p1", "problem": "3+4?", "answer": "7"},
+        {"id": "p2", "problem": "half?", "answer": "\\frac12"},
+        {"id": "p3", "problem": "pick", "answer": "B"},
+    ])
+    predictions = write_jsonl(tmp_path / "p.jsonl", [
+        {"id": "p1", "completion": "<answer>7</answer>"},
+        {"id": "p1", "completion": "<answer>7</answer>"},
+        {"id": "p1", "completion": "<answer>8</answer>"},
+        {"id": "p1", "completion": "I give up"},
+        {"id": "p2", "completion": "<answer>1/3</answer>"},
+        {"id": "p2", "completion": "so \\boxed{\\frac{1}{3}}"},
+        {"id": "p2", "completion": "\\boxed{0.5}"},
+        {"id": "p3", "completion": "<answer>B</answer>"},
+        {"id": "p3", "completion": "<answer>(B)</answer>"},
+    ])
+    return dataset, predictions
+
+
+def test_score_matches_hand_computed_pass_and_cons(capsys, fixture_files):
+    summary, _ = run_score(capsys, *fixture_files)
+    # pass@1: p1 2/4, p2 1/3, p3 2/2; cons: p1 majority 7 (right), p2 majority 1/3 (wrong), p3 B (right)
+    assert summary["n"] == 3 and summary["samples"] == 9 and summary["unparseable"] == 1
+    assert summary["pass@1"] == pytest.approx((0.5 + 1 / 3 + 1) / 3, abs=1e-6)
+    assert summary["cons@k"] == pytest.approx(2 / 3, abs=1e-6)
+
+
+def test_score_with_k_reports_unbiased_pass_at_k_and_cons_over_the_first_k(capsys, fixture_files):
+    summary, _ = run_score(capsys, *fixture_files, "--k", "2")
+    # pass@2: p1 1 - C(2,2)/C(4,2) = 5/6; p2 1 - C(2,2)/C(3,2) = 2/3; p3 1
+    assert summary["pass@2"] == pytest.approx((5 / 6 + 2 / 3 + 1) / 3, abs=1e-6)
+    assert summary["cons@k"] == pytest.approx(2 / 3, abs=1e-6)
+
+
+def test_table_lists_each_problem_before_the_json_line(capsys, fixture_files):
+    _, table = run_score(capsys, *fixture_files, "--table")
+    assert table[0].split()[:3] == ["id", "samples", "correct"]
+    assert [line.split()[0] for line in table[1:]] == ["p1", "p2", "p3"]
+
+
+def test_bad_predictions_file_is_a_clear_error(capsys, tmp_path, fixture_files):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "p1"}\n')
+    assert score_main(["--dataset", str(fixture_files[0]), "--predictions", str(bad)]) == 2
+    assert "line 1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name,floor", [("math500", 0.99), ("gsm8k_test", 0.99), ("aime24", 1.0)])
+def test_gold_solutions_score_at_least_99_percent(capsys, tmp_path, name, floor):
+    rows = [json.loads(line) for line in (BENCH / f"{name}.jsonl").read_text().splitlines()]
+    predictions = write_jsonl(tmp_path / "p.jsonl", [{"id": r["id"], "completion": r["solution"]} for r in rows])
+    per_problem = tmp_path / "per.jsonl"
+    summary, _ = run_score(capsys, BENCH / f"{name}.jsonl", predictions, "--per-problem", str(per_problem))
+    assert summary["n"] == len(rows) and summary["pass@1"] >= floor
+    misses = {json.loads(line)["id"] for line in per_problem.read_text().splitlines()
+              if json.loads(line)["correct"] == 0}
+    assert misses <= set(GSM8K_EXPLAINED_MISSES), sorted(misses - set(GSM8K_EXPLAINED_MISSES))
+
+
+def test_shuffled_solutions_score_near_zero(capsys, tmp_path):
+    rows = [json.loads(line) for line in (BENCH / "math500.jsonl").read_text().splitlines()][:100]
+    shifted = [{"id": r["id"], "completion": rows[(i + 1) % len(rows)]["solution"]} for i, r in enumerate(rows)]
+    summary, _ = run_score(capsys, BENCH / "math500.jsonl", write_jsonl(tmp_path / "p.jsonl", shifted))
+    assert summary["n"] == 100 and summary["pass@1"] < 0.05
+
+
+def test_python_m_r1model_score_dispatches_here(fixture_files):
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    dataset, predictions = fixture_files
+    out = subprocess.run([sys.executable, "-m", "r1model", "score", "--dataset", str(dataset), "--predictions",
+                          str(predictions)], cwd=root, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.strip().splitlines()[-1])["samples"] == 9
+
+
+def test_humaneval_canonical_solutions_score_one_through_the_sandbox(capsys, tmp_path):
+    import gzip
+
+    from r1model.evaluate.benchmarks import humaneval_path
+    from r1model.sandbox import sandbox_available
+
+    if not sandbox_available():
+        pytest.skip("bubblewrap sandbox not available here")
+    with gzip.open(humaneval_path(), "rt") as f:
+        items = [json.loads(line) for line in f][:40]
+    dataset = write_jsonl(tmp_path / "he.jsonl", items)  # task_id, prompt, canonical_solution, test, entry_point
+    predictions = write_jsonl(tmp_path / "p.jsonl", [{"id": i["task_id"], "completion": i["canonical_solution"]}
+                                                     for i in items] +
+                              [{"id": i["task_id"], "completion": "    return None\n"} for i in items])
+    summary, _ = run_score(capsys, dataset, predictions)
+    assert summary["n"] == 40 and summary["samples"] == 80 and summary["skipped"] == 0
+    assert summary["pass@1"] == pytest.approx(0.5)  # every canonical body passes, every `return None` fails

@@ -1,0 +1,333 @@
+"""One attempt of one run on this node: start the trainer, watch it, stream its events, end the run.
+
+The trainer is a child process group (its own session) in the run directory. Every poll the supervisor
+stores new events (lab.services.ingest) and reads the run's status; every heartbeat it stamps
+Run.heartbeat_at and adds the elapsed compute time. Every write is fenced by (worker, attempt): once a
+reaper has given the run to another attempt, this supervisor only kills its trainer and leaves.
+
+Stopping: a cancel (status `cancelling`) or a worker shutdown sends SIGTERM to the group — the trainer
+checkpoints and exits — and SIGKILL after the grace period; a lost claim sends SIGKILL at once. The
+trainer dies with its supervisor (PR_SET_PDEATHSIG), and a lock on the run directory, held by both,
+keeps a second trainer out of the directory until every process of the first one is gone.
+"""
+from __future__ import annotations
+
+import ctypes
+import fcntl
+import json
+import logging
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from django.conf import settings
+from django.db import Error as DatabaseError
+from django.db import close_old_connections, connection, transaction
+from django.db.models import F
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from lab.models import Run, RunStatus, Worker
+from lab.services.dispatch import dispatch_run, requeue_run
+from lab.services.ingest import EventTail, ingest_events
+from workers.config import WorkerConfig
+
+logger = logging.getLogger(__name__)
+
+DONE_PHASES = ("done", "completed", "finished")  # the trainer's last status event says it finished
+RETRYABLE_EXIT_CODES = (75,)  # EX_TEMPFAIL: the trainer asks to be run again (killed-by-signal also retries)
+INGEST_PER_POLL = 50_000  # events stored per poll at most: catching up never starves the heartbeat
+LOCK_WAIT_S = 60.0  # how long a new attempt waits for the previous trainer in the same directory to go
+_PR_SET_PDEATHSIG = 1
+
+
+def run_directory(run: Run) -> Path:
+    return Path(run.run_dir) if run.run_dir else Path(settings.RUNS_DIR) / str(run.id)
+
+
+def trainer_command(run: Run, run_dir: Path, cfg: WorkerConfig) -> list[str]:
+    """The trainer's argv: a recipe (`recipe run NAME`) or a RunConfig file (`train FILE`)."""
+    prefix = list(cfg.trainer_cmd)
+    if run.gpu_count > 1 and prefix[-2:] == ["-m", "r1model"]:
+        # one process per GPU on this node
+        prefix = [*prefix[:-2], "-m", "torch.distributed.run", "--standalone",
+                  f"--nproc-per-node={run.gpu_count}", "-m", "r1model"]
+    if run.recipe:
+        argv = [*prefix, "recipe", "run", run.recipe, "--run-dir", str(run_dir)]
+        if isinstance(run.config, dict) and isinstance(run.config.get("seed"), int):
+            argv += ["--seed", str(run.config["seed"])]
+        return argv + (["--quick"] if run.quick else [])
+    config_path = run_dir / "lab_config.json"
+    tmp = config_path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(run.config, indent=1, sort_keys=True))
+    tmp.replace(config_path)
+    return [*prefix, "train", str(config_path), "--run-dir", str(run_dir)]
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) processes whose process group is `pgid`, from /proc."""
+    members = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as handle:
+                fields = handle.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != b"Z":
+            members.append(int(entry.name))
+    return members
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGKILL when the supervising thread dies, so no trainer outlives it."""
+    _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+class Supervisor:
+    """Runs one claimed attempt to its end; `run()` returns the status the run was left in."""
+
+    def __init__(self, run: Run, worker: Worker, cfg: WorkerConfig, *, should_drain: Callable[[], bool] = lambda: False):
+        self.run_id, self.attempt, self.worker_id, self.worker_name = run.id, run.attempt, worker.id, worker.name
+        self.run_obj = run
+        self.cfg = cfg
+        self.should_drain = should_drain
+        self.run_dir = run_directory(run)
+        self.tail = EventTail()
+        self.proc: subprocess.Popen | None = None
+        self.stop_reason = ""  # cancel | drain | lost
+        self.kill_at: float | None = None
+        self.accounted_at = 0.0
+        self.next_heartbeat = 0.0
+        self.db_down_since: float | None = None
+
+    # --- the attempt -------------------------------------------------------------------------
+    def run(self) -> str:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        lock = self._lock_run_dir()
+        if lock is None:
+            return self._finish_with(lambda: requeue_run(
+                self.run_id, self.attempt, reason="previous trainer still holds the run directory"))
+        try:
+            self._start()
+            while True:
+                rc = self.proc.poll()
+                self._tick()
+                if rc is not None:
+                    break
+                time.sleep(self.cfg.poll_s)
+            self._reap_group()
+            return self._finish(rc)
+        finally:
+            os.close(lock)
+            close_old_connections()
+
+    def _start(self) -> None:
+        cmd = trainer_command(self.run_obj, self.run_dir, self.cfg)
+        log = open(self.run_dir / "trainer.log", "ab")
+        log.write(f"=== attempt {self.attempt} on {self.worker_name} at {timezone.now().isoformat()}: "
+                  f"{' '.join(cmd)}\n".encode())
+        log.flush()
+        env = {**os.environ, "OMP_NUM_THREADS": str(self.cfg.trainer_threads), "PYTHONUNBUFFERED": "1",
+               "R1LAB_RUN_ID": str(self.run_id), "R1LAB_ATTEMPT": str(self.attempt)}
+        with log:
+            self.proc = subprocess.Popen(
+                cmd, cwd=self.run_dir, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
+                start_new_session=True, preexec_fn=_die_with_parent, pass_fds=(self.lock_fd,),
+            )
+        (self.run_dir / "supervisor.json").write_text(json.dumps(
+            {"pid": self.proc.pid, "pgid": self.proc.pid, "attempt": self.attempt, "worker": self.worker_name}))
+        self.accounted_at = time.monotonic()
+        now = timezone.now()
+        self._db(lambda: Run.objects.filter(id=self.run_id, attempt=self.attempt, status=RunStatus.STARTING).update(
+            status=RunStatus.RUNNING, started_at=Coalesce(F("started_at"), now), run_dir=str(self.run_dir),
+            heartbeat_at=now))
+        logger.info("run %s attempt %s: trainer pid %s started: %s", self.run_id, self.attempt, self.proc.pid, cmd)
+
+    def _tick(self) -> None:
+        """One poll: events in, heartbeat out, react to cancel / shutdown / lost claim, escalate a stop."""
+        self._db(lambda: ingest_events(self.run_obj, self.run_dir / "events.jsonl", tail=self.tail,
+                                       max_events=INGEST_PER_POLL))
+        now = time.monotonic()
+        if now >= self.next_heartbeat and self._db(self._heartbeat) is not None:
+            self.next_heartbeat = now + self.cfg.heartbeat_s
+        status = self._db(lambda: Run.objects.filter(id=self.run_id).values_list("status", "attempt").first()
+                          or ("deleted", -1))
+        if status is not None and (status[1] != self.attempt or status[0] not in
+                                   (RunStatus.STARTING, RunStatus.RUNNING, RunStatus.CANCELLING)):
+            self._stop("lost")
+        elif status is not None and status[0] == RunStatus.CANCELLING:
+            self._stop("cancel")
+        elif self.should_drain():
+            self._stop("drain")
+        if self.kill_at is not None and time.monotonic() >= self.kill_at and self.proc.poll() is None:
+            logger.warning("run %s: trainer still alive %.0fs after SIGTERM; SIGKILL", self.run_id,
+                           self.cfg.cancel_grace_s)
+            self._signal(signal.SIGKILL)
+            self.kill_at = None
+
+    def _heartbeat(self) -> int:
+        elapsed = time.monotonic() - self.accounted_at
+        changed = Run.objects.filter(id=self.run_id, attempt=self.attempt, worker_id=self.worker_id).update(
+            heartbeat_at=timezone.now(), compute_seconds=F("compute_seconds") + elapsed)
+        self.accounted_at += elapsed
+        if changed == 0:
+            self._stop("lost")
+        return changed
+
+    # --- stopping ----------------------------------------------------------------------------
+    def _stop(self, reason: str) -> None:
+        if self.stop_reason == reason or self.stop_reason == "lost" or self.proc.poll() is not None:
+            return
+        first = not self.stop_reason
+        self.stop_reason = reason
+        if reason == "lost":
+            logger.warning("run %s attempt %s: claim lost to another attempt; killing the trainer",
+                           self.run_id, self.attempt)
+            self._signal(signal.SIGKILL)
+        elif first:
+            logger.info("run %s: %s; SIGTERM to the trainer, %ss to checkpoint", self.run_id, reason,
+                        self.cfg.cancel_grace_s)
+            self._signal(signal.SIGTERM)
+            self.kill_at = time.monotonic() + self.cfg.cancel_grace_s
+
+    def _signal(self, signum: int) -> None:
+        try:
+            os.killpg(self.proc.pid, signum)
+        except ProcessLookupError:
+            pass
+
+    def _reap_group(self) -> None:
+        """The trainer has exited: SIGKILL whatever it left in its group, wait until the group is empty."""
+        self._signal(signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while group_members(self.proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        left = group_members(self.proc.pid)
+        if left:
+            logger.error("run %s: processes %s of the trainer's group survived SIGKILL", self.run_id, left)
+
+    # --- the end of the attempt --------------------------------------------------------------
+    def _finish(self, rc: int) -> str:
+        self._db_retry(lambda: ingest_events(self.run_obj, self.run_dir / "events.jsonl", tail=self.tail, final=True))
+        self._db_retry(lambda: self._heartbeat() if self.stop_reason != "lost" else 0)
+        if self.stop_reason == "lost":
+            return "lost"
+        run = self._db_retry(lambda: Run.objects.filter(id=self.run_id).values("status", "attempt", "phase").first())
+        if run is None or run["attempt"] != self.attempt:
+            return "lost"
+        if self.stop_reason == "cancel" or run["status"] == RunStatus.CANCELLING:
+            return self._end(RunStatus.CANCELLED, "cancelled", statuses=(RunStatus.CANCELLING,))
+        if self.stop_reason == "drain":
+            return self._finish_with(self._requeue_drained)
+        if rc == 0 and run["phase"] in DONE_PHASES:
+            return self._end(RunStatus.COMPLETED, "")
+        if rc == 0:
+            return self._end(RunStatus.FAILED, "trainer exited without reporting done:\n" + self._log_tail())
+        if rc < 0 or rc in RETRYABLE_EXIT_CODES:
+            cause = f"trainer killed by {signal.Signals(-rc).name}" if rc < 0 else f"trainer exited with {rc}"
+            return self._finish_with(lambda: requeue_run(self.run_id, self.attempt, reason=cause))
+        return self._end(RunStatus.FAILED, f"trainer exited with code {rc}:\n" + self._log_tail())
+
+    def _end(self, status: str, message: str, statuses=(RunStatus.STARTING, RunStatus.RUNNING)) -> str:
+        now = timezone.now()
+
+        @transaction.atomic
+        def write():
+            changed = Run.objects.filter(id=self.run_id, attempt=self.attempt, status__in=statuses).update(
+                status=status, finished_at=now, message=message[-4000:], heartbeat_at=now,
+                eta_s=0.0 if status == RunStatus.COMPLETED else None)
+            self._free_slot()
+            return changed
+
+        changed = self._db_retry(write)
+        logger.info("run %s attempt %s: %s %s", self.run_id, self.attempt, status, message[:200])
+        return status if changed else "lost"
+
+    def _finish_with(self, action) -> str:
+        status = self._db_retry(action)
+        self._db_retry(self._free_slot)
+        return status or "lost"
+
+    def _requeue_drained(self) -> str:
+        """A worker shutting down gives its run back; a graceful stop does not use up an attempt."""
+        changed = Run.objects.filter(id=self.run_id, attempt=self.attempt,
+                                     status__in=(RunStatus.STARTING, RunStatus.RUNNING)).update(
+            status=RunStatus.QUEUED, worker=None, heartbeat_at=None, attempt=F("attempt") - 1,
+            message="worker shut down; requeued")
+        if changed:
+            self._free_slot()
+            dispatch_run(self.run_id)
+            return RunStatus.QUEUED
+        return ""
+
+    def _free_slot(self) -> None:
+        Worker.objects.filter(id=self.worker_id, current_run_id=self.run_id).update(
+            current_run=None, idle_since=timezone.now())
+
+    def _log_tail(self, lines: int = 20) -> str:
+        try:
+            with open(self.run_dir / "trainer.log", "rb") as handle:
+                handle.seek(0, os.SEEK_END)
+                handle.seek(max(0, handle.tell() - 16384))
+                text = handle.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    # --- plumbing ----------------------------------------------------------------------------
+    def _lock_run_dir(self) -> int | None:
+        """An exclusive lock on the run directory, shared with the trainer (it inherits the descriptor)."""
+        fd = os.open(self.run_dir / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + LOCK_WAIT_S
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                self.lock_fd = fd
+                return fd
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    os.close(fd)
+                    return None
+                # waiting is not dying: keep the claim's heartbeat fresh for the reapers
+                self._db(lambda: Run.objects.filter(id=self.run_id, attempt=self.attempt).update(
+                    heartbeat_at=timezone.now()))
+                time.sleep(1.0)
+
+    def _db(self, action):
+        """Run a database action; on a database outage log once, keep supervising, return None."""
+        try:
+            result = action()
+        except DatabaseError as exc:
+            if self.db_down_since is None:
+                self.db_down_since = time.monotonic()
+                logger.warning("run %s: database unavailable (%s); the trainer goes on, events wait in the file",
+                               self.run_id, exc)
+            connection.close()
+            return None
+        if self.db_down_since is not None:
+            logger.info("run %s: database back after %.1fs", self.run_id, time.monotonic() - self.db_down_since)
+            self.db_down_since = None
+        return result
+
+    def _db_retry(self, action, timeout_s: float = 600.0):
+        """The end of an attempt must be written: retry through a database outage (bounded)."""
+        deadline = time.monotonic() + timeout_s
+        delay = 0.2
+        while True:
+            try:
+                return action()
+            except DatabaseError as exc:
+                connection.close()
+                if time.monotonic() > deadline:
+                    logger.error("run %s: database unavailable for %.0fs; giving up (%s)", self.run_id, timeout_s, exc)
+                    return None
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
