@@ -6,9 +6,10 @@ tokens per second change as the group size G and the completion length grow.
 
 Each cell of the grid builds the project's GRPOTrainer (r1model.train.grpo_trainer) on the `tiny` preset,
 freshly initialised from seed 0 — a random model rarely samples <eos> or </answer>, so completions run
-long and their length follows max_new_tokens; its rewards are all 0, the advantages too, so the policy does
-not move and every step of a cell samples the same distribution — and times `trainer.step(k)`: one warm-up
-step, then `--steps` measured steps, medians reported. β = 0.001 (the report's), so the reference model's
+long and their length grows with max_new_tokens; its rewards are all 0, the advantages too, so the policy
+does not move and every step of a cell samples the same distribution — and times `trainer.step(k)`. The
+cells take turns (round robin, so the load of the shared machine hits them alike): one warm-up round, then
+`--steps` measured rounds; medians reported. β = 0.001 (the report's), so the reference model's
 forward is part of the split; μ = 1, one minibatch, temperature 1, 1 torch thread.
 
 The peer measured in the same run is the smallest cell of the grid: each row's tokens/s is also given as a
@@ -64,23 +65,14 @@ def cell_trainer(group_size: int, max_new_tokens: int, prompts: int, beta: float
     return GRPOTrainer(ctx, model, tokenizer, DataSource(config), reference=reference)
 
 
-def measure_cell(group_size: int, max_new_tokens: int, args) -> dict:
-    trainer = cell_trainer(group_size, max_new_tokens, args.prompts, args.beta, 1 + args.steps,
-                           args.out / f"G{group_size}-L{max_new_tokens}")
-    rows = []
-    for step in range(1, 2 + args.steps):
-        t0 = time.perf_counter()
-        values = trainer.step(step)
-        values["wall"] = time.perf_counter() - t0
-        rows.append(values)
-    rows = rows[1:]  # the warm-up step is not counted
-    n = group_size * args.prompts
-    walls = [r["wall"] for r in rows]
+def summarise_cell(group_size: int, max_new_tokens: int, prompts: int, rows: list[dict]) -> dict:
+    n = group_size * prompts
     cell = {
         "G": group_size, "L": max_new_tokens, "completions": n,
         "mean_length": statistics.median(r["completions/mean_length"] for r in rows),
-        "s_per_step": statistics.median(walls),
+        "s_per_step": statistics.median(r["wall"] for r in rows),
         "tokens_per_s": statistics.median(r["completions/mean_length"] * n / r["wall"] for r in rows),
+        "walls": [round(r["wall"], 3) for r in rows],
     }
     for part in PARTS:
         cell[part] = statistics.median(r[f"time/{part}"] for r in rows)
@@ -94,24 +86,32 @@ def main(argv=None) -> int:
     p.add_argument("--lengths", type=int, nargs="+", default=[32, 64, 128], help="max completion lengths")
     p.add_argument("--prompts", type=int, default=4, help="prompts per step")
     p.add_argument("--beta", type=float, default=0.001, help="KL coefficient (> 0 times the reference forward)")
-    p.add_argument("--steps", type=int, default=2, help="measured steps per cell (after one warm-up)")
+    p.add_argument("--steps", type=int, default=3, help="measured steps per cell (after one warm-up)")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "grpo_time_split")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
 
-    cells = []
+    grid = [(g, length) for g in args.groups for length in args.lengths]
+    trainers = {cell: cell_trainer(cell[0], cell[1], args.prompts, args.beta, 1 + args.steps,
+                                   args.out / f"G{cell[0]}-L{cell[1]}") for cell in grid}
+    rows: dict[tuple[int, int], list[dict]] = {cell: [] for cell in grid}
+    for step in range(1, 2 + args.steps):  # round robin over the cells: the machine's load hits them alike
+        for cell in grid:
+            t0 = time.perf_counter()
+            values = trainers[cell].step(step)
+            values["wall"] = time.perf_counter() - t0
+            if step > 1:  # the first round is a warm-up
+                rows[cell].append(values)
+    cells = [summarise_cell(g, length, args.prompts, rows[(g, length)]) for g, length in grid]
     print(f"{'G':>3s} {'L':>4s} {'len':>6s} {'s/step':>7s} {'tok/s':>7s} {'vs first':>8s}  "
-          + "  ".join(f"{p:>9s}" for p in (*PARTS, "other")), flush=True)
-    for group_size in args.groups:
-        for length in args.lengths:
-            cell = measure_cell(group_size, length, args)
-            cell["ratio_to_first"] = cell["tokens_per_s"] / (cells[0]["tokens_per_s"] if cells else cell["tokens_per_s"])
-            cells.append(cell)
-            shares = "  ".join(f"{cell[p]:5.2f}s{100 * cell[p] / cell['s_per_step']:3.0f}%" for p in (*PARTS, "other"))
-            print(f"{group_size:3d} {length:4d} {cell['mean_length']:6.1f} {cell['s_per_step']:7.2f} "
-                  f"{cell['tokens_per_s']:7.0f} {cell['ratio_to_first']:8.2f}  {shares}", flush=True)
+          + "  ".join(f"{p:>10s}" for p in (*PARTS, "other")))
+    for cell in cells:
+        cell["ratio_to_first"] = cell["tokens_per_s"] / cells[0]["tokens_per_s"]
+        shares = "  ".join(f"{cell[p]:5.2f}s {100 * cell[p] / cell['s_per_step']:3.0f}%" for p in (*PARTS, "other"))
+        print(f"{cell['G']:3d} {cell['L']:4d} {cell['mean_length']:6.1f} {cell['s_per_step']:7.2f} "
+              f"{cell['tokens_per_s']:7.0f} {cell['ratio_to_first']:8.2f}  {shares}")
     scaling = cells[-1]["tokens_per_s"] / cells[0]["tokens_per_s"]
     settings = {"prompts_per_step": args.prompts, "beta": args.beta, "mu": 1, "minibatches": 1, "steps": args.steps,
                 "warmup": 1, "torch_threads": torch.get_num_threads(), "torch": torch.__version__, "model": "tiny, random init"}

@@ -219,6 +219,16 @@ def build_trl_trainer(hf_dir: Path, config, steps: int, out: Path, callback):
         train_dataset=Dataset.from_list(rows), processing_class=tokenizer, callbacks=[callback],
     )
     trainer.remove_callback(PrinterCallback)
+    rewards.generate_seconds = []
+    generate = trainer._generate_single_turn  # prompts -> completion ids: TRL's sampling, timed apart
+
+    def timed_generate(*args, **kwargs):
+        t0 = time.perf_counter()
+        out = generate(*args, **kwargs)
+        rewards.generate_seconds.append(time.perf_counter() - t0)
+        return out
+
+    trainer._generate_single_turn = timed_generate
     return trainer, rewards
 
 
@@ -301,6 +311,7 @@ def main(argv=None) -> int:
     ours_s = summary([r["wall"] for r in ours_rows][w:], [r["tokens"] for r in ours_rows][w:])
     trl_s = summary(trl_times[w:], [float(t) for t in trl_rewards.tokens_per_generation][w:])
     split = {k: statistics.median(r[f"time/{k}"] for r in ours_rows[w:]) for k in ("generate", "score", "reference", "update")}
+    trl_generate = statistics.median(trl_rewards.generate_seconds[w:])
     ratio = ours_s["tokens_per_s"] / trl_s["tokens_per_s"]
     step_ratio = trl_s["s_per_step"] / ours_s["s_per_step"]
     settings = {"G": args.group_size, "prompts_per_step": args.prompts, "max_new_tokens": args.max_new_tokens,
@@ -308,7 +319,7 @@ def main(argv=None) -> int:
                 "warmup": args.warmup, "base_steps": args.base_steps, "torch_threads": threads,
                 "torch": torch.__version__, "transformers": transformers.__version__, "trl": trl_package.__version__}
     result = {"settings": settings, "hf_logit_max_diff": diff, "ours": ours_s, "trl": trl_s,
-              "ours_time_split_median_s": split, "ours_reward": [r["reward"] for r in ours_rows],
+              "ours_time_split_median_s": split, "trl_generate_median_s": trl_generate, "ours_reward": [r["reward"] for r in ours_rows],
               "trl_log": [{k: v for k, v in e.items() if k in TRL_LOGGED} for e in trl.state.log_history],
               "tokens_per_s_ratio": ratio, "s_per_step_ratio": step_ratio,
               "wall_s": time.perf_counter() - started}
@@ -319,6 +330,8 @@ def main(argv=None) -> int:
     for name, s in (("ours", ours_s), ("TRL", trl_s)):
         print(f"{name:6s} {s['s_per_step']:8.2f} {s['tokens_per_step']:9.0f} {s['tokens_per_s']:8.1f}  {s['walls']}")
     print("ours time split (median s): " + ", ".join(f"{k} {v:.3f}" for k, v in split.items()))
+    print(f"TRL generate (transformers generate, median s): {trl_generate:.3f}; "
+          f"TRL rest of the step {trl_s['s_per_step'] - trl_generate:.3f}")
     print(f"seconds per step ratio (TRL / ours): {step_ratio:.2f}; whole script {result['wall_s']:.0f} s")
     print(f"grpo_vs_trl_tokens_per_s_ratio={ratio:.2f}")
     return 0

@@ -200,7 +200,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "small": dict(
         hidden_size=768, intermediate_size=2048, moe_intermediate_size=384, num_hidden_layers=10,
         num_attention_heads=12, q_lora_rank=384, kv_lora_rank=256, qk_nope_head_dim=64, qk_rope_head_dim=32,
-        v_head_dim=64, n_routed_experts=16, n_shared_experts=1, num_experts_per_tok=4, n_group=4, topk_group=2,
+        v_head_dim=64, n_routed_experts=8, n_shared_experts=1, num_experts_per_tok=2, n_group=4, topk_group=2,
         routed_scaling_factor=1.5, first_k_dense_replace=1, max_position_embeddings=4096, precision="bf16",
     ),
     # The V3 report's shape (Table/§4.2). max_position_embeddings is the pre-YaRN 4K context.

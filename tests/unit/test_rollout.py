@@ -13,7 +13,7 @@ from r1model.rollout.engine import left_pad
 def setup():
     torch.manual_seed(0)
     tok = R1Tokenizer.build()
-    model = DeepSeekV3(ModelConfig.preset("tiny"))
+    model = DeepSeekV3(ModelConfig.preset("tiny")).eval()
     prompts = [tok.encode("12+34="), tok.encode("<think>"), tok.encode("a much longer prompt: 7*8=")]
     return model, tok, prompts
 
@@ -138,8 +138,11 @@ def test_ignore_eos_runs_to_max_new_tokens(setup):
 def test_generation_restores_training_mode_and_counts_no_load(setup):
     model, tok, prompts = setup
     model.train()
+    before = [moe.gate.tokens_per_expert.clone() for _, moe in model.moe_layers()]
     try:
         BuiltinEngine(model, tok).generate(prompts, SamplingParams(max_new_tokens=3, seed=0))
-        assert model.training and model.expert_load_stats() == {}
+        assert model.training
+        after = [moe.gate.tokens_per_expert for _, moe in model.moe_layers()]
+        assert all(torch.equal(a, b) for a, b in zip(before, after))
     finally:
         model.eval()
