@@ -55,11 +55,16 @@ def run_seeds(seeds: list[int], out: Path, parallel: int, quick: bool, base: Pat
             running[seed] = (subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT), time.time(), log)
         time.sleep(2)
         for seed, (proc, started, log) in list(running.items()):
-            if proc.poll() is not None:
-                wall[seed] = time.time() - started
-                log.close()
-                del running[seed]
-                print(f"seed {seed}: exit {proc.returncode} after {wall[seed]:.0f} s", flush=True)
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)  # the child's own CPU time, not the machine's
+            if pid == 0:
+                continue
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            wall[seed] = time.time() - started
+            cpu = usage.ru_utime + usage.ru_stime
+            (out / f"seed-{seed}" / "process.json").write_text(json.dumps({"wall_s": wall[seed], "cpu_s": cpu, "exit": proc.returncode}))
+            log.close()
+            del running[seed]
+            print(f"seed {seed}: exit {proc.returncode} after {wall[seed]:.0f} s wall, {cpu:.0f} s CPU", flush=True)
     return wall
 
 
@@ -96,6 +101,7 @@ def summarise_seed(run_dir: Path) -> dict:
         "trace_before": first_traces[0]["completion"] if first_traces else "",
         "trace_after": last_traces[0]["completion"] if last_traces else "",
         "done": any(e["type"] == "status" and e.get("phase") == "done" for e in events),
+        "process": json.loads((run_dir / "process.json").read_text()) if (run_dir / "process.json").exists() else {},
     }
 
 
@@ -156,7 +162,8 @@ def main() -> None:
         print(f"seed {seed}: accuracy {r['accuracy_before']:.3f} -> {r['accuracy_after']:.3f} "
               f"(+{r['accuracy_gain_points']:.1f} points), length {r['length_before']:.1f} -> {r['length_after']:.1f} "
               f"({r['length_ratio']:.2f}x), worked {r['worked_before']:.2f} -> {r['worked_after']:.2f}, "
-              f"wall {r['wall_s'] / 60:.1f} min (before GRPO {(r['pretrain_s'] or 0) / 60:.1f} min), done={r['done']}")
+              f"wall {r['wall_s'] / 60:.1f} min (before GRPO {(r['pretrain_s'] or 0) / 60:.1f} min), "
+              f"CPU {r['process'].get('cpu_s', float('nan')) / 60:.1f} min, done={r['done']}")
     gains = [r["accuracy_gain_points"] for r in per_seed.values()]
     ratios = [r["length_ratio"] for r in per_seed.values()]
     summary = {

@@ -2,9 +2,9 @@
 with Redis, with the embedded filesystem broker (`make run`), and with kombu's SQLAlchemy-on-SQLite
 transport — the other server-less candidate for the embedded default — all in the same run.
 
-Each broker gets a fresh deployment: a SQLite database, one real Celery worker process (solo pool) and
-the stub trainer (bench/dispatch_stub_trainer.py: the real one adds its own import time, not dispatch).
-Runs are submitted one at a time to an idle worker; "trainer start" is the time stamp of the trainer's
+Each broker gets a fresh deployment: a SQLite database, one real Celery worker process
+(`--pool=threads -c 1`, as deployed) and the stub trainer (bench/dispatch_stub_trainer.py: the real one
+adds its own import time, not dispatch). Runs are submitted one at a time to an idle worker; "trainer start" is the time stamp of the trainer's
 first event. Brokers poll at 0.1 s (workers/celery_app.py).
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/dispatch_latency.py [--runs 20]
@@ -85,7 +85,7 @@ def measure(broker: str, runs: int) -> list[float]:
     env.pop("REDIS_URL", None)
     subprocess.run([PYTHON, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
     worker = subprocess.Popen(
-        [PYTHON, "-m", "celery", "-A", "workers.celery_app", "worker", "-Q", "cpu", "-c", "1", "--pool=solo",
+        [PYTHON, "-m", "celery", "-A", "workers.celery_app", "worker", "-Q", "cpu", "-c", "1", "--pool=threads",
          "-n", "bench@%h", "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "WARNING"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

@@ -22,9 +22,10 @@ Same for both sides:
   constant schedule.
 
 Figures: seconds per step and completion tokens per second (completion tokens of the step / wall time of
-the step, from generation to the optimizer step, TRL's own logging included), median over the measured
-steps (the first `--warmup` steps of each side are not counted). Steps alternate TRL, ours, TRL, ours, ...
-so that the load of the shared machine hits both sides alike.
+the step, from generation to the optimizer step, TRL's own logging included) — also per CPU second, the
+check against the shared machine's noise — median over the measured steps (the first `--warmup` steps of
+each side are not counted). Steps alternate TRL, ours, TRL, ours, ... so that the load of the shared
+machine hits both sides alike.
 Last line: grpo_vs_trl_tokens_per_s_ratio=<ours / TRL>.
 """
 from __future__ import annotations
@@ -233,36 +234,41 @@ def build_trl_trainer(hf_dir: Path, config, steps: int, out: Path, callback):
 
 
 # --- the interleaved run ------------------------------------------------------------------------------
-def interleave_callback(ours, ours_rows: list, trl_times: list):
-    """After each TRL optimizer step: note TRL's wall time since it resumed, then run our step k."""
+def interleave_callback(ours, ours_rows: list, trl_rows: list):
+    """After each TRL optimizer step: note TRL's wall and CPU time since it resumed, then run our step k.
+    CPU time (process_time; one torch thread) is reported beside wall time because the machine is shared:
+    waiting for a core inflates wall time, not CPU time."""
     from transformers import TrainerCallback
 
     class Interleave(TrainerCallback):
-        resumed = 0.0
+        resumed = (0.0, 0.0)
 
         def on_train_begin(self, args, state, control, **kwargs):
-            self.resumed = time.perf_counter()
+            self.resumed = (time.perf_counter(), time.process_time())
 
         def on_step_end(self, args, state, control, **kwargs):
-            trl_times.append(time.perf_counter() - self.resumed)
-            t0 = time.perf_counter()
+            wall0, cpu0 = self.resumed
+            trl_rows.append({"wall": time.perf_counter() - wall0, "cpu": time.process_time() - cpu0})
+            wall0, cpu0 = time.perf_counter(), time.process_time()
             values = ours.step(state.global_step)
-            wall = time.perf_counter() - t0
+            wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
             tokens = values["completions/mean_length"] * ours.hp.group_size * ours.hp.prompts_per_step
-            ours_rows.append({"wall": wall, "tokens": tokens, **values})
-            self.resumed = time.perf_counter()
+            ours_rows.append({"wall": wall, "cpu": cpu, "tokens": tokens, **values})
+            self.resumed = (time.perf_counter(), time.process_time())
 
     return Interleave()
 
 
-def summary(walls: list[float], tokens: list[float]) -> dict:
-    rates = [t / w for t, w in zip(tokens, walls)]
+def summary(rows: list[dict], tokens: list[float]) -> dict:
+    walls, cpus = [r["wall"] for r in rows], [r["cpu"] for r in rows]
     return {
         "s_per_step": statistics.median(walls),
-        "tokens_per_s": statistics.median(rates),
+        "tokens_per_s": statistics.median(t / w for t, w in zip(tokens, walls)),
         "tokens_per_step": statistics.median(tokens),
-        "tokens_per_s_pooled": sum(tokens) / sum(walls),
+        "cpu_s_per_step": statistics.median(cpus),
+        "tokens_per_cpu_s": statistics.median(t / c for t, c in zip(tokens, cpus)),
         "walls": [round(w, 3) for w in walls],
+        "cpus": [round(c, 3) for c in cpus],
         "tokens": [round(t) for t in tokens],
     }
 
@@ -276,7 +282,7 @@ def main(argv=None) -> int:
     p.add_argument("--learning-rate", type=float, default=3e-6,
                    help="the report's 3e-6: the policies hardly move in 6 steps, so both sides keep sampling the "
                         "starting model's length distribution (an update costs the same at any learning rate)")
-    p.add_argument("--steps", type=int, default=5, help="measured steps per side")
+    p.add_argument("--steps", type=int, default=8, help="measured steps per side")
     p.add_argument("--warmup", type=int, default=1, help="uncounted first steps per side")
     p.add_argument("--base-steps", type=int, default=40, help="pretraining steps of the shared starting model")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "grpo_vs_trl")
@@ -298,9 +304,9 @@ def main(argv=None) -> int:
         raise SystemExit("transformers' DeepseekV3ForCausalLM does not reproduce our logits; not comparable")
 
     ours = build_our_trainer(config, args.out / "ours_run")
-    ours_rows, trl_times = [], []
+    ours_rows, trl_rows = [], []
     trl, trl_rewards = build_trl_trainer(hf_dir, config, total, args.out,
-                                         interleave_callback(ours, ours_rows, trl_times))
+                                         interleave_callback(ours, ours_rows, trl_rows))
     trl.train()
     threads = torch.get_num_threads()
 
@@ -308,11 +314,12 @@ def main(argv=None) -> int:
     import trl as trl_package
 
     w = args.warmup
-    ours_s = summary([r["wall"] for r in ours_rows][w:], [r["tokens"] for r in ours_rows][w:])
-    trl_s = summary(trl_times[w:], [float(t) for t in trl_rewards.tokens_per_generation][w:])
+    ours_s = summary(ours_rows[w:], [r["tokens"] for r in ours_rows][w:])
+    trl_s = summary(trl_rows[w:], [float(t) for t in trl_rewards.tokens_per_generation][w:])
     split = {k: statistics.median(r[f"time/{k}"] for r in ours_rows[w:]) for k in ("generate", "score", "reference", "update")}
     trl_generate = statistics.median(trl_rewards.generate_seconds[w:])
     ratio = ours_s["tokens_per_s"] / trl_s["tokens_per_s"]
+    cpu_ratio = ours_s["tokens_per_cpu_s"] / trl_s["tokens_per_cpu_s"]
     step_ratio = trl_s["s_per_step"] / ours_s["s_per_step"]
     settings = {"G": args.group_size, "prompts_per_step": args.prompts, "max_new_tokens": args.max_new_tokens,
                 "beta": args.beta, "mu": 1, "minibatches": 1, "lr": args.learning_rate, "steps": args.steps,
@@ -321,18 +328,20 @@ def main(argv=None) -> int:
     result = {"settings": settings, "hf_logit_max_diff": diff, "ours": ours_s, "trl": trl_s,
               "ours_time_split_median_s": split, "trl_generate_median_s": trl_generate, "ours_reward": [r["reward"] for r in ours_rows],
               "trl_log": [{k: v for k, v in e.items() if k in TRL_LOGGED} for e in trl.state.log_history],
-              "tokens_per_s_ratio": ratio, "s_per_step_ratio": step_ratio,
+              "tokens_per_s_ratio": ratio, "s_per_step_ratio": step_ratio, "tokens_per_cpu_s_ratio": cpu_ratio,
               "wall_s": time.perf_counter() - started}
     (args.out / "result.json").write_text(json.dumps(result, indent=2))
 
     print(f"settings: {json.dumps(settings)}")
-    print(f"{'':6s} {'s/step':>8s} {'tok/step':>9s} {'tok/s':>8s}  per-step walls (s)")
+    print(f"{'':6s} {'s/step':>8s} {'tok/step':>9s} {'tok/s':>8s} {'cpu s/step':>10s} {'tok/cpu-s':>9s}  per-step walls (s)")
     for name, s in (("ours", ours_s), ("TRL", trl_s)):
-        print(f"{name:6s} {s['s_per_step']:8.2f} {s['tokens_per_step']:9.0f} {s['tokens_per_s']:8.1f}  {s['walls']}")
+        print(f"{name:6s} {s['s_per_step']:8.2f} {s['tokens_per_step']:9.0f} {s['tokens_per_s']:8.1f} "
+              f"{s['cpu_s_per_step']:10.2f} {s['tokens_per_cpu_s']:9.1f}  {s['walls']}")
     print("ours time split (median s): " + ", ".join(f"{k} {v:.3f}" for k, v in split.items()))
     print(f"TRL generate (transformers generate, median s): {trl_generate:.3f}; "
           f"TRL rest of the step {trl_s['s_per_step'] - trl_generate:.3f}")
-    print(f"seconds per step ratio (TRL / ours): {step_ratio:.2f}; whole script {result['wall_s']:.0f} s")
+    print(f"seconds per step ratio (TRL / ours): {step_ratio:.2f}; tokens per CPU second ratio (ours / TRL): "
+          f"{cpu_ratio:.2f}; whole script {result['wall_s']:.0f} s")
     print(f"grpo_vs_trl_tokens_per_s_ratio={ratio:.2f}")
     return 0
 

@@ -7,7 +7,7 @@
 | WORKER_POLL_MS | 500 | how often the supervisor reads new events and checks for a cancel |
 | WORKER_CANCEL_GRACE_S | 30 | after SIGTERM, how long the trainer may take to checkpoint before SIGKILL |
 | WORKER_RECONCILE_S | 15 | a worker idle this long resends queued runs not dispatched for this long |
-| LAB_TRAINER_CMD | `<python> -m r1model` | the trainer's command prefix (a wrapper such as `nice -n 5 python -m r1model`) |
+| LAB_TRAINER_CMD | `<python> -m r1model` | the trainer's command prefix (e.g. `nice -n 5 python -m r1model`) |
 | LAB_TRAINER_THREADS | cores of the node | OMP_NUM_THREADS given to the trainer |
 """
 from __future__ import annotations

@@ -94,7 +94,8 @@ _libc = ctypes.CDLL(None, use_errno=True)
 class Supervisor:
     """Runs one claimed attempt to its end; `run()` returns the status the run was left in."""
 
-    def __init__(self, run: Run, worker: Worker, cfg: WorkerConfig, *, should_drain: Callable[[], bool] = lambda: False):
+    def __init__(self, run: Run, worker: Worker, cfg: WorkerConfig, *,
+                 should_drain: Callable[[], bool] = lambda: False):
         self.run_id, self.attempt, self.worker_id, self.worker_name = run.id, run.attempt, worker.id, worker.name
         self.run_obj = run
         self.cfg = cfg

@@ -18,6 +18,7 @@ import json
 import logging
 import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from lab.models import CheckpointRecord, EvalResult, Metric, Run, RunLog, Trace
+from lab.services.traces import REFLECTION_MARKERS, has_reflection, language_mix
 
 logger = logging.getLogger(__name__)
 
@@ -116,7 +118,8 @@ def _rewritten(handle, tail: EventTail) -> bool:
 def _parse_lines(data: bytes, path: Path, lines_before: int, last_seq: int) -> list[dict]:
     """The valid events of `data` (complete lines), in file order, each seq above the one before."""
     events = []
-    for number, line in enumerate(data.split(b"\n")[:-1], start=lines_before + 1):
+    text = data.decode("utf-8", "replace")  # once per chunk: json.loads(bytes) re-detects the encoding per line
+    for number, line in enumerate(text.split("\n")[:-1], start=lines_before + 1):
         if not line.strip():
             continue
         try:
@@ -305,8 +308,28 @@ def _trace_status(event: dict) -> str:
 _REWARDS = Trace._meta.get_field("rewards")
 
 
+def _has_reflection(text: str) -> bool:
+    """lab.services.traces.has_reflection, skipping its regex when no marker occurs at all (most traces)."""
+    lower = text.lower()
+    return any(marker in lower for marker in REFLECTION_MARKERS) and has_reflection(text)
+
+
+_LATIN_WORD = re.compile(r"[A-Za-z_]")
+
+
+def _language_mix(text: str) -> float | None:
+    """lab.services.traces.language_mix for English; plain ASCII (most traces) has no mixed word at all."""
+    if text.isascii():
+        return 0.0 if _LATIN_WORD.search(text) else None  # a word that is not all digits, or no word
+    return language_mix(text)
+
+
 def _trace_rows(run_id: int, event: dict) -> list[tuple]:
     rewards = event.get("rewards") if isinstance(event.get("rewards"), dict) else {}
+    # the reading aids the trace pages filter on, computed here once when the trainer did not send them
+    reasoning = _text(event.get("think")) or _text(event.get("completion"))
+    reflection = bool(event["has_reflection"]) if "has_reflection" in event else _has_reflection(reasoning)
+    mix = _number(event["language_mix"]) if "language_mix" in event else _language_mix(reasoning)
     rewards = _REWARDS.get_db_prep_save({str(k): _number(v) for k, v in rewards.items()}, connection)
     return [(
         run_id, event["seq"], _int(event.get("step")),
@@ -314,7 +337,7 @@ def _trace_rows(run_id: int, event: dict) -> list[tuple]:
         _text(event.get("prompt")), _text(event.get("completion")), _text(event.get("think")),
         _text(event.get("answer")), _number(event.get("reward")), rewards, _number(event.get("advantage")),
         _trace_status(event), _int(event.get("tokens")), bool(event.get("truncated", False)),
-        bool(event.get("has_reflection", False)), _number(event.get("language_mix")),
+        reflection, mix,
         _text(event.get("source") or "train", 16),
     )]
 

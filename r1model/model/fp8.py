@@ -118,22 +118,23 @@ class _FP8LinearFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(x, weight)
         x2d = x.reshape(-1, x.shape[-1])
+        w_q = fake_quant_blocks(weight)  # 128x128 blocks serve both fprop (over K) and dgrad (over N)
+        ctx.save_for_backward(x, weight, w_q)
         out = _fprop_scaled_mm(x2d, weight) if _scaled_mm_available(x) else None
-        if out is None:  # fprop: contraction over K -> tiles along K for x, 128x128 blocks for W
-            out = fake_quant_tiles(x2d) @ fake_quant_blocks(weight).t()
+        if out is None:  # fprop: contraction over K -> tiles along K for x
+            out = fake_quant_tiles(x2d) @ w_q.t()
         return out.reshape(*x.shape[:-1], weight.shape[0]).to(x.dtype)
 
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):
-        x, weight = ctx.saved_tensors
+        x, weight, w_q = ctx.saved_tensors
         g2d = grad_out.reshape(-1, grad_out.shape[-1]).float()  # (M, N)
-        x2d = x.reshape(-1, x.shape[-1]).float()  # (M, K)
         grad_x = grad_w = None
-        if ctx.needs_input_grad[0]:  # dgrad: contraction over N
-            grad_x = (fake_quant_tiles(g2d) @ fake_quant_blocks(weight)).reshape(x.shape).to(x.dtype)
+        if ctx.needs_input_grad[0]:  # dgrad: contraction over N -> tiles of the output grad along N
+            grad_x = (fake_quant_tiles(g2d) @ w_q).reshape(x.shape).to(x.dtype)
         if ctx.needs_input_grad[1]:  # wgrad: contraction over tokens M -> tiles along M
+            x2d = x.reshape(-1, x.shape[-1]).float()  # (M, K)
             grad_w = (fake_quant_tiles(g2d.t()) @ fake_quant_tiles(x2d.t()).t()).to(weight.dtype)
         return grad_x, grad_w
 

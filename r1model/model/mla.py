@@ -20,7 +20,9 @@ from r1model.model.rope import apply_rope
 
 
 class MLACache:
-    """Absorbed-MLA KV cache for a batch: per layer the normalised KV latent c_kv and the rotated RoPE key.
+    """Absorbed-MLA KV cache for a batch: per layer and token the normalised KV latent c_kv and the rotated
+    RoPE key, side by side in one row of kv_lora_rank + qk_rope_head_dim (V3: 512 + 64 = 576), so one
+    matmul scores a query against both.
 
     Slots are written left to right for all rows at once; ``key_mask`` marks which slots hold a real token
     (left padding, finished rows and rejected speculative drafts leave holes). ``seen`` counts each row's real
@@ -29,39 +31,46 @@ class MLACache:
 
     def __init__(self, num_layers: int, batch: int, max_len: int, kv_lora_rank: int, rope_dim: int,
                  dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu"):
-        self.c_kv = torch.zeros(num_layers, batch, max_len, kv_lora_rank, dtype=dtype, device=device)
-        self.k_rope = torch.zeros(num_layers, batch, max_len, rope_dim, dtype=dtype, device=device)
+        self.kv_lora_rank = kv_lora_rank
+        self.kv = torch.zeros(num_layers, batch, max_len, kv_lora_rank + rope_dim, dtype=dtype, device=device)
         self.key_mask = torch.zeros(batch, max_len, dtype=torch.bool, device=device)
         self.seen = torch.zeros(batch, dtype=torch.long, device=device)
         self.length = 0  # slots used
 
     @property
+    def c_kv(self) -> torch.Tensor:  # (layers, B, max_len, kv_lora_rank)
+        return self.kv[..., : self.kv_lora_rank]
+
+    @property
+    def k_rope(self) -> torch.Tensor:  # (layers, B, max_len, qk_rope_head_dim)
+        return self.kv[..., self.kv_lora_rank:]
+
+    @property
     def max_len(self) -> int:
-        return self.c_kv.shape[2]
+        return self.kv.shape[2]
 
     @property
     def batch_size(self) -> int:
-        return self.c_kv.shape[1]
+        return self.kv.shape[1]
 
-    def store(self, layer: int, c_kv: torch.Tensor, k_rope: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Write T new slots of one layer at [length, length+T); return all slots so far (B, S, *)."""
+    def store(self, layer: int, c_kv: torch.Tensor, k_rope: torch.Tensor) -> torch.Tensor:
+        """Write T new slots of one layer at [length, length+T); return all slots so far (B, S, C + R)."""
         t = c_kv.shape[1]
         end = self.length + t
         if end > self.max_len:
             raise ValueError(f"cache: {end} tokens exceed max_len={self.max_len}")
-        self.c_kv[layer, :, self.length:end] = c_kv
-        self.k_rope[layer, :, self.length:end] = k_rope
-        return self.c_kv[layer, :, :end], self.k_rope[layer, :, :end]
+        self.kv[layer, :, self.length:end, : self.kv_lora_rank] = c_kv
+        self.kv[layer, :, self.length:end, self.kv_lora_rank:] = k_rope
+        return self.kv[layer, :, :end]
 
     def select(self, rows: torch.Tensor) -> None:
         """Keep only these batch rows (drop finished sequences)."""
-        self.c_kv = self.c_kv.index_select(1, rows)
-        self.k_rope = self.k_rope.index_select(1, rows)
+        self.kv = self.kv.index_select(1, rows)
         self.key_mask = self.key_mask.index_select(0, rows)
         self.seen = self.seen.index_select(0, rows)
 
     def nbytes_per_token_per_layer(self) -> int:
-        return (self.c_kv.shape[-1] + self.k_rope.shape[-1]) * self.c_kv.element_size()
+        return self.kv.shape[-1] * self.kv.element_size()
 
 
 class MLA(nn.Module):
@@ -110,12 +119,15 @@ class MLA(nn.Module):
         c_kv, k_rope = self.kv_a_proj_with_mqa(x).split([self.kv_lora_rank, self.qk_rope_head_dim], dim=-1)
         c_kv = self.kv_a_layernorm(c_kv)  # (B, T, kv_lora_rank)
         k_rope = apply_rope(k_rope, cos, sin)  # (B, T, rope), one key for all heads
-        if cache is not None:
-            c_kv, k_rope = cache.store(cache_layer, c_kv, k_rope)  # (B, S, *)
         if absorb is None:
             absorb = cache is not None
+        if cache is not None:
+            kv = cache.store(cache_layer, c_kv, k_rope)  # (B, S, C + R): every cached token
+            c_kv, k_rope = kv[..., : self.kv_lora_rank], kv[..., self.kv_lora_rank:]
+        else:
+            kv = torch.cat([c_kv, k_rope], dim=-1) if absorb else None
         if absorb:
-            out = self._absorbed(q_nope, q_rope, c_kv, k_rope, mask)
+            out = self._absorbed(q_nope, q_rope, kv, mask)
         else:
             out = self._naive(q_nope, q_rope, c_kv, k_rope, mask)
         return self.o_proj(out.reshape(b, t, -1))
@@ -130,13 +142,15 @@ class MLA(nn.Module):
                                              attn_mask=mask, scale=self.softmax_scale)  # (B, H, T, v)
         return out.transpose(1, 2)  # (B, T, H, v)
 
-    def _absorbed(self, q_nope, q_rope, c_kv, k_rope, mask) -> torch.Tensor:
+    def _absorbed(self, q_nope, q_rope, kv, mask) -> torch.Tensor:
+        """kv (B, S, C + R): cached [c_kv | k_rope] rows. Scores = [q_nope W_UK | q_rope] . kv in one matmul."""
+        b, t, h, _ = q_nope.shape
         w = self.kv_b_proj.weight.view(self.num_heads, -1, self.kv_lora_rank)  # (H, nope + v, C)
         w_uk, w_uv = w[:, : self.qk_nope_head_dim], w[:, self.qk_nope_head_dim:]
         q_latent = torch.einsum("bthd,hdc->bthc", q_nope, w_uk)  # query in latent space
-        scores = (torch.einsum("bthc,bsc->bhts", q_latent, c_kv)
-                  + torch.einsum("bthr,bsr->bhts", q_rope, k_rope)) * self.softmax_scale
-        scores = scores.masked_fill(~mask, float("-inf"))
-        probs = scores.float().softmax(dim=-1).to(c_kv.dtype)
-        out_latent = torch.einsum("bhts,bsc->bthc", probs, c_kv)
+        q = torch.cat([q_latent, q_rope], dim=-1).reshape(b, t * h, -1)  # (B, T*H, C + R)
+        scores = torch.bmm(q, kv.transpose(1, 2)).view(b, t, h, -1) * self.softmax_scale  # (B, T, H, S)
+        scores = scores.masked_fill(~mask.transpose(1, 2), float("-inf"))  # mask (B, 1, T, S) -> (B, T, 1, S)
+        probs = scores.float().softmax(dim=-1).to(kv.dtype)
+        out_latent = torch.bmm(probs.view(b, t * h, -1), kv[..., : self.kv_lora_rank]).view(b, t, h, -1)
         return torch.einsum("bthc,hvc->bthv", out_latent, w_uv)  # (B, T, H, v)

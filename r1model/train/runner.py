@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import traceback
 from pathlib import Path
 
@@ -165,6 +164,3 @@ def _run_job(ctx: RunContext, data: DataSource, main_latest: Path | None, base_l
         evaluate(config.total_steps)
     return finished
 
-
-def run_cli(config: RunConfig, run_dir: str, quiet: bool = False) -> int:
-    return run(config, run_dir, progress_stream=open(os.devnull, "w") if quiet else sys.stderr)

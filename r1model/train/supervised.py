@@ -5,7 +5,6 @@ direct answers (empty think) both appear, so the base can reason but prefers not
 """
 from __future__ import annotations
 
-import math
 import time
 from pathlib import Path
 

@@ -130,7 +130,8 @@ class Lab:
         """)
 
     # --- workers -----------------------------------------------------------------------------
-    def start_worker(self, name: str = "cpu1", queues: str = "cpu", pool: str = "threads", **env: str) -> subprocess.Popen:
+    def start_worker(self, name: str = "cpu1", queues: str = "cpu", pool: str = "threads",
+                     **env: str) -> subprocess.Popen:
         log = open(self.root / f"worker-{name}.log", "ab")
         proc = subprocess.Popen(
             [PYTHON, "-m", "celery", "-A", "workers.celery_app", "worker", "-Q", queues, "-c", "1", f"--pool={pool}",

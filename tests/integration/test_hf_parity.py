@@ -21,10 +21,10 @@ def randomise_biases(model_layers):
             gate.e_score_correction_bias.normal_(0.0, 0.1)
 
 
-@pytest.mark.parametrize("q_lora_rank", [64, 0])
-def test_r1model_checkpoint_gives_same_logits_in_transformers(tmp_path, q_lora_rank):
+@pytest.mark.parametrize("changes", [{}, {"q_lora_rank": 0}, {"tie_word_embeddings": True}])
+def test_r1model_checkpoint_gives_same_logits_in_transformers(tmp_path, changes):
     torch.manual_seed(0)
-    ours = DeepSeekV3(ModelConfig.preset("tiny", q_lora_rank=q_lora_rank)).eval()
+    ours = DeepSeekV3(ModelConfig.preset("tiny", **changes)).eval()
     randomise_biases(moe.gate for _, moe in ours.moe_layers())
     ours.save_pretrained(tmp_path, tokenizer=R1Tokenizer.build())
     theirs = DeepseekV3ForCausalLM.from_pretrained(tmp_path).eval()

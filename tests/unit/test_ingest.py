@@ -48,12 +48,37 @@ def test_every_event_type_becomes_its_row(run, tmp_path):
     assert ingest_events(run, path) == 6
     assert metric_keys(run) == [(1, "kl"), (1, "loss")]
     trace = Trace.objects.get(run=run)
-    assert (trace.answer, trace.status, trace.rewards, trace.tokens) == ("4", "correct", {"accuracy": 1.0, "format": 1.0}, 9)
+    assert (trace.answer, trace.status, trace.tokens) == ("4", "correct", 9)
+    assert trace.rewards == {"accuracy": 1.0, "format": 1.0}
     assert CheckpointRecord.objects.get(run=run).path == "checkpoints/step-1"
     assert EvalResult.objects.get(run=run).value == 0.25
-    assert sorted(RunLog.objects.filter(run=run).values_list("kind", "message")) == [("log", "hello"), ("status", "train")]
+    logs = sorted(RunLog.objects.filter(run=run).values_list("kind", "message"))
+    assert logs == [("log", "hello"), ("status", "train")]
     run.refresh_from_db()
     assert (run.ingested_seq, run.step, run.phase, run.total_steps, run.eta_s) == (5, 1, "train", 10, 5.0)
+
+
+def test_traces_get_reflection_and_language_mix_unless_the_trainer_sent_them(run, tmp_path):
+    path = tmp_path / "events.jsonl"
+    write(path, [
+        {"seq": 0, "type": "trace", "step": 1, "think": "3+4 is 7. Wait, let me check: yes 7", "answer": "7"},
+        {"seq": 1, "type": "trace", "step": 1, "think": "3+4 等于 7", "answer": "7"},
+        {"seq": 2, "type": "trace", "step": 1, "think": "wait", "has_reflection": False, "language_mix": 0.5},
+    ])
+    ingest_events(run, path)
+    rows = list(Trace.objects.filter(run=run).order_by("seq").values_list("has_reflection", "language_mix"))
+    assert rows[0] == (True, 0.0)
+    assert rows[1][0] is False and rows[1][1] > 0
+    assert rows[2] == (False, 0.5)
+
+
+@pytest.mark.parametrize("text", ["", "42 17", "Wait, 3+4=7", "hmm_ok", "no markers here", "WAIT!", "awaits",
+                                  "3+4 等于 7, wait", "café au lait", "let me double-check", "réévaluer"])
+def test_fast_reading_aids_agree_with_lab_services_traces(text):
+    from lab.services import ingest, traces
+
+    assert ingest._has_reflection(text) == traces.has_reflection(text)
+    assert ingest._language_mix(text) == traces.language_mix(text)
 
 
 def test_reading_the_file_again_stores_nothing_twice(run, tmp_path):

@@ -12,7 +12,7 @@ def test_presets_build_and_tiny_is_tiny():
     v3 = ModelConfig.preset("deepseek-v3")
     assert tiny.hidden_size == 128 and tiny.first_k_dense_replace == 1
     assert (v3.hidden_size, v3.num_hidden_layers, v3.n_routed_experts, v3.num_experts_per_tok) == (7168, 61, 256, 8)
-    assert ModelConfig.preset("small").hidden_size == 768
+    assert ModelConfig.preset("small").hidden_size == 768 and ModelConfig.preset("small").n_routed_experts == 8
 
 
 def test_unknown_preset_is_rejected_by_name():

@@ -139,3 +139,17 @@ def test_bad_config_json_names_the_file_and_field(tmp_path, model):
     (tmp_path / "config.json").write_text(text)
     with pytest.raises(ValueError, match="config.json: topk_group: "):
         DeepSeekV3.from_pretrained(tmp_path)
+
+
+def test_preset_sizes_small_is_about_100m_and_v3_is_671b_with_37b_activated():
+    def build(name, **changes):
+        with torch.device("meta"):  # shapes only, no memory
+            return DeepSeekV3(ModelConfig.preset(name, num_nextn_predict_layers=0, **changes))
+
+    assert 80e6 <= build("small").num_parameters() <= 130e6
+    # V3: 3 dense layers then 58 identical MoE layers; build 3 and 4 layers and extrapolate
+    dense, one_moe = build("deepseek-v3", num_hidden_layers=3), build("deepseek-v3", num_hidden_layers=4)
+    for activated, billions in ((False, 671), (True, 37.5)):
+        base = dense.num_parameters(activated=activated)
+        total = base + 58 * (one_moe.num_parameters(activated=activated) - base)
+        assert total / 1e9 == pytest.approx(billions, abs=0.6)
