@@ -41,7 +41,7 @@ def reap_stale_runs(stale_s: float) -> list[tuple[int, str]]:
             status=RunStatus.CANCELLED, finished_at=now, message="cancelled; its worker had stopped"
         ):
             Worker.objects.filter(current_run_id=run_id).update(current_run=None, idle_since=now)
-            done.append((run_id, RunStatus.CANCELLED))
+            done.append((run_id, RunStatus.CANCELLED.value))
     return done
 
 
@@ -59,7 +59,7 @@ def requeue_orphans(worker: Worker) -> list[tuple[int, str]]:
         if Run.objects.filter(id=run_id, status=RunStatus.CANCELLING).update(
             status=RunStatus.CANCELLED, finished_at=now, message=f"cancelled; worker {worker.name} restarted"
         ):
-            done.append((run_id, RunStatus.CANCELLED))
+            done.append((run_id, RunStatus.CANCELLED.value))
     return done
 
 

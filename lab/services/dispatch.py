@@ -69,7 +69,7 @@ def requeue_run(run_id: int, attempt: int, *, reason: str, statuses=(RunStatus.S
         if changed:
             Worker.objects.filter(current_run_id=run_id).update(current_run=None, idle_since=now)
             dispatch_run(run_id)
-            return RunStatus.QUEUED
+            return RunStatus.QUEUED.value
         return ""
     changed = Run.objects.filter(id=run_id, attempt=attempt, status__in=statuses).update(
         status=RunStatus.FAILED,
@@ -78,5 +78,5 @@ def requeue_run(run_id: int, attempt: int, *, reason: str, statuses=(RunStatus.S
     )
     if changed:
         Worker.objects.filter(current_run_id=run_id).update(current_run=None, idle_since=now)
-        return RunStatus.FAILED
+        return RunStatus.FAILED.value
     return ""

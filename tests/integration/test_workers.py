@@ -2,6 +2,8 @@
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -57,6 +59,19 @@ def test_solo_pool_worker_gives_its_run_back_on_shutdown_and_another_finishes_it
     state = lab.wait_finished(run_id)
     assert state["status"] == "completed" and state["attempt"] == 1
     lab.assert_events_exactly_once(run_id)
+
+
+def test_thread_pool_worker_answers_ping_while_it_supervises_a_run(redis_lab, trainer):
+    """What the compose healthcheck (`celery inspect ping`) needs: a worker busy with a run still answers."""
+    lab = redis_lab
+    lab.start_worker("cpu1", **trainer.worker_env)
+    [run_id] = lab.create_runs(1, **trainer.run_kwargs)
+    lab.wait_for(run_id, lambda s: s["step"] >= 2, what="step 2")
+    ping = subprocess.run([sys.executable, "-m", "celery", "-A", "workers.celery_app", "inspect", "ping",
+                           "-d", lab.query("SELECT name FROM lab_worker")[0][0], "--timeout", "5"],
+                          env=lab.env, cwd=lab.env["PYTHONPATH"], capture_output=True, text=True, timeout=60)
+    assert ping.returncode == 0 and "OK" in ping.stdout, ping.stdout + ping.stderr
+    assert lab.run(run_id)["status"] == "running"
 
 
 def test_worker_announces_queues_capabilities_and_heartbeat(fs_lab):

@@ -130,3 +130,21 @@ def test_busy_or_newly_idle_worker_resends_nothing(team, worker):
     busy = make_run(team, status="running")
     Worker.objects.filter(id=worker.id).update(idle_since=None, current_run=busy)
     assert resend_lost_runs(worker.id, 30) == []
+
+
+def test_lab_worker_reap_runs_one_repair_pass(team, worker, capsys):
+    from django.core.management import call_command
+
+    run = make_run(team)
+    claim_run(run.id, worker)
+    Run.objects.filter(id=run.id).update(heartbeat_at=timezone.now() - timedelta(hours=1))
+    call_command("lab_worker", "--reap")
+    assert f"run {run.id}: queued" in capsys.readouterr().out
+
+
+def test_lab_worker_refuses_an_unknown_queue(capsys):
+    from django.core.management import call_command
+
+    with pytest.raises(SystemExit):
+        call_command("lab_worker", "--queues", "tpu")
+    assert "--queues: unknown queue(s) tpu" in capsys.readouterr().err

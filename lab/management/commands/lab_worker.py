@@ -39,7 +39,9 @@ class Command(BaseCommand):
             from workers.reaper import reap_stale_runs
 
             done = reap_stale_runs(settings.WORKER_STALE_S)
-            self.stdout.write(f"reaped {len(done)} run(s): {done}")
+            for run_id, status in done:
+                self.stdout.write(f"run {run_id}: {status}")
+            self.stdout.write(f"{len(done)} stale run(s) repaired")
             return
         argv = worker_argv(queues, name or queues.split(",")[0], loglevel)
         self.stdout.write(" ".join(argv))
