@@ -32,6 +32,7 @@ def run_detail(request, run_id: int):
         "metricsUrl": reverse("run_metrics", args=[run.id]),
         "active": run.is_active or run.status == "queued",
         "panels": panels,
+        "names": names,  # a poll that finds names beyond these reloads the page: new metrics get their charts
         "maxPoints": MAX_POINTS,
     }
     return page(
@@ -60,7 +61,8 @@ def run_status_fragment(request, run_id: int):
 
 @login_required
 def run_metrics(request, run_id: int):
-    """Downsampled series: ?names=a,b (or one name=… each) [&after_step=N] [&max_points=N] [&eval=1]."""
+    """Downsampled series: ?names=a,b (or one name=… each) [&after_step=N] [&max_points=N] [&eval=1]
+    [&with_names=1: also every metric name the run has]."""
     run, _ = get_for_user(request.user, Run, id=run_id)
     return JsonResponse(metrics_payload(run, request.GET))
 
@@ -79,6 +81,8 @@ def metrics_payload(run: Run, params) -> dict:
     payload = {"run": run.id, "status": run.status, "step": run.step, "active": run.is_active, "series": series}
     if params.get("eval"):
         payload["eval"] = eval_series(run.id)
+    if params.get("with_names"):
+        payload["names"] = metric_names(run.id)
     return payload
 
 

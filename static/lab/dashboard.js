@@ -167,10 +167,13 @@
     var names = Object.keys(this.series);
     var after = this.lastStep();
     var note = document.getElementById("live-note");
-    var request = names.length ? this.url(names, after, false) : this.config.metricsUrl;
+    var request = (names.length ? this.url(names, after, false) : this.config.metricsUrl + "?") + "&with_names=1";
+    var known = this.config.names || [];
     fetch(request, { credentials: "same-origin" })
       .then(function (r) { return r.json(); })
       .then(function (data) {
+        // Metrics the page was built without (e.g. GRPO's after pretraining) need new charts: reload.
+        if ((data.names || []).some(function (n) { return known.indexOf(n) < 0; })) { window.location.reload(); return; }
         var reload = false;
         data.series.forEach(function (s) {
           var mine = self.series[s.name];
