@@ -34,8 +34,8 @@ def _aha_mini(quick: bool) -> dict:
         "rewards": [{"name": "accuracy", "weight": 1.0}, {"name": "format", "weight": 0.1}],
         "deterministic": False,
         "threads": 1,
-        "total_steps": 30,
-        "checkpoint_interval": 10,
+        "total_steps": 80,
+        "checkpoint_interval": 20,
         "keep_checkpoints": 2,
         "traces_per_step": 1,
         "supervised": {
@@ -50,7 +50,7 @@ def _aha_mini(quick: bool) -> dict:
         "grpo": {
             "group_size": 8,
             "prompts_per_step": 16,
-            "learning_rate": 3e-4,
+            "learning_rate": 1e-4,
             "lr_schedule": "constant",
             "beta": 0.0,
             "num_iterations": 1,
@@ -60,7 +60,7 @@ def _aha_mini(quick: bool) -> dict:
             "loss_aggregation": "grpo",
         },
         "evaluation": {
-            "interval": 5,
+            "interval": 10,
             "at_start": True,
             "benchmarks": ["heldout"],
             "temperature": 0.0,
