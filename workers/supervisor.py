@@ -49,17 +49,15 @@ def run_directory(run: Run) -> Path:
 
 
 def trainer_command(run: Run, run_dir: Path, cfg: WorkerConfig) -> list[str]:
-    """The trainer's argv: a recipe (`recipe run NAME`) or a RunConfig file (`train FILE`)."""
+    """The trainer's argv: `train FILE` with the run's RunConfig (or `recipe run NAME` for a bare recipe)."""
     prefix = list(cfg.trainer_cmd)
     if run.gpu_count > 1 and prefix[-2:] == ["-m", "r1model"]:
         # one process per GPU on this node
         prefix = [*prefix[:-2], "-m", "torch.distributed.run", "--standalone",
                   f"--nproc-per-node={run.gpu_count}", "-m", "r1model"]
-    if run.recipe:
-        argv = [*prefix, "recipe", "run", run.recipe, "--run-dir", str(run_dir)]
-        if isinstance(run.config, dict) and isinstance(run.config.get("seed"), int):
-            argv += ["--seed", str(run.config["seed"])]
-        return argv + (["--quick"] if run.quick else [])
+    if run.recipe and not run.config:  # a bare recipe name (runs made before the lab stored its config)
+        return [*prefix, "recipe", "run", run.recipe, "--run-dir", str(run_dir)] + (["--quick"] if run.quick else [])
+    # The lab stores a recipe's full config with the user's changes: the trainer runs exactly that.
     config_path = run_dir / "lab_config.json"
     tmp = config_path.with_suffix(".tmp")
     tmp.write_text(json.dumps(run.config, indent=1, sort_keys=True))

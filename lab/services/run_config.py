@@ -1,62 +1,21 @@
-"""The lab's view of the trainer's RunConfig (r1model.train.config), imported lazily.
+"""The lab's view of the trainer's RunConfig (r1model.train.config, which imports without torch).
 
-r1model.train.config imports without torch (TEAM_RULES), so the web process may use it. The lab
-reads three things from it: the JSON Schema (the new-run form is generated from it), validation
-(every error at once, by field) and the recipes. Until that module exists a small stand-in schema
-keeps the pages usable; a config is then stored as given.
+The lab reads three things from it: the JSON Schema (the new-run form is generated from it),
+validation (every error at once, by field) and the recipes.
 """
 from __future__ import annotations
 
 import copy
-import dataclasses
-import importlib
 from typing import Any
 
 from django.core.exceptions import ValidationError
-
-# Used only while r1model.train.config is missing (a fresh checkout mid-development).
-STAND_IN_SCHEMA: dict = {
-    "title": "RunConfig",
-    "type": "object",
-    "properties": {
-        "kind": {
-            "type": "string",
-            "enum": ["pretrain", "sft", "grpo", "rollout", "evaluate"],
-            "default": "grpo",
-            "description": "What the job does.",
-        },
-        "model": {"type": "string", "default": "tiny", "description": "Model preset or checkpoint folder."},
-        "seed": {"type": "integer", "default": 0, "description": "Random seed."},
-        "steps": {"type": "integer", "default": 100, "description": "Optimizer steps."},
-    },
-}
-
-STAND_IN_RECIPES = {
-    "aha-mini": {
-        "description": "R1-Zero in miniature: pretrain a tiny base on arithmetic, then GRPO with accuracy + format rewards.",
-        "config": {},  # the worker runs the recipe by name (`python -m r1model recipe run aha-mini`)
-    }
-}
-
-
-def _config_module():
-    try:
-        return importlib.import_module("r1model.train.config")
-    except ImportError:
-        return None
+from r1model.train import config as run_config_module
+from r1model.train import recipes as recipes_module
 
 
 def config_schema() -> dict:
     """RunConfig's JSON Schema (a copy; callers may change it)."""
-    module = _config_module()
-    if module is not None:
-        for name in ("run_config_schema", "json_schema"):
-            if callable(getattr(module, name, None)):
-                return copy.deepcopy(getattr(module, name)())
-        run_config = getattr(module, "RunConfig", None)
-        if run_config is not None and hasattr(run_config, "model_json_schema"):
-            return run_config.model_json_schema()
-    return copy.deepcopy(STAND_IN_SCHEMA)
+    return copy.deepcopy(run_config_module.run_config_schema())
 
 
 def _as_dict(value: Any) -> dict:
@@ -73,11 +32,8 @@ def validate_config(config: dict) -> dict:
     """The validated config as JSON-ready dict; ValidationError listing every error by field."""
     if not isinstance(config, dict):
         raise ValidationError({"config": "must be a JSON object"})
-    module = _config_module()
-    if module is None or not hasattr(module, "validate_run_config"):
-        return dict(config)
     try:
-        return _as_dict(module.validate_run_config(config))
+        return _as_dict(run_config_module.validate_run_config(config))
     except ValidationError:
         raise
     except Exception as exc:  # pydantic.ValidationError or the trainer's own ConfigError
@@ -142,42 +98,24 @@ def resolve(prop: dict, defs: dict) -> dict:
 
 def recipes() -> dict[str, dict]:
     """name → {"description": str, "config": dict}: the trainer's recipes, for the new-run page."""
-    found = _trainer_recipes()
-    return found if found else copy.deepcopy(STAND_IN_RECIPES)
+    return {
+        name: {"description": entry.description, "config": recipe_config(name)}
+        for name, entry in recipes_module.RECIPES.items()
+    }
 
 
-def recipe_config(name: str, *, quick: bool = False) -> dict:
-    """The config a recipe runs with (quick: scaled down for a smoke test); KeyError if unknown."""
-    for module_name in ("r1model.train.recipes", "r1model.recipes"):
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            continue
-        for fn_name in ("recipe_config", "get_recipe"):
-            fn = getattr(module, fn_name, None)
-            if callable(fn):
-                try:
-                    return _as_dict(fn(name, quick=quick))
-                except TypeError:
-                    return _as_dict(fn(name))
-    return copy.deepcopy(recipes()[name]["config"])
+def recipe_config(name: str, *, quick: bool = False, overrides: dict | None = None) -> dict:
+    """The config a recipe runs with (quick: scaled down), with `overrides` merged on top; KeyError if unknown."""
+    base = _as_dict(recipes_module.recipe_config(name, quick=quick))
+    return deep_merge(base, overrides or {})
 
 
-def _trainer_recipes() -> dict[str, dict]:
-    for module_name in ("r1model.train.recipes", "r1model.recipes"):
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            continue
-        table = getattr(module, "RECIPES", None)
-        if isinstance(table, dict):
-            out = {}
-            for name, entry in table.items():
-                description = getattr(entry, "description", None) or (entry.get("description") if isinstance(entry, dict) else "")
-                try:
-                    config = recipe_config(name)
-                except Exception:  # a recipe whose config needs a run dir: list it, build it at launch
-                    config = {}
-                out[name] = {"description": description or "", "config": config}
-            return out
-    return {}
+def deep_merge(base: dict, overrides: dict) -> dict:
+    """`overrides` on top of `base`; nested objects merge, everything else (lists too) replaces."""
+    out = copy.deepcopy(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out

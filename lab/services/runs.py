@@ -68,8 +68,8 @@ def run_create(
         errors["recipe"] = [f"unknown recipe {recipe!r}"]
     if errors:
         raise ValidationError(errors)
-    if recipe and not config:
-        config = recipe_config(recipe, quick=quick)
+    if recipe:  # the recipe's own config, with whatever the user changed on top (datasets, seed, ...)
+        config = recipe_config(recipe, quick=quick, overrides=config)
     if config and not config.get("name") and "name" in config_schema().get("properties", {}):
         config = {**config, "name": name[:200]}
     validated = validate_config(config) if config else {}

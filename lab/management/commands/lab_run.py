@@ -44,7 +44,8 @@ class Command(BaseCommand):
                "--worker-class", "gthread", "--threads", "8", "--workers", "1",
                "--access-logfile", "-", "--graceful-timeout", "5"]
         worker = [python, "-m", "celery", "-A", "workers.celery_app", "worker", "-Q", "cpu,gpu",
-                  "--concurrency", "1", "--pool", "solo", "--loglevel", "INFO", "--hostname", "local@%h"]
+                  "--concurrency", "1", "--pool", "threads", "--without-gossip", "--without-mingle",
+                  "--loglevel", "INFO", "--hostname", "local@%h"]
         children: list[subprocess.Popen] = []
         stopping = False
 
