@@ -27,6 +27,7 @@ from r1model.train.context import RunContext, TrainingFailed
 from r1model.train.data import DataSource, step_seed
 from r1model.train.grpo import group_advantages, policy_loss, token_logprobs, zero_std_groups
 from r1model.train.optim import make_optimizer, make_scheduler
+from r1model.train.supervised import length_buckets
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -196,60 +197,86 @@ class GRPOTrainer:
         return token_logprobs(logits, targets, self.hp.temperature)
 
     def _update(self, step: int, rows: list[int], rows_prompt, completions, all_advantages) -> dict[str, float]:
+        """μ epochs over minibatches; each minibatch (one optimizer step) runs as length-bucketed
+        micro-batches so that short completions are not padded to the longest one."""
         hp, ctx = self.hp, self.ctx
-        ids, attention, targets, mask = self._batch(rows, rows_prompt, completions)
-        advantages = all_advantages[rows].to(ctx.device)
-        n = len(rows)
+        length = lambda i: len(rows_prompt[i]) + len(completions[i].token_ids)  # noqa: E731
         on_policy = hp.num_iterations == 1 and hp.minibatches == 1
-        old_logp = ref_logp = None
+        old_logp: dict[int, torch.Tensor] = {}  # row → log π_old of its completion tokens (1-D)
+        ref_logp: dict[int, torch.Tensor] = {}
         t_ref = 0.0
         with torch.no_grad():
-            if not on_policy:  # π_old: the policy that sampled, before any update of this step
-                self.model.eval()
-                old_logp = torch.cat([self._logprobs(self.model, ids[c], attention[c], targets[c])[0]
-                                      for c in torch.arange(n).chunk(hp.minibatches)])
-            if self.reference is not None:
-                t0 = time.perf_counter()
-                ref_logp = torch.cat([self._logprobs(self.reference, ids[c], attention[c], targets[c])[0]
-                                      for c in torch.arange(n).chunk(hp.minibatches)])
-                t_ref = time.perf_counter() - t0
+            for chunk in torch.tensor(rows).chunk(hp.minibatches):
+                for micro in length_buckets(chunk.tolist(), length):
+                    ids, attention, targets, mask = self._batch(micro, rows_prompt, completions)
+                    keep = mask.bool()
+                    if not on_policy:  # π_old: the policy that sampled, before any update of this step
+                        self.model.eval()
+                        logp = self._logprobs(self.model, ids, attention, targets)[0]
+                        old_logp.update({i: logp[j][keep[j]] for j, i in enumerate(micro)})
+                    if self.reference is not None:
+                        t0 = time.perf_counter()
+                        logp = self._logprobs(self.reference, ids, attention, targets)[0]
+                        ref_logp.update({i: logp[j][keep[j]] for j, i in enumerate(micro)})
+                        t_ref += time.perf_counter() - t0
         self.model.train()
         shuffle = torch.Generator().manual_seed(step_seed(ctx.config.seed, step, "shuffle"))
         stats, grad_norms, entropies, loss_value = [], [], [], 0.0
+        order_rows = torch.tensor(rows)
         for _ in range(hp.num_iterations):
-            order = torch.randperm(n, generator=shuffle) if hp.minibatches > 1 else torch.arange(n)
+            order = order_rows[torch.randperm(len(rows), generator=shuffle)] if hp.minibatches > 1 else order_rows
             for chunk in order.chunk(hp.minibatches):
-                c = chunk.to(ctx.device)
-                logp, entropy = self._logprobs(self.model, ids[c], attention[c], targets[c])
-                loss, stat = policy_loss(
-                    logp, old_logp[c] if old_logp is not None else logp.detach(), advantages[c], mask[c],
-                    epsilon_low=hp.epsilon_low, epsilon_high=hp.epsilon_high, beta=hp.beta,
-                    ref_logp=ref_logp[c] if ref_logp is not None else None,
-                    aggregation=hp.loss_aggregation, max_new_tokens=hp.max_new_tokens,
-                )
-                if not torch.isfinite(loss):
-                    raise TrainingFailed(f"GRPO loss is {loss.item()} at step {step}")
+                chunk = chunk.tolist()
+                micros = length_buckets(chunk, length)
+                total_tokens = sum(len(completions[i].token_ids) for i in chunk)
                 self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                step_loss, step_stats, step_entropy = 0.0, [0.0] * 5, 0.0
+                for micro in micros:
+                    ids, attention, targets, mask = self._batch(micro, rows_prompt, completions)
+                    keep = mask.bool()
+                    logp, entropy = self._logprobs(self.model, ids, attention, targets)
+                    old = logp.detach().clone() if on_policy else torch.zeros_like(logp)
+                    if not on_policy:
+                        old[keep] = torch.cat([old_logp[i] for i in micro])
+                    ref = None
+                    if self.reference is not None:
+                        ref = torch.zeros_like(logp)
+                        ref[keep] = torch.cat([ref_logp[i] for i in micro])
+                    loss, stat = policy_loss(
+                        logp, old, all_advantages[micro].to(ctx.device), mask,
+                        epsilon_low=hp.epsilon_low, epsilon_high=hp.epsilon_high, beta=hp.beta, ref_logp=ref,
+                        aggregation=hp.loss_aggregation, max_new_tokens=hp.max_new_tokens,
+                    )
+                    if not torch.isfinite(loss):
+                        raise TrainingFailed(f"GRPO loss is {loss.item()} at step {step}")
+                    tokens = float(mask.sum())
+                    # the minibatch's loss is the micro-batches' in proportion: sequences (grpo, dr_grpo)
+                    # or tokens (dapo) — the same number as one padded forward would give
+                    share = tokens / max(1.0, total_tokens) if hp.loss_aggregation == "dapo" else len(micro) / len(chunk)
+                    (loss * share).backward()
+                    step_loss += float(loss.detach()) * share
+                    weight = tokens / max(1.0, total_tokens)
+                    for k, value in enumerate((stat.kl, stat.clip_low, stat.clip_high, stat.clip_region, stat.ratio_mean)):
+                        step_stats[k] += value * weight
+                    step_entropy += float((entropy.detach() * mask).sum()) / max(1.0, total_tokens)
                 grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), hp.max_grad_norm)
                 if not torch.isfinite(grad_norm):
                     raise TrainingFailed(f"gradient norm is {grad_norm.item()} at step {step}")
                 self.optimizer.step()
                 self.scheduler.step()
                 modeling.after_optimizer_step(self.model)
-                m = mask[c]
-                entropies.append(float((entropy.detach() * m).sum() / m.sum().clamp(min=1)))
-                stats.append(stat)
+                entropies.append(step_entropy)
+                stats.append(step_stats)
                 grad_norms.append(float(grad_norm))
-                loss_value = float(loss.detach())
+                loss_value = step_loss
         return {
             "loss": loss_value,
             "grad_norm": statistics.fmean(grad_norms),
             "entropy": statistics.fmean(entropies),
-            "kl": statistics.fmean(s.kl for s in stats),
-            "clip_ratio/low_mean": statistics.fmean(s.clip_low for s in stats),
-            "clip_ratio/high_mean": statistics.fmean(s.clip_high for s in stats),
-            "clip_ratio/region_mean": statistics.fmean(s.clip_region for s in stats),
+            "kl": statistics.fmean(s[0] for s in stats),
+            "clip_ratio/low_mean": statistics.fmean(s[1] for s in stats),
+            "clip_ratio/high_mean": statistics.fmean(s[2] for s in stats),
+            "clip_ratio/region_mean": statistics.fmean(s[3] for s in stats),
             "time/reference": t_ref,
         }
 

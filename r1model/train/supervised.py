@@ -34,11 +34,12 @@ def tokenize_pairs(pairs: list[tuple[str, str]], tokenizer, template: str, max_l
     return out
 
 
-def length_buckets(rows: list[tuple[list[int], list[int]]]) -> list[list[tuple[list[int], list[int]]]]:
+def length_buckets(rows: list, length=lambda row: len(row[0])) -> list[list]:
     """Split a batch into at most two micro-batches of similar lengths so that short direct answers are
-    not padded to the length of worked solutions (the split point minimises the padded area)."""
-    rows = sorted(rows, key=lambda r: len(r[0]))
-    lengths = [len(r[0]) for r in rows]
+    not padded to the length of worked solutions (the split point minimises the padded area).
+    `length(row)` gives a row's padded length (default: its token ids, row[0])."""
+    rows = sorted(rows, key=length)
+    lengths = [length(r) for r in rows]
     n = len(rows)
     whole = n * lengths[-1]
     best_cut, best_area = n, whole

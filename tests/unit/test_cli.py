@@ -66,3 +66,12 @@ def test_quick_aha_mini_recipe_runs_end_to_end(tmp_path):
     assert len(traces) == 2 * 4  # one whole group (G = 4) per step
     assert (run_dir / "checkpoints" / "step-2" / "model.safetensors").exists()
     assert json.loads((run_dir / "config.json").read_text())["name"] == "aha-mini"
+
+
+def test_score_and_evaluate_are_handed_to_the_evaluation_package(capsys):
+    for command, flag in (("score", "--predictions"), ("evaluate", "--checkpoint")):
+        try:
+            main([command, "--help"])
+        except SystemExit as exc:  # argparse of the delegated command prints its help and exits 0
+            assert exc.code == 0
+        assert flag in capsys.readouterr().out
