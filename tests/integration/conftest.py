@@ -20,12 +20,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
-STUB_TRAINER = REPO / "bench" / "dispatch_stub_trainer.py"
 FINISHED = ("completed", "failed", "cancelled")
-
-
-def real_trainer_available() -> bool:
-    return (REPO / "r1model" / "__main__.py").exists()
 
 
 # The smallest real GRPO run that still has several checkpoints to resume from: an untrained `tiny`
@@ -41,21 +36,18 @@ TINY_GRPO = {
 
 
 class Trainer:
-    """Which trainer the workers start: the real `python -m r1model` on TINY_GRPO, or the stub trainer
-    (bench/dispatch_stub_trainer.py) where the real one is not there yet."""
+    """What the workers start in fault tests: the real `python -m r1model` on TINY_GRPO."""
 
-    def __init__(self, real: bool):
-        self.real = real
-        self.worker_env = {} if real else {"LAB_TRAINER_CMD": f"{PYTHON} {STUB_TRAINER}", "STUB_STEPS": "40",
-                                           "STUB_STEP_S": "0.25", "STUB_CKPT_EVERY": "5"}
-        self.run_kwargs = {"config": TINY_GRPO} if real else {"recipe": "stub"}
-        self.total_steps = 40
-        self.checkpoint_every = 5
+    def __init__(self):
+        self.worker_env: dict[str, str] = {}
+        self.run_kwargs = {"config": TINY_GRPO}
+        self.total_steps = TINY_GRPO["total_steps"]
+        self.checkpoint_every = TINY_GRPO["checkpoint_interval"]
 
 
 @pytest.fixture
 def trainer() -> Trainer:
-    return Trainer(real_trainer_available())
+    return Trainer()
 
 
 class Lab:

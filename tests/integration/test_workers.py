@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import TINY_GRPO, group_alive, real_trainer_available
+from tests.integration.conftest import TINY_GRPO, group_alive
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -20,7 +20,6 @@ def trainer_pgid(lab, run_id) -> int:
     return json.loads((Path(state["run_dir"]) / "supervisor.json").read_text())["pgid"]
 
 
-@pytest.mark.skipif(not real_trainer_available(), reason="r1model/__main__.py (the trainer CLI) not there yet")
 def test_quick_recipe_on_real_trainer_completes_with_all_events_stored(redis_lab):
     lab = redis_lab
     lab.start_worker()  # the real `python -m r1model`
@@ -157,10 +156,9 @@ def test_cancel_escalates_to_sigkill_after_the_grace_period(fs_lab, trainer):
 
 def test_invalid_config_fails_the_run_with_the_trainers_message(fs_lab, trainer):
     lab = fs_lab
-    lab.start_worker(**trainer.worker_env, **({} if trainer.real else {"STUB_EXIT": "2"}))
+    lab.start_worker(**trainer.worker_env)
     [run_id] = lab.create_runs(1, config={**TINY_GRPO, "grpo": {"group_size": 0}})
     state = lab.wait_finished(run_id)
     assert state["status"] == "failed" and state["attempt"] == 1  # a config error is not retried
     assert "trainer exited with code 2" in state["message"]
-    if trainer.real:
-        assert "grpo.group_size" in state["message"]
+    assert "grpo.group_size" in state["message"]

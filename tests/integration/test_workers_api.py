@@ -9,13 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import PYTHON, REPO, TINY_GRPO, group_alive, real_trainer_available
+from tests.integration.conftest import PYTHON, REPO, TINY_GRPO, group_alive
 from tests.services import free_port, wait_for_port
 
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.slow,
-    pytest.mark.skipif(not real_trainer_available(), reason="the API validates configs with the real trainer's schema"),
 ]
 
 
