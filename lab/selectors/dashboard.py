@@ -45,7 +45,12 @@ PANELS = [
     Panel("time", "Time split", r"^time/|^timing/|_seconds$|_time$", "Seconds per step spent generating, scoring, on the reference and updating."),
     Panel("throughput", "Tokens/s", r"tokens_per_s|tokens/s|throughput", "Tokens generated (GRPO) or trained (pretrain/SFT) per second."),
     Panel("eval", "Evaluation", r"^eval/", "Held-out accuracy, length and share of worked answers per benchmark."),
+    # A run's base stage (pretraining) has its own step axis and `train/` names: its own charts, last.
+    Panel("pretrain_loss", "Pretraining loss", r"^train/.*loss$", "Base-stage loss (completion tokens only; MTP and balance terms apart)."),
+    Panel("pretrain_opt", "Pretraining lr and grad norm", r"^train/(lr|grad_norm)$", "Base-stage schedule and gradient norm."),
+    Panel("pretrain_speed", "Pretraining tokens/s", r"^train/", "Base-stage training throughput."),
 ]
+PRETRAIN_PREFIX = "train/"
 
 
 def metric_descriptions(names: list[str]) -> dict[str, str]:
@@ -69,7 +74,9 @@ def dashboard_panels(names: list[str]) -> list[dict]:
     claimed: set[str] = set()
     panels = []
     for panel in PANELS:
-        members = [n for n in names if n not in claimed and panel.matches(n)]
+        pretrain_panel = panel.key.startswith("pretrain")
+        members = [n for n in names if n not in claimed and panel.matches(n)
+                   and n.startswith(PRETRAIN_PREFIX) == pretrain_panel]
         if not members:
             continue
         claimed.update(members)

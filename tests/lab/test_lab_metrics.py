@@ -43,6 +43,16 @@ def test_panels_put_length_band_together_and_give_unknown_metrics_their_own_char
     assert [p["names"] for p in panels if p["title"] == "my/custom"] == [["my/custom"]]
 
 
+def test_pretraining_metrics_get_their_own_charts_apart_from_grpo():
+    names = ["loss", "grad_norm", "lr", "throughput/tokens_per_s", "train/loss", "train/grad_norm", "train/lr",
+             "train/tokens_per_s"]
+    by_title = {p["title"]: p["names"] for p in dashboard_panels(names)}
+    assert by_title["Loss"] == ["loss"] and by_title["Gradient norm"] == ["grad_norm"]
+    assert by_title["Pretraining loss"] == ["train/loss"]
+    assert sorted(by_title["Pretraining lr and grad norm"]) == ["train/grad_norm", "train/lr"]
+    assert by_title["Pretraining tokens/s"] == ["train/tokens_per_s"]
+
+
 def test_health_warns_on_zero_std_entropy_collapse_and_format_without_accuracy(lab):
     run = Run.objects.create(team=lab.team, name="sick")
     _series(run, "frac_reward_zero_std", [0.9] * 40)
