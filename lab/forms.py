@@ -150,6 +150,11 @@ class RunForm(forms.Form):
         help_text="A saved dataset of this team; replaces the config's datasets with this file.",
     )
     quick = forms.BooleanField(required=False, help_text="Scaled down to finish in about a minute (smoke test).")
+    eval_every = forms.IntegerField(
+        required=False, min_value=0, initial=0, label="Evaluate every (steps)",
+        help_text="Each checkpoint at a multiple of this many steps is scored on the benchmarks by a separate "
+        "evaluate run on a free worker, without pausing training; 0 = off.",
+    )
     config_json = JSONTextField(
         required=False, label="Config as JSON", help_text="Optional: a whole RunConfig as JSON; replaces the fields below."
     )

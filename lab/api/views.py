@@ -125,6 +125,7 @@ def runs(request):
         team=team, user=request.user, config=config, name=str(data.get("name") or ""), queue=str(data.get("queue") or "cpu"),
         project=project, recipe=str(data.get("recipe") or ""), quick=bool(data.get("quick", False)), parent=parent,
         parent_step=_int(data.get("parent_step"), "parent_step"),
+        eval_every=_int(data.get("eval_every"), "eval_every") or 0, eval_benchmarks=data.get("eval_benchmarks"),
     )
     return JsonResponse(run_json(run), status=201)
 

@@ -44,6 +44,11 @@ class Run(models.Model):
     parent = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="children")
     parent_step = models.IntegerField(null=True, blank=True)
 
+    # evaluation jobs: every checkpoint at a multiple of eval_every steps gets a child run of kind
+    # "evaluate" on a copy of that checkpoint (lab.services.evaluations); 0 = none
+    eval_every = models.PositiveIntegerField(default=0)
+    eval_benchmarks = models.JSONField(default=list, blank=True)  # empty = the config's evaluation.benchmarks
+
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -70,6 +75,11 @@ class Run(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["team", "-created_at"]), models.Index(fields=["status", "queue"])]
+        constraints = [
+            # one evaluation job per checkpoint, however often its event is ingested
+            models.UniqueConstraint(fields=["parent", "parent_step"], condition=models.Q(kind="evaluate"),
+                                    name="one_eval_per_checkpoint"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.status})"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from django.db.models import QuerySet
+from django.db.models import Case, F, Q, QuerySet, When
 
 from lab.models import EvalResult
 
@@ -29,10 +29,19 @@ def _metric_order(metric: str) -> tuple[int, str]:
 
 
 def benchmark_table(runs: QuerySet, *, limit_rows: int = 500) -> BenchmarkTable:
+    """Scores of `runs` by (run, step). An evaluation job (a child run of kind "evaluate",
+    lab.services.evaluations) counts as its parent's row at the checkpoint step it evaluated."""
+    eval_job = Q(run__kind="evaluate", run__parent__isnull=False, run__parent_step__isnull=False)
     results = (
-        EvalResult.objects.filter(run__in=runs)
-        .order_by("-run__created_at", "run_id", "step", "seq")
-        .values_list("run_id", "run__name", "step", "benchmark", "metric", "value", "n")
+        EvalResult.objects.filter(Q(run__in=runs) | (eval_job & Q(run__parent__in=runs)))
+        .annotate(
+            owner_id=Case(When(eval_job, then=F("run__parent_id")), default=F("run_id")),
+            owner_name=Case(When(eval_job, then=F("run__parent__name")), default=F("run__name")),
+            owner_created=Case(When(eval_job, then=F("run__parent__created_at")), default=F("run__created_at")),
+            owner_step=Case(When(eval_job, then=F("run__parent_step")), default=F("step")),
+        )
+        .order_by("-owner_created", "owner_id", "owner_step", "seq")
+        .values_list("owner_id", "owner_name", "owner_step", "benchmark", "metric", "value", "n")
     )
     rows: dict[tuple[int, int], BenchmarkRow] = {}
     metrics: dict[str, set[str]] = {}

@@ -12,6 +12,7 @@ import hashlib
 import numpy as np
 from django.core.cache import cache
 from django.db import connection
+from django.db.models import Case, F, Q, When
 
 from lab.models import EvalResult, Metric
 
@@ -124,12 +125,15 @@ def metric_series(run_id: int, name: str, *, max_points: int = MAX_POINTS, after
 
 
 def eval_series(run_id: int) -> list[dict]:
-    """Benchmark scores over steps, one series per (benchmark, metric)."""
+    """Benchmark scores over steps, one series per (benchmark, metric); the run's evaluation jobs (child
+    runs of kind "evaluate", lab.services.evaluations) are points at the checkpoint step they evaluated."""
     by_key: dict[tuple[str, str], list[tuple[int, float]]] = {}
+    eval_job = Q(run__parent_id=run_id, run__kind="evaluate", run__parent_step__isnull=False)
     rows = (
-        EvalResult.objects.filter(run_id=run_id, value__isnull=False)
-        .order_by("step", "seq")
-        .values_list("benchmark", "metric", "step", "value")
+        EvalResult.objects.filter(Q(run_id=run_id) | eval_job, value__isnull=False)
+        .annotate(at=Case(When(eval_job, then=F("run__parent_step")), default=F("step")))
+        .order_by("at", "seq")
+        .values_list("benchmark", "metric", "at", "value")
     )
     for benchmark, metric, step, value in rows.iterator(chunk_size=2000):
         by_key.setdefault((benchmark, metric), []).append((step, value))

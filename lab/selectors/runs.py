@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from django.db.models import Max, QuerySet
+from django.db.models import Case, F, Max, Q, QuerySet, When
 
 from lab.models import EvalResult, Run, RunStatus
 
@@ -55,13 +55,18 @@ def overview_rows(runs: QuerySet, *, offset: int = 0, limit: int = OVERVIEW_PAGE
     )
     rows = {run.id: RunRow(run=run) for run in page}
     if rows:
+        # a run's evaluation jobs (child runs of kind "evaluate") score its checkpoints: they count as its own
+        eval_job = Q(run__parent_id__in=list(rows), run__kind="evaluate")
         best = (
-            EvalResult.objects.filter(run_id__in=list(rows), metric__in=PREFERRED_SCORE, value__isnull=False)
-            .values("run_id", "benchmark")
+            EvalResult.objects.filter(Q(run_id__in=list(rows)) | eval_job, metric__in=PREFERRED_SCORE,
+                                      value__isnull=False)
+            .annotate(owner=Case(When(eval_job, then=F("run__parent_id")), default=F("run_id")))
+            .values("owner", "benchmark")
             .annotate(best=Max("value"))
         )
         for item in best:
-            rows[item["run_id"]].best[item["benchmark"]] = item["best"]
+            scores = rows[item["owner"]].best
+            scores[item["benchmark"]] = max(item["best"], scores.get(item["benchmark"], item["best"]))
     return list(rows.values())
 
 

@@ -22,6 +22,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -201,6 +202,24 @@ def _store_batch(run: Run, events: list[dict]) -> None:
             if values:
                 _table(model).insert(values)
         Run.objects.filter(id=run.id, ingested_seq__lt=events[-1]["seq"]).update(**progress)
+        _schedule_evaluations(run.id, [e for e in events if e["type"] == "checkpoint"])
+
+
+def _schedule_evaluations(run_id: int, checkpoints: list[dict]) -> None:
+    """Evaluation jobs for the checkpoints the run asked for (Run.eval_every), in the batch's transaction,
+    so a crash never stores a checkpoint without its job; lab.services.evaluations makes it idempotent."""
+    if not checkpoints:
+        return
+    from lab.services.evaluations import schedule_evaluation
+
+    parent = Run.objects.filter(id=run_id, eval_every__gt=0).first()
+    if parent is None:
+        return
+    for event in checkpoints:
+        try:
+            schedule_evaluation(parent, _int(event.get("step")), _text(event.get("path")))
+        except (ValidationError, OSError) as exc:  # a bad job must not stop ingestion
+            logger.error("run %s: no evaluation job for step %s: %s", run_id, event.get("step"), exc)
 
 
 class _Table:

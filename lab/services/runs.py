@@ -49,8 +49,14 @@ def run_create(
     quick: bool = False,
     parent: Run | None = None,
     parent_step: int | None = None,
+    eval_every: int = 0,
+    eval_benchmarks: list[str] | None = None,
 ) -> Run:
-    """Validate `config` (r1model RunConfig), store a queued run and send it to `queue` after commit."""
+    """Validate `config` (r1model RunConfig), store a queued run and send it to `queue` after commit.
+
+    `eval_every` = K > 0: every checkpoint at a multiple of K steps is evaluated by a child run of kind
+    "evaluate" on `eval_benchmarks` (default: the config's evaluation.benchmarks); lab.services.evaluations.
+    """
     require_team_role(user, team, "write")
     errors: dict[str, list[str]] = {}
     name = (name or "").strip()
@@ -64,6 +70,12 @@ def run_create(
         errors["parent"] = ["not a run of this team"]
     if parent_step is not None and parent is None:
         errors["parent_step"] = ["needs a parent run"]
+    if isinstance(eval_every, bool) or not isinstance(eval_every, int) or eval_every < 0:
+        errors["eval_every"] = ["must be a whole number of steps, 0 or more (0 = no evaluation jobs)"]
+    if eval_benchmarks is not None and (
+        not isinstance(eval_benchmarks, list) or not all(isinstance(b, str) and b.strip() for b in eval_benchmarks)
+    ):
+        errors["eval_benchmarks"] = ["must be a list of benchmark names"]
     if recipe and recipe not in recipes():
         errors["recipe"] = [f"unknown recipe {recipe!r}"]
     if errors:
@@ -85,6 +97,8 @@ def run_create(
         status=RunStatus.QUEUED,
         parent=parent,
         parent_step=parent_step,
+        eval_every=eval_every,
+        eval_benchmarks=[b.strip() for b in eval_benchmarks or []],
         created_by=user,
         last_activity_at=timezone.now(),
     )

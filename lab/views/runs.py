@@ -124,7 +124,7 @@ def run_new(request, team, access):
                 run = run_create(
                     team=team, user=request.user, config=config, name=data["name"], queue=data["queue"],
                     project=project, recipe=data["recipe"], quick=data["quick"], parent=parent,
-                    parent_step=int_param(request.POST, "parent_step"),
+                    parent_step=int_param(request.POST, "parent_step"), eval_every=data.get("eval_every") or 0,
                 )
             except ValidationError as exc:
                 _attach_errors(form, config_form, exc)

@@ -114,3 +114,14 @@ def test_openapi_document_lists_every_api_path(client):
             continue
         assert route in document["paths"], route
     json.dumps(document)
+
+
+def test_runs_create_asks_for_evaluation_jobs_every_k_steps(lab, client, owner_token, monkeypatch):
+    monkeypatch.setattr(run_services, "_dispatch", lambda run_id: None)
+    body = {"name": "eval-every", "config": {"kind": "grpo", "total_steps": 10}, "eval_every": 5}
+    response = client.post("/api/v1/runs", body, content_type="application/json", **_auth(owner_token))
+    assert response.status_code == 201, response.content
+    assert Run.objects.get(id=response.json()["id"]).eval_every == 5
+    bad = client.post("/api/v1/runs", {**body, "eval_every": "often"}, content_type="application/json",
+                      **_auth(owner_token))
+    assert bad.status_code == 400 and "eval_every" in bad.json()["error"]
