@@ -48,6 +48,7 @@ PANELS = [
     # A run's base stage (pretraining) has its own step axis and `train/` names: its own charts, last.
     Panel("pretrain_loss", "Pretraining loss", r"^train/.*loss$", "Base-stage loss (completion tokens only; MTP and balance terms apart)."),
     Panel("pretrain_opt", "Pretraining lr and grad norm", r"^train/(lr|grad_norm)$", "Base-stage schedule and gradient norm."),
+    Panel("pretrain_moe", "Pretraining expert load", r"^train/moe/", "Base-stage DeepSeekMoE routing balance."),
     Panel("pretrain_speed", "Pretraining tokens/s", r"^train/", "Base-stage training throughput."),
 ]
 PRETRAIN_PREFIX = "train/"

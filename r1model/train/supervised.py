@@ -147,7 +147,7 @@ def train_supervised(
             values["train/mtp_loss"] = sums["mtp_loss"]
         violation = modeling.moe_max_violation(model)
         if violation is not None:
-            values["moe/max_violation"] = violation
+            values["train/moe/max_violation"] = violation
         if step % config.log_interval == 0 or step == steps:
             events.metric(step, values, phase=phase)
         ctx.progress.update(step, values)
