@@ -2,15 +2,18 @@
 naive peer (one ORM create per row, all in one transaction), on the same file in the same run.
 
 A realistic mix per training step: one metric event (6 names), 4 traces (~300-char completions), one
-status event. The lab's target is >= 20,000 events/s on SQLite.
+status event. The lab's target is >= 20,000 events/s. With --postgres the same runs go into a throwaway
+PostgreSQL cluster (tests/services.py: PostgresServer, started here and stopped at the end) instead of
+a temporary SQLite file.
 
-    OMP_NUM_THREADS=1 .venv/bin/python bench/ingest_throughput.py [--events 100000]
+    OMP_NUM_THREADS=1 .venv/bin/python bench/ingest_throughput.py [--events 100000] [--postgres]
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -20,8 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def setup_django(tmp: Path) -> None:
-    os.environ.update({"DEBUG": "1", "LAB_DATA_DIR": str(tmp), "DATABASE_URL": f"sqlite:///{tmp / 'lab.sqlite3'}",
+def setup_django(tmp: Path, database_url: str | None = None) -> None:
+    os.environ.update({"DEBUG": "1", "LAB_DATA_DIR": str(tmp), "DATABASE_URL": database_url or f"sqlite:///{tmp / 'lab.sqlite3'}",
                        "DJANGO_SETTINGS_MODULE": "lab.settings"})
     import django
 
@@ -76,9 +79,27 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--naive-events", type=int, default=20_000)
+    parser.add_argument("--postgres", action="store_true", help="a throwaway PostgreSQL cluster instead of SQLite")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="r1lab-ingest-bench-"))
-    setup_django(tmp)
+    server = None
+    if args.postgres:
+        from tests.services import PostgresServer
+
+        server = PostgresServer().start()
+    try:
+        _bench(args, tmp, server.url if server else None)
+    finally:
+        if server is not None:
+            from django.db import connections
+
+            connections.close_all()
+            server.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _bench(args, tmp: Path, database_url: str | None) -> None:
+    setup_django(tmp, database_url)
     from lab.models import Metric, Run, Team
     from lab.services.ingest import ingest_events
 
@@ -109,6 +130,7 @@ def main() -> None:
     print(f"re-reading the same file:        {args.events / reread_s:10.0f} events/s  (stores nothing)")
     print(f"naive peer (create per row):     {naive_rate:10.0f} events/s  on {args.naive_events} events")
     print(f"speed-up over naive: {bulk_rate / naive_rate:.1f}x")
+    print(f"database={'postgresql' if database_url else 'sqlite'} load_average_1min={os.getloadavg()[0]:.1f}")
     print(f"ingest_events_per_s={bulk_rate:.0f}")
 
 

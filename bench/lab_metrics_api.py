@@ -1,5 +1,11 @@
 """Metrics API p95 (cold: no cache) for 10 series of a 10,000-step run (50 metrics), downsampled to ≤ 2,000 points
-each, against the peer in the same run: the same 10 series sent raw (no downsampling)."""
+each, against the peer in the same run: the same 10 series sent raw (no downsampling).
+
+    OMP_NUM_THREADS=1 .venv/bin/python bench/lab_metrics_api.py [--postgres | --postgres-fresh]
+"""
+import os
+
+import lab_world
 from lab_world import client_for, p95, setup_django, timed, world
 
 REPEATS = 40
@@ -30,7 +36,5 @@ if __name__ == "__main__":
     print(f"cold (no cache) p95_ms={p95(ours):.1f} median_ms={sorted(ours)[len(ours) // 2]:.1f}")
     print(f"warm (series cached until the run's events change) p95_ms={p95(warm):.1f}")
     print(f"peer_raw_query_only_p95_ms={p95(peer):.1f} (10 full series read, no downsampling, no HTTP)")
-    import os
-
-    print(f"load_average_1min={os.getloadavg()[0]:.1f} (other helpers share the 2 cores)")
+    print(f"database={lab_world.BACKEND} load_average_1min={os.getloadavg()[0]:.1f} (other helpers share the 2 cores)")
     print(f"metrics_api_p95_ms={p95(ours):.1f}")

@@ -1,5 +1,11 @@
 """Manager overview p95 with 1,000 runs (all on one page, best score per benchmark), against the peer
-in the same run: one best-score query per run (the N+1 pattern)."""
+in the same run: one best-score query per run (the N+1 pattern).
+
+    OMP_NUM_THREADS=1 .venv/bin/python bench/lab_overview.py [--postgres | --postgres-fresh]
+"""
+import os
+
+import lab_world
 from lab_world import client_for, p95, setup_django, timed, world
 
 REPEATS = 15
@@ -32,4 +38,5 @@ if __name__ == "__main__":
     peer = timed(n_plus_one, 3)
     print(f"runs={Run.objects.filter(team=many).count()} default_page_100_rows_p95_ms={p95(default_page):.1f}")
     print(f"peer_n_plus_one_best_scores_p95_ms={p95(peer):.1f} (queries only, no rendering)")
+    print(f"database={lab_world.BACKEND} load_average_1min={os.getloadavg()[0]:.1f} (other helpers share the 2 cores)")
     print(f"overview_1000_runs_p95_ms={p95(ours):.1f}")

@@ -1,5 +1,11 @@
 """Trace filter page p95 (HTML, 50 rows) on a run with 200,000 traces, against the peer in the same
-run: the same filters through Django's Paginator (which adds COUNT(*) of all matches)."""
+run: the same filters through Django's Paginator (which adds COUNT(*) of all matches).
+
+    OMP_NUM_THREADS=1 .venv/bin/python bench/lab_trace_filter.py [--postgres | --postgres-fresh]
+"""
+import os
+
+import lab_world
 from lab_world import client_for, p95, setup_django, timed, world
 
 FILTERS = [
@@ -39,4 +45,5 @@ if __name__ == "__main__":
     print(f"traces={Trace.objects.filter(run=big).count()} filters={len(FILTERS)} samples={len(ours)}")
     print(f"peer_paginator_with_count_p95_ms={p95(peer):.1f} (query only, no rendering)")
     print(f"full_text_search_last_500_steps_p95_ms={p95(search):.1f}")
+    print(f"database={lab_world.BACKEND} load_average_1min={os.getloadavg()[0]:.1f} (other helpers share the 2 cores)")
     print(f"trace_filter_page_p95_ms={p95(ours):.1f}")

@@ -31,6 +31,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from lab.models import Run, RunStatus, Worker
+from lab.services.datasets import rollout_dataset_create
 from lab.services.dispatch import dispatch_run, requeue_run
 from lab.services.ingest import EventTail, ingest_events
 from workers.config import WorkerConfig
@@ -227,13 +228,27 @@ class Supervisor:
         if self.stop_reason == "drain":
             return self._finish_with(self._requeue_drained)
         if rc == 0 and run["phase"] in DONE_PHASES:
-            return self._end(RunStatus.COMPLETED, "")
+            status = self._end(RunStatus.COMPLETED, "")
+            if status == RunStatus.COMPLETED:
+                self._register_rollouts()
+            return status
         if rc == 0:
             return self._end(RunStatus.FAILED, "trainer exited without reporting done:\n" + self._log_tail())
         if rc < 0 or rc in RETRYABLE_EXIT_CODES:
             cause = f"trainer killed by {signal.Signals(-rc).name}" if rc < 0 else f"trainer exited with {rc}"
             return self._finish_with(lambda: requeue_run(self.run_id, self.attempt, reason=cause))
         return self._end(RunStatus.FAILED, f"trainer exited with code {rc}:\n" + self._log_tail())
+
+    def _register_rollouts(self) -> None:
+        """A completed `rollout` run's accepted samples become a team dataset (rejection sampling)."""
+        try:
+            dataset = self._db_retry(lambda: rollout_dataset_create(Run.objects.get(id=self.run_id)))
+        except Exception:  # the run is complete either way; say why the dataset is missing
+            logger.exception("run %s: could not register its rollouts as a dataset", self.run_id)
+            return
+        if dataset is not None:
+            logger.info("run %s: %s rows of accepted rollouts saved as dataset %s v%s", self.run_id,
+                        dataset.row_count, dataset.name, dataset.version)
 
     def _end(self, status: str, message: str, statuses=(RunStatus.STARTING, RunStatus.RUNNING)) -> str:
         now = timezone.now()

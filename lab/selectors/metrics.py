@@ -50,16 +50,19 @@ def _downsample(x: np.ndarray, y: np.ndarray, max_points: int) -> tuple[np.ndarr
 
 
 # Min and max of each step bucket, computed inside the database so a long series never travels to
-# Python: SQLite returns the bare `step` column from the row holding the MIN/MAX; PostgreSQL takes it
-# from an ordered array_agg. Other databases fall back to reading the series and tsdownsample.
+# Python. SQLite: two grouped passes, each returning the bare `step` column from the row holding the
+# MIN or the MAX. PostgreSQL: one grouped pass (hash aggregate over the covering index) where
+# MIN(ARRAY[value, step]) is the minimum with its first step and MAX(ARRAY[value, -step]) the maximum
+# with its first step (arrays compare element by element); ~×2 faster than two passes with ordered
+# array_agg. Other databases fall back to reading the series and tsdownsample.
 _BUCKET_SQL = {
     "sqlite": (
         "SELECT step, MIN(value), COUNT(*) FROM {t} WHERE {where} GROUP BY step / %s "
         "UNION ALL SELECT step, MAX(value), 0 FROM {t} WHERE {where} GROUP BY step / %s"
     ),
     "postgresql": (
-        "SELECT (array_agg(step ORDER BY value ASC, step))[1], MIN(value), COUNT(*) FROM {t} WHERE {where} GROUP BY step / %s "
-        "UNION ALL SELECT (array_agg(step ORDER BY value DESC, step))[1], MAX(value), 0 FROM {t} WHERE {where} GROUP BY step / %s"
+        "SELECT lo[2]::bigint, lo[1], -hi[2]::bigint, hi[1], n FROM (SELECT MIN(ARRAY[value, step::double precision]) lo, "
+        "MAX(ARRAY[value, -step::double precision]) hi, COUNT(*) n FROM {t} WHERE {where} GROUP BY step / %s) b"
     ),
 }
 _EMPTY = {"x": [], "y": [], "raw": 0, "drawn": 0}
@@ -117,10 +120,17 @@ def metric_series(run_id: int, name: str, *, max_points: int = MAX_POINTS, after
         if bounds is None:
             return {"name": name, **_EMPTY}
         width = max(1, -(-(bounds[1] - bounds[0] + 1) // (max_points // 2)))  # ceil: ≤ max_points/2 buckets
-        cursor.execute(bucket_sql.format(t=_TABLE, where=where), [*params, width, *params, width])
-        rows = cursor.fetchall()
-    raw = sum(r[2] for r in rows)
-    points = sorted({(int(r[0]), float(f"{r[1]:.7g}")) for r in rows})  # 7 digits: plenty for a chart, half the JSON
+        if connection.vendor == "postgresql":
+            cursor.execute(bucket_sql.format(t=_TABLE, where=where), [*params, width])
+            rows = cursor.fetchall()
+            raw = sum(r[4] for r in rows)  # (min step, min value, max step, max value, count) per bucket
+            pairs = [(r[0], r[1]) for r in rows] + [(r[2], r[3]) for r in rows]
+        else:
+            cursor.execute(bucket_sql.format(t=_TABLE, where=where), [*params, width, *params, width])
+            rows = cursor.fetchall()
+            raw = sum(r[2] for r in rows)
+            pairs = [(r[0], r[1]) for r in rows]
+    points = sorted({(int(x), float(f"{y:.7g}")) for x, y in pairs})  # 7 digits: plenty for a chart, half the JSON
     return {"name": name, "x": [p[0] for p in points], "y": [p[1] for p in points], "raw": raw, "drawn": len(points)}
 
 

@@ -1,0 +1,61 @@
+"""Rejection sampling: a completed rollout run's accepted samples become a versioned team dataset."""
+import json
+
+import pytest
+
+from lab.models import Dataset, Run
+from lab.services.datasets import rollout_dataset_create, stage_accepted_rollouts
+from r1model.tasks.dataset_io import load_dataset
+
+
+def write_rollouts(path, rows):
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+
+
+def sample(pid, completion, status):
+    # the row shape r1model/train/rollout_job.py writes to <run_dir>/rollouts.jsonl
+    return {"id": pid, "problem": f"{pid}?", "answer": "5", "prompt": f"User: {pid}?\nAssistant: ",
+            "completion": completion, "reward": 1.0 if status == "correct" else 0.0, "rewards": {},
+            "status": status, "truncated": False}
+
+
+ROWS = [
+    sample("p1", "<think>2+3=5</think><answer>5</answer>", "correct"),
+    sample("p1", "<think>2+3=5</think><answer>5</answer>", "correct"),  # the same text twice: kept once
+    sample("p1", "<think></think><answer>6</answer>", "wrong"),
+    sample("p2", "<think>1+4=5</think><answer>5</answer>", "correct"),
+    sample("p3", "<answer>?", "unparseable"),
+]
+
+
+def test_only_accepted_distinct_samples_are_staged(tmp_path):
+    write_rollouts(tmp_path / "rollouts.jsonl", ROWS)
+    staged = stage_accepted_rollouts(name="r", rollouts_path=tmp_path / "rollouts.jsonl", run_id=7)
+    assert staged.row_count == 2
+    assert staged.report["sampled"] == 5 and staged.report["acceptance_rate"] == 0.4
+    loaded = load_dataset(staged.path)  # what the trainer reads back (problems with answers, sft pairs)
+    assert [row["answer"] for row in loaded.rows] == ["5", "5"]
+
+
+def test_completed_rollout_run_becomes_a_dataset_once(lab, tmp_path, settings):
+    settings.DATASETS_DIR = tmp_path / "datasets"
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    write_rollouts(run_dir / "rollouts.jsonl", ROWS)
+    run = Run.objects.create(team=lab.team, project=lab.project, name="rs", kind="rollout", status="completed",
+                             created_by=lab.owner, run_dir=str(run_dir))
+    dataset = rollout_dataset_create(run)
+    assert dataset.source == Dataset.Source.ROLLOUT and dataset.row_count == 2 and dataset.team == lab.team
+    assert dataset.generator == {"run": run.id, "sampled": 5, "accepted": 2}
+    assert rollout_dataset_create(run).id == dataset.id  # idempotent: same content, same version
+    assert Dataset.objects.filter(name=dataset.name).count() == 1
+
+
+@pytest.mark.parametrize("rows", [[sample("p1", "<answer>6</answer>", "wrong")], None])
+def test_nothing_accepted_or_no_file_makes_no_dataset(lab, tmp_path, rows):
+    if rows is not None:
+        write_rollouts(tmp_path / "rollouts.jsonl", rows)
+    run = Run.objects.create(team=lab.team, name="rs", kind="rollout", status="completed", created_by=lab.owner,
+                             run_dir=str(tmp_path))
+    assert rollout_dataset_create(run) is None
+    assert not Dataset.objects.filter(source=Dataset.Source.ROLLOUT).exists()
