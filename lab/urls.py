@@ -1,7 +1,8 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import path
 
+from lab import site_urls
 from lab.views import auth as auth_pages
 from lab.views import health
 
@@ -10,11 +11,5 @@ urlpatterns = [
     path("accounts/login/", auth_pages.login_view, name="login"),  # rate-limited
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    *site_urls.urlpatterns,  # the pages and the API (lab/views/, lab/api/)
 ]
-
-try:  # the pages and the API (lab/views/, lab/api/) register themselves here
-    from lab import site_urls
-
-    urlpatterns += site_urls.urlpatterns
-except ImportError:
-    pass

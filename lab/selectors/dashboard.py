@@ -6,9 +6,10 @@ trainer adds later still gets drawn: anything no panel claims gets a chart of it
 """
 from __future__ import annotations
 
-import importlib
 import re
 from dataclasses import dataclass
+
+from r1model.train.metrics import describe
 
 
 @dataclass(frozen=True)
@@ -55,18 +56,9 @@ PRETRAIN_PREFIX = "train/"
 
 
 def metric_descriptions(names: list[str]) -> dict[str, str]:
-    """name → description from the trainer's registry (r1model.train.metrics.describe), when importable."""
-    try:
-        module = importlib.import_module("r1model.train.metrics")
-    except ImportError:
-        return {}
-    describe = getattr(module, "describe", None)
-    out = {}
-    for name in names:
-        found = describe(name) if callable(describe) else None
-        if found is not None:
-            out[name] = getattr(found, "description", "") or ""
-    return out
+    """name → description from the trainer's registry (r1model.train.metrics)."""
+    found = {name: describe(name) for name in names}
+    return {name: metric.description for name, metric in found.items() if metric is not None}
 
 
 def dashboard_panels(names: list[str]) -> list[dict]:

@@ -6,7 +6,6 @@ validation (every error at once, by field) and the recipes.
 from __future__ import annotations
 
 import copy
-from typing import Any
 
 from django.core.exceptions import ValidationError
 from r1model.train import config as run_config_module
@@ -18,14 +17,8 @@ def config_schema() -> dict:
     return copy.deepcopy(run_config_module.run_config_schema())
 
 
-def _as_dict(value: Any) -> dict:
-    if hasattr(value, "model_dump"):
-        return value.model_dump(mode="json")
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return dataclasses.asdict(value)
-    if isinstance(value, dict):
-        return value
-    raise TypeError(f"validate_run_config returned {type(value).__name__}, expected a config")
+def _as_dict(config) -> dict:
+    return config.model_dump(mode="json")
 
 
 def validate_config(config: dict) -> dict:
@@ -34,34 +27,16 @@ def validate_config(config: dict) -> dict:
         raise ValidationError({"config": "must be a JSON object"})
     try:
         return _as_dict(run_config_module.validate_run_config(config))
-    except ValidationError:
-        raise
-    except Exception as exc:  # pydantic.ValidationError or the trainer's own ConfigError
+    except run_config_module.ConfigError as exc:
         raise ValidationError(_error_messages(exc)) from None
 
 
-def _error_messages(exc: Exception) -> dict[str, list[str]]:
-    errors = getattr(exc, "errors", None)
-    if callable(errors):
-        try:
-            items = errors()
-        except Exception:  # not pydantic's errors(): fall back to the message
-            items = None
-        if isinstance(items, list) and items and isinstance(items[0], dict):
-            by_field: dict[str, list[str]] = {}
-            for item in items:
-                field = ".".join(str(p) for p in item.get("loc", ())) or "config"
-                by_field.setdefault(field, []).append(str(item.get("msg", "invalid")))
-            return by_field
-    if isinstance(errors, list) and errors and isinstance(errors[0], dict):  # r1model ConfigError
-        by_field = {}
-        for item in errors:
-            field = str(item.get("field") or ".".join(str(p) for p in item.get("loc", ())) or "config")
-            by_field.setdefault(field, []).append(str(item.get("msg", "invalid")))
-        return by_field
-    if isinstance(errors, dict):
-        return {str(k): [str(v)] for k, v in errors.items()}
-    return {"config": [str(exc)]}
+def _error_messages(exc: run_config_module.ConfigError) -> dict[str, list[str]]:
+    """ConfigError's every error, grouped by its dotted field path."""
+    by_field: dict[str, list[str]] = {}
+    for item in exc.errors:
+        by_field.setdefault(item["field"] or "config", []).append(item["msg"])
+    return by_field
 
 
 def default_config() -> dict:

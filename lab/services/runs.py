@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from lab.access import require_team_role
 from lab.models import Project, Run, RunStatus, Team
+from lab.services.dispatch import dispatch_run
 from lab.services.run_config import config_schema, recipe_config, recipes, validate_config
 
 logger = logging.getLogger(__name__)
@@ -25,11 +26,6 @@ RESUME_ATTEMPTS = 3  # fresh attempts granted by a resume
 
 
 def _dispatch(run_id: int) -> None:
-    try:
-        from lab.services.dispatch import dispatch_run
-    except ImportError:
-        logger.warning("run %s: lab.services.dispatch is missing; the run stays queued", run_id)
-        return
     try:
         dispatch_run(run_id)
     except Exception:  # the run stays queued; the workers' reconciler sends it again

@@ -61,6 +61,22 @@ def shot(page, name: str) -> Path:
     return path
 
 
+def create_generated_dataset(page, base_url: str, name: str, n: int, task: str = "addition") -> None:
+    """Stage a dataset from a built-in generator and wait for its validation report (nothing saved yet)."""
+    page.goto(f"{base_url}/datasets/new/")
+    page.fill("#id_gen-name", name)
+    page.select_option("#id_gen-task", task)
+    page.fill("#id_gen-n", str(n))
+    page.click("#generator-form button.primary")
+    page.wait_for_selector("text=Validation report")
+
+
+def save_staged_dataset(page) -> None:
+    """Save the staged dataset; the dataset page with its versions follows."""
+    page.click("text=Save dataset")
+    page.wait_for_selector("text=Versions")
+
+
 def wait_until(predicate, page, timeout_s: float = 20.0) -> None:
     """Poll a Python predicate (the page's CSP forbids Playwright's string-evaluated wait_for_function)."""
     import time

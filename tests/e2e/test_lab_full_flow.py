@@ -20,7 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.lab_browser import ARTIFACTS, chromium_page, login, shot, wait_until
+from tests.e2e.lab_browser import (
+    ARTIFACTS, chromium_page, create_generated_dataset, login, save_staged_dataset, shot, wait_until,
+)
 from tests.integration.test_lab_run import descendants
 from tests.services import free_port
 
@@ -175,15 +177,9 @@ def test_new_user_trains_a_quick_aha_mini_run_and_reviews_it_in_the_browser(tmp_
             shot(page, "e2e-overview-empty")
 
             # 2. A dataset from the addition generator, validated, then saved.
-            page.goto(f"{base}/datasets/new/")
-            page.fill("#id_gen-name", "addition-e2e")
-            page.select_option("#id_gen-task", "addition")
-            page.fill("#id_gen-n", "200")
-            page.click("#generator-form button.primary")
-            page.wait_for_selector("text=Validation report")
+            create_generated_dataset(page, base, "addition-e2e", 200)
             shot(page, "e2e-dataset-report")
-            page.click("text=Save dataset")
-            page.wait_for_selector("text=Versions")
+            save_staged_dataset(page)
             assert "addition-e2e" in page.inner_text("main") and "v1" in page.inner_text("main")
             shot(page, "e2e-dataset-detail")
 

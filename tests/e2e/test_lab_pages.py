@@ -2,7 +2,9 @@
 run's dashboard and a trace group, annotate, see the benchmark table. Screenshots: tests/artifacts/."""
 import pytest
 
-from tests.e2e.lab_browser import chromium_page, login, make_member, shot, wait_until
+from tests.e2e.lab_browser import (
+    chromium_page, create_generated_dataset, login, make_member, save_staged_dataset, shot, wait_until,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 PASSWORD = "browser-password-1"
@@ -29,15 +31,9 @@ def test_researcher_walks_through_the_lab(live_server, world):
         assert "aha-mini seed 0" in page.inner_text("table.runs-table")
         shot(page, "lab-overview")
 
-        page.goto(f"{base}/datasets/new/")
-        page.fill("#id_gen-name", "adds-3")
-        page.select_option("#id_gen-task", "addition")
-        page.fill("#id_gen-n", "50")
-        page.click("#generator-form button.primary")
-        page.wait_for_selector("text=Validation report")
+        create_generated_dataset(page, base, "adds-3", 50)
         shot(page, "lab-dataset-report")
-        page.click("text=Save dataset")
-        page.wait_for_selector("text=Versions")
+        save_staged_dataset(page)
         assert "v1" in page.inner_text("main")
         shot(page, "lab-dataset-detail")
 
