@@ -3,8 +3,8 @@
     python -m r1model train CONFIG.json --run-dir DIR        (resumes when DIR holds checkpoints)
     python -m r1model validate-config CONFIG.json
     python -m r1model recipe list
-    python -m r1model recipe show NAME [--quick] [--seed N]
-    python -m r1model recipe run NAME --run-dir DIR [--seed N] [--quick]
+    python -m r1model recipe show NAME [--quick] [--seed N] [--model M] [--dataset F] [--set KEY.PATH=VALUE ...]
+    python -m r1model recipe run NAME --run-dir DIR [--seed N] [--quick] [--model M] [--dataset F] [--set ...]
     python -m r1model score ...       (r1model.evaluate.score)
     python -m r1model evaluate ...    (r1model.evaluate.runner)
 
@@ -49,17 +49,24 @@ def _cmd_validate(args) -> int:
 
 
 def _cmd_recipe(args) -> int:
-    from r1model.train.recipes import RECIPES, recipe_config
+    from r1model.train.config import ConfigError
+    from r1model.train.recipes import RECIPES, parse_set, recipe_config
 
     if args.recipe_command == "list":
         width = max(len(name) for name in RECIPES)
         for name, recipe in RECIPES.items():
-            print(f"{name:{width}}  {recipe.description}")
+            needs = f" [needs {', '.join(need.option for need in recipe.needs)}]" if recipe.needs else ""
+            print(f"{name:{width}}  {recipe.description}{needs}")
         return 0
     try:
-        config = recipe_config(args.name, quick=args.quick, seed=args.seed)
+        sets = [parse_set(item) for item in args.set]
+        config = recipe_config(args.name, quick=args.quick, seed=args.seed, model=args.model, dataset=args.dataset,
+                               sets=sets, require_inputs=args.recipe_command == "run")
     except KeyError as exc:
         print(exc.args[0], file=sys.stderr)
+        return EXIT_USAGE
+    except (ConfigError, ValueError) as exc:
+        print(exc, file=sys.stderr)
         return EXIT_USAGE
     if args.recipe_command == "show":
         print(config.to_json())
@@ -93,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("config")
     validate.set_defaults(func=_cmd_validate)
 
-    recipe = sub.add_parser("recipe", help="named experiments (aha-mini, ...)")
+    recipe = sub.add_parser("recipe", help="named experiments (aha-mini, r1-zero, cold-start-sft, rejection-sampling, distill, evaluate)")
     recipe_sub = recipe.add_subparsers(dest="recipe_command", required=True)
     recipe_sub.add_parser("list", help="the recipes and what they show")
     for name, help_text in (("show", "print a recipe's RunConfig"), ("run", "run a recipe in a run directory")):
@@ -101,6 +108,13 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.add_argument("name")
         cmd.add_argument("--seed", type=int, default=None)
         cmd.add_argument("--quick", action="store_true", help="the same pipeline scaled down to about a minute")
+        cmd.add_argument("--model", default=None, metavar="PATH",
+                         help="start from this checkpoint folder (drops the recipe's base pretraining) or preset")
+        cmd.add_argument("--dataset", default=None, metavar="FILE",
+                         help="use this dataset file (problems, or {prompt, completion} for SFT) instead of the recipe's")
+        cmd.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE",
+                         help="change one config field, e.g. grpo.beta=0 or datasets.0.difficulty.digits=2 "
+                         "(VALUE is JSON when it parses, else text); repeatable, applied last")
         if name == "run":
             cmd.add_argument("--run-dir", required=True)
             cmd.add_argument("--quiet", action="store_true")

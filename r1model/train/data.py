@@ -51,7 +51,10 @@ class _FileSource:
                             continue
                         try:
                             row = json.loads(line)
-                            pairs.append((str(row["prompt"]), str(row["completion"])))
+                            # a sampled row (rollout runs' accepted.jsonl) keeps the rendered prompt next to
+                            # the problem: the template wraps the problem, never a prompt it already wrapped
+                            user = row["problem"] if "problem" in row else row["prompt"]
+                            pairs.append((str(user), str(row["completion"])))
                         except (ValueError, KeyError, TypeError) as exc:
                             raise ValueError(f"{path} line {number}: expected {{prompt, completion}}: {exc}") from None
                 return cls([], pairs)

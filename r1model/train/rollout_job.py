@@ -1,5 +1,7 @@
 """kind = rollout: sample G completions per problem and score them, without training (the raw material
-of rejection sampling). Writes every sample to <run_dir>/rollouts.jsonl and as trace events."""
+of rejection sampling). Writes every sample to <run_dir>/rollouts.jsonl and as trace events, and the
+samples the checker accepted (status correct, each text once per problem) to <run_dir>/accepted.jsonl:
+{id, problem, answer, prompt, completion, reward} rows, an SFT dataset as it is (the `distill` recipe)."""
 from __future__ import annotations
 
 import json
@@ -20,7 +22,8 @@ def run_rollouts(ctx: RunContext, model, tokenizer, engine, data: DataSource) ->
     out_path = ctx.run_dir / "rollouts.jsonl"
     model.eval()
     ctx.progress.begin("rollout", 0, total)
-    with out_path.open("w", encoding="utf-8") as out:
+    seen: set[tuple[str, str]] = set()
+    with out_path.open("w", encoding="utf-8") as out, (ctx.run_dir / "accepted.jsonl").open("w", encoding="utf-8") as kept:
         for step in range(1, total + 1):
             problems = data.grpo_problems(step, hp.prompts_per_step)
             rows = [p for p in problems for _ in range(hp.group_size)]
@@ -43,6 +46,11 @@ def run_rollouts(ctx: RunContext, model, tokenizer, engine, data: DataSource) ->
                     out.write(json.dumps({"id": problem.id, "problem": problem.problem, "answer": problem.answer,
                                           "prompt": prompts[i], "completion": text, "reward": totals[i],
                                           "rewards": rewards, "status": status, "truncated": truncated[i]}) + "\n")
+                    if status == "correct" and (problem.id, text) not in seen:
+                        seen.add((problem.id, text))
+                        kept.write(json.dumps({"id": f"{problem.id}-{len(seen) - 1}", "problem": problem.problem,
+                                               "answer": problem.answer, "prompt": prompts[i], "completion": text,
+                                               "reward": totals[i]}) + "\n")
                     events.trace(step, f"{step}-{i // hp.group_size}", prompts[i], text, parsed.think, parsed.answer,
                                  rewards, totals[i], None, None if status == "skipped" else status == "correct",
                                  status, len(completions[i].token_ids), truncated[i], prompt_id=problem.id,
@@ -53,6 +61,7 @@ def run_rollouts(ctx: RunContext, model, tokenizer, engine, data: DataSource) ->
                     "completions/mean_length": statistics.fmean(len(c.token_ids) for c in completions),
                 }, phase="rollout")
             out.flush()
+            kept.flush()
             ctx.progress.update(step, {})
             if ctx.stop:
                 return False

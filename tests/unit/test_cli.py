@@ -75,3 +75,31 @@ def test_score_and_evaluate_are_handed_to_the_evaluation_package(capsys):
         except SystemExit as exc:  # argparse of the delegated command prints its help and exits 0
             assert exc.code == 0
         assert flag in capsys.readouterr().out
+
+
+def test_recipe_list_shows_every_recipe_on_one_line_with_what_it_needs(capsys):
+    assert main(["recipe", "list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    names = [line.split()[0] for line in lines]
+    assert names == ["aha-mini", "r1-zero", "cold-start-sft", "rejection-sampling", "distill", "evaluate"]
+    needs = {line.split()[0]: line for line in lines}
+    assert "--model" in needs["evaluate"] and "--dataset" in needs["distill"]
+
+
+def test_recipe_run_without_a_required_checkpoint_exits_2_naming_the_field(capsys, tmp_path):
+    run_dir = tmp_path / "run"
+    assert main(["recipe", "run", "rejection-sampling", "--quick", "--run-dir", str(run_dir)]) == 2
+    err = capsys.readouterr().err
+    assert "model.source" in err and "--model PATH" in err
+    assert not run_dir.exists()  # nothing started
+
+
+def test_recipe_show_applies_model_dataset_and_set_options(capsys, tmp_path):
+    assert main(["recipe", "show", "r1-zero", "--model", str(tmp_path), "--dataset", "problems.jsonl",
+                 "--set", "grpo.beta=0", "--set", "evaluation.benchmarks=[\"heldout\", \"gsm8k\"]"]) == 0
+    config = json.loads(capsys.readouterr().out)
+    assert config["model"]["source"] == str(tmp_path) and config["base"]["steps"] == 0
+    assert config["datasets"][0]["path"] == "problems.jsonl" and config["grpo"]["beta"] == 0
+    assert config["evaluation"]["benchmarks"] == ["heldout", "gsm8k"]
+    assert main(["recipe", "show", "r1-zero", "--set", "grpo.beta"]) == 2
+    assert "KEY.PATH=VALUE" in capsys.readouterr().err
