@@ -72,11 +72,28 @@ def resolve(prop: dict, defs: dict) -> dict:
 
 
 def recipes() -> dict[str, dict]:
-    """name → {"description": str, "config": dict}: the trainer's recipes, for the new-run page."""
+    """name → {"description": str, "config": dict, "needs": [{"field", "what"}]}: the trainer's recipes, for
+    the new-run page. `needs`: what the user must give (a checkpoint in model.source, a dataset file); the
+    stored config holds a placeholder there."""
     return {
-        name: {"description": entry.description, "config": recipe_config(name)}
+        name: {
+            "description": entry.description,
+            "config": recipe_config(name),
+            "needs": [{"field": need.field, "what": need.what} for need in entry.needs],
+        }
         for name, entry in recipes_module.RECIPES.items()
     }
+
+
+def recipe_input_errors(name: str, config: dict) -> dict[str, list[str]]:
+    """field → messages for each input the recipe needs and `config` (the merged config) still lacks: a
+    preset where a checkpoint belongs, a built-in task where a dataset file belongs. Paths are not checked
+    here (they live on the workers' volume). An invalid config gives {}: validate_config reports it."""
+    try:
+        validated = run_config_module.validate_run_config(config)
+    except run_config_module.ConfigError:
+        return {}
+    return {need.field: [need.message(name)] for need in recipes_module.missing_inputs(name, validated)}
 
 
 def recipe_config(name: str, *, quick: bool = False, overrides: dict | None = None) -> dict:

@@ -17,7 +17,7 @@ from django.utils import timezone
 from lab.access import require_team_role
 from lab.models import Project, Run, RunStatus, Team
 from lab.services.dispatch import dispatch_run
-from lab.services.run_config import config_schema, recipe_config, recipes, validate_config
+from lab.services.run_config import config_schema, recipe_config, recipe_input_errors, recipes, validate_config
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +78,9 @@ def run_create(
         raise ValidationError(errors)
     if recipe:  # the recipe's own config, with whatever the user changed on top (datasets, seed, ...)
         config = recipe_config(recipe, quick=quick, overrides=config)
+        missing = recipe_input_errors(recipe, config)  # e.g. evaluate without a checkpoint
+        if missing:
+            raise ValidationError(missing)
     if config and not config.get("name") and "name" in config_schema().get("properties", {}):
         config = {**config, "name": name[:200]}
     validated = validate_config(config) if config else {}
