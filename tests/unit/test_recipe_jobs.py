@@ -142,3 +142,14 @@ def test_pipeline_teacher_rejection_sampling_distill_evaluate(teacher, tmp_path)
     assert json.loads((scores / "config.json").read_text())["model"]["source"] == str(student_ckpt)
     accuracy = [e for e in events if e["type"] == "eval" and e["metric"] == "accuracy"]
     assert len(accuracy) == 1 and accuracy[0]["n"] == 4
+
+
+@pytest.mark.slow
+def test_r1_zero_runs_from_the_cli_with_no_inputs_and_a_kl_reference(tmp_path):
+    events = recipe_run("r1-zero", tmp_path / "zero")
+    assert losses(events, "pretrain")  # the built-in base stage
+    grpo = [e for e in events if e["type"] == "metric" and e.get("phase") == "grpo"]
+    assert [e["step"] for e in grpo] == [1, 2]
+    # β = 0.001: a frozen reference; the policy moved away from it after the first update
+    assert grpo[0]["values"]["kl"] == 0.0 and grpo[1]["values"]["kl"] > 0.0
+    assert {e["step"] for e in events if e["type"] == "eval"} == {0, 2}
