@@ -151,5 +151,5 @@ def test_r1_zero_runs_from_the_cli_with_no_inputs_and_a_kl_reference(tmp_path):
     grpo = [e for e in events if e["type"] == "metric" and e.get("phase") == "grpo"]
     assert [e["step"] for e in grpo] == [1, 2]
     # β = 0.001: a frozen reference; the policy moved away from it after the first update
-    assert grpo[0]["values"]["kl"] == 0.0 and grpo[1]["values"]["kl"] > 0.0
+    assert abs(grpo[0]["values"]["kl"]) < 1e-6 and grpo[1]["values"]["kl"] > 1e-5
     assert {e["step"] for e in events if e["type"] == "eval"} == {0, 2}
