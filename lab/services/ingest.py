@@ -3,7 +3,8 @@
 The trainer appends one JSON object a line, each with a monotonically increasing `seq` (docs/API_trainer.md).
 On resume it truncates the file back to the seq its checkpoint stored and writes the later steps again.
 The database mirrors the file, keyed by (run, seq):
-- a seq above Run.ingested_seq is new: stored (bulk inserts, unique constraints as a second guard);
+- a seq above Run.ingested_seq is new: stored (bulk inserts: executemany on SQLite, COPY on PostgreSQL;
+  unique constraints as a second guard);
 - a seq at or below it was written again by a resumed trainer: if it is the same event (type and step)
   as the stored one it is skipped — so each step's metrics and traces are stored once — and from the
   first seq where the new attempt differs, the rows of the dead attempt's lost steps are replaced;
@@ -11,19 +12,22 @@ The database mirrors the file, keyed by (run, seq):
 
 A line without its newline is a write in progress (or torn by a crash): it is left for the next call.
 A complete line that is not a JSON object with an integer `seq` and a known `type` is skipped and logged.
+On a long file, the next block is parsed and turned into rows in a helper thread while one is stored.
 """
 from __future__ import annotations
 
+import bisect
 import json
 import logging
 import math
 import os
 import re
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from lab.models import CheckpointRecord, EvalResult, Metric, Run, RunLog, Trace
@@ -73,36 +77,84 @@ def ingest_events(run: Run, path: str | os.PathLike, *, tail: EventTail | None =
         handle.close()
         return 0
     stored = read = 0
-    size = READ_CHUNK
-    with handle:
+    with handle, _Prefetch() as prefetch:
         if _rewritten(handle, tail):
             tail.restart(os.fstat(handle.fileno()).st_ino)
-        while True:
-            handle.seek(tail.offset)
-            chunk = handle.read(size)
-            end = chunk.rfind(b"\n")
-            if end < 0:
-                if len(chunk) < size:
-                    break  # only a line in progress
-                size *= 2  # one line longer than a chunk
-                continue
-            size = READ_CHUNK
-            events = _parse_lines(chunk[: end + 1], path, tail.lines, tail.seq)
-            count, stored_seq = _store(run, events, stored_seq)
+        blocks = _blocks(handle, tail.offset)
+        block = next(blocks, None)
+        prepared = prefetch.now(_prepare, run.id, block, path, tail.lines, tail.seq, stored_seq) if block else None
+        while prepared is not None:
+            events, rows = prepared.result()
+            following = None
+            if max_events is None or final or read + len(events) < max_events:
+                following = next(blocks, None)
+            if following:  # parsed and turned into rows in a helper thread while this block is stored
+                prepared = prefetch.later(_prepare, run.id, following, path, tail.lines + block.count(b"\n"),
+                                          events[-1]["seq"] if events else tail.seq, stored_seq)
+            else:
+                prepared = None
+            count, stored_seq = _store(run, events, rows, stored_seq)
             stored += count
             read += len(events)
             if events:
                 tail.seq = events[-1]["seq"]
-            tail.offset += end + 1
-            tail.lines += chunk.count(b"\n", 0, end + 1)
-            tail.mark = chunk[max(0, end + 1 - MARK_BYTES) : end + 1]
-            if len(chunk) < size or (max_events is not None and read >= max_events and not final):
-                break
+            tail.offset += len(block)
+            tail.lines += block.count(b"\n")
+            tail.mark = block[-MARK_BYTES:]
+            block = following
     if final and stored_seq > tail.seq:
         _drop_from(run.id, tail.seq + 1)
         stored_seq = tail.seq
     run.ingested_seq = stored_seq
     return stored
+
+
+def _blocks(handle, offset: int):
+    """Runs of complete lines from `offset` on, about READ_CHUNK bytes each; a line in progress is left."""
+    size = READ_CHUNK
+    while True:
+        handle.seek(offset)
+        chunk = handle.read(size)
+        end = chunk.rfind(b"\n")
+        if end < 0:
+            if len(chunk) < size:
+                return  # only a line in progress
+            size *= 2  # one line longer than a chunk
+            continue
+        yield chunk[: end + 1]
+        if len(chunk) < size:
+            return
+        offset += end + 1
+        size = READ_CHUNK
+
+
+class _Prefetch:
+    """Runs a call now, or in one helper thread (started when first needed) while the caller goes on.
+
+    Preparing a block (JSON parsing, building rows) is pure Python; storing one mostly waits on the
+    database server (the driver releases the GIL then), so on a long file the two overlap. A poll that
+    finds one block starts no thread.
+    """
+
+    def __init__(self):
+        self.pool: ThreadPoolExecutor | None = None
+
+    def now(self, fn, *args) -> Future:
+        future: Future = Future()
+        future.set_result(fn(*args))
+        return future
+
+    def later(self, fn, *args) -> Future:
+        if self.pool is None:
+            self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-prepare")
+        return self.pool.submit(fn, *args)
+
+    def __enter__(self) -> "_Prefetch":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _rewritten(handle, tail: EventTail) -> bool:
@@ -121,15 +173,14 @@ def _parse_lines(data: bytes, path: Path, lines_before: int, last_seq: int) -> l
     events = []
     text = data.decode("utf-8", "replace")  # once per chunk: json.loads(bytes) re-detects the encoding per line
     for number, line in enumerate(text.split("\n")[:-1], start=lines_before + 1):
-        if not line.strip():
-            continue
         try:
-            event = json.loads(line)
+            event = _decode(line)
         except ValueError as exc:
-            logger.warning("%s line %d: not JSON (%s); line skipped", path, number, exc)
+            if line.strip():
+                logger.warning("%s line %d: not JSON (%s); line skipped", path, number, exc)
             continue
-        seq = event.get("seq") if isinstance(event, dict) else None
-        if not isinstance(seq, int) or isinstance(seq, bool):
+        seq = event.get("seq") if type(event) is dict else None
+        if type(seq) is not int:  # bool is an int subclass but no seq
             logger.warning("%s line %d: no integer 'seq'; line skipped", path, number)
             continue
         if event.get("type") not in ROW_BUILDERS:
@@ -143,23 +194,52 @@ def _parse_lines(data: bytes, path: Path, lines_before: int, last_seq: int) -> l
     return events
 
 
-def _store(run: Run, events: list[dict], stored_seq: int) -> tuple[int, int]:
-    """Store `events` (ascending seq) given that seqs up to `stored_seq` are stored; (count, new stored_seq)."""
-    replayed = [e for e in events if e["seq"] <= stored_seq]
-    fresh = events[len(replayed) :]
-    if replayed:
-        diverged = _first_divergence(run.id, replayed)
+_raw_decode = json.JSONDecoder().raw_decode
+
+
+def _decode(line: str):
+    """json.loads(line) less its per-call set-up: one JSON value, JSON whitespace around it allowed."""
+    try:
+        value, end = _raw_decode(line)
+    except ValueError:
+        value, end = _raw_decode(line, len(line) - len(line.lstrip(" \t\r")))  # leading whitespace
+    if end != len(line) and line[end:].strip(" \t\r"):
+        raise ValueError(f"Extra data at column {end + 1}")
+    return value
+
+
+def _prepare(run_id: int, block: bytes, path: Path, lines_before: int, last_seq: int, stored_seq: int):
+    """A block's valid events and, for each above `stored_seq` (the others are most likely stored
+    already), its (model, rows): everything that needs no database. The others get None."""
+    events = _parse_lines(block, path, lines_before, last_seq)
+    return events, [_rows(run_id, event) if event["seq"] > stored_seq else None for event in events]
+
+
+def _rows(run_id: int, event: dict) -> tuple:
+    model, build = ROW_BUILDERS[event["type"]]
+    return model, build(run_id, event)
+
+
+def _store(run: Run, events: list[dict], rows: list[tuple], stored_seq: int) -> tuple[int, int]:
+    """Store `events` (ascending seq; `rows` built from them by _prepare) given that seqs up to
+    `stored_seq` are stored; (count, new stored_seq)."""
+    start = bisect.bisect_right([e["seq"] for e in events], stored_seq)  # the first fresh event
+    if start:
+        diverged = _first_divergence(run.id, events[:start])
         if diverged is not None:
             logger.info("run %s: events from seq %d differ from the stored ones (a resumed attempt); replacing",
                         run.id, diverged)
             _drop_from(run.id, diverged)
             stored_seq = diverged - 1
-            fresh = [e for e in events if e["seq"] >= diverged]
-    for start in range(0, len(fresh), BATCH_EVENTS):
-        _store_batch(run, fresh[start : start + BATCH_EVENTS])
-    if fresh:
-        stored_seq = fresh[-1]["seq"]
-    return len(fresh), stored_seq
+            start = bisect.bisect_left([e["seq"] for e in events], diverged)
+    for index in range(start, len(events)):
+        if rows[index] is None:  # replaced after a divergence: not built in advance
+            rows[index] = _rows(run.id, events[index])
+    for batch in range(start, len(events), BATCH_EVENTS):
+        _store_batch(run, events[batch : batch + BATCH_EVENTS], rows[batch : batch + BATCH_EVENTS])
+    if start < len(events):
+        stored_seq = events[-1]["seq"]
+    return len(events) - start, stored_seq
 
 
 def _signature(event: dict) -> tuple:
@@ -191,11 +271,10 @@ def _drop_from(run_id: int, seq: int) -> None:
         Run.objects.filter(id=run_id, ingested_seq__gte=seq).update(ingested_seq=seq - 1)
 
 
-def _store_batch(run: Run, events: list[dict]) -> None:
+def _store_batch(run: Run, events: list[dict], event_rows: list[tuple]) -> None:
     rows: dict[type, list[tuple]] = {model: [] for model in ALL_TABLES}
-    for event in events:
-        model, build = ROW_BUILDERS[event["type"]]
-        rows[model].extend(build(run.id, event))
+    for model, values in event_rows:
+        rows[model].extend(values)
     progress = _progress(events)
     with transaction.atomic():
         for model, values in rows.items():
@@ -223,11 +302,17 @@ def _schedule_evaluations(run_id: int, checkpoints: list[dict]) -> None:
 
 
 class _Table:
-    """A raw multi-row INSERT … ON CONFLICT DO NOTHING for one event table (SQLite and PostgreSQL).
+    """A raw insert of plain row tuples into one event table, skipping rows already stored (run, seq[, name]).
 
     bulk_create spends most of its time preparing each value of each object; events arrive as plain
-    values, so rows go straight to executemany. Fields the builder does not fill (added to the model
+    values, so rows go straight to the driver. Fields the builder does not fill (added to the model
     later) get their model default, so the insert keeps working when the model grows.
+    SQLite: executemany of INSERT … ON CONFLICT DO NOTHING (in-process, already fast).
+    PostgreSQL: a row-by-row INSERT costs a parameter round of work per row, so the rows are COPYed
+    straight into the table inside a savepoint. Fresh seqs are above Run.ingested_seq, so a stored row
+    with the same key only exists when another ingester got there first; then COPY fails as a whole, the
+    savepoint is rolled back and the rows go the careful way: COPY into a session temp table (no
+    indexes, no WAL) and one INSERT … SELECT … ON CONFLICT DO NOTHING that also empties the stage.
     """
 
     def __init__(self, model, fields: tuple[str, ...]):
@@ -236,8 +321,17 @@ class _Table:
         self.extra = [f for f in meta.concrete_fields if not f.primary_key and f.attname not in fields]
         columns = [meta.get_field(name).column for name in fields] + [f.column for f in self.extra]
         quote = connection.ops.quote_name
-        self.sql = (f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(c) for c in columns)}) "
-                    f"VALUES ({', '.join(['%s'] * len(columns))}) ON CONFLICT DO NOTHING")
+        table, names = quote(meta.db_table), ", ".join(quote(c) for c in columns)
+        self.sql = f"INSERT INTO {table} ({names}) VALUES ({', '.join(['%s'] * len(columns))}) ON CONFLICT DO NOTHING"
+        stage = quote(f"ingest_stage_{meta.db_table}")
+        # ON COMMIT DELETE ROWS is a second guard only: inside an outer transaction there is no commit
+        # between batches, so the move below empties the stage itself.
+        self.create_stage = (f"CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS "
+                             f"AS SELECT {names} FROM {table} WITH NO DATA")
+        self.copy_table = f"COPY {table} ({names}) FROM STDIN"
+        self.copy_stage = f"COPY {stage} ({names}) FROM STDIN"
+        self.move = (f"WITH staged AS (DELETE FROM {stage} RETURNING {names}) "
+                     f"INSERT INTO {table} ({names}) SELECT {names} FROM staged ON CONFLICT DO NOTHING")
 
     def insert(self, rows: list[tuple]) -> None:
         now = timezone.now()
@@ -248,8 +342,26 @@ class _Table:
         )
         if extra:
             rows = [row + extra for row in rows]
-        with connection.cursor() as cursor:
-            cursor.executemany(self.sql, rows)
+        if connection.vendor != "postgresql":
+            with connection.cursor() as cursor:
+                cursor.executemany(self.sql, rows)
+            return
+        try:
+            with transaction.atomic(), connection.wrap_database_errors, connection.cursor() as cursor:
+                self._copy(cursor, self.copy_table, rows)
+        except IntegrityError:  # some rows are stored already: insert the others only
+            with connection.cursor() as cursor:
+                cursor.execute(self.create_stage)
+                with connection.wrap_database_errors:
+                    self._copy(cursor, self.copy_stage, rows)
+                cursor.execute(self.move)
+
+    @staticmethod
+    def _copy(cursor, sql: str, rows: list[tuple]) -> None:
+        with cursor.cursor.copy(sql) as copy:  # the driver's cursor: Django's wrapper has no copy()
+            write = copy.write_row
+            for row in rows:
+                write(row)
 
 
 _TABLES: dict = {}
@@ -289,8 +401,14 @@ def _progress(events: list[dict]) -> dict:
     return update
 
 
+_isfinite = math.isfinite
+_dumps = json.JSONEncoder().encode  # json.dumps with default arguments, without its argument checks
+
+
 def _number(value) -> float | None:
     """JSON number → float; NaN, inf and non-numbers → None (the database stores null)."""
+    if type(value) is float:  # the common case first: ingestion calls this for every stored number
+        return value if _isfinite(value) else None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     value = float(value)
@@ -298,10 +416,14 @@ def _number(value) -> float | None:
 
 
 def _int(value) -> int:
+    if type(value) is int:
+        return value
     return int(value) if isinstance(value, (int, float)) and math.isfinite(value) else 0
 
 
 def _text(value, limit: int | None = None) -> str:
+    if type(value) is str:
+        return value[:limit] if limit else value
     text = value if isinstance(value, str) else ("" if value is None else str(value))
     return text[:limit] if limit else text
 
@@ -324,13 +446,13 @@ def _trace_status(event: dict) -> str:
     return "correct" if correct else "wrong"
 
 
-_REWARDS = Trace._meta.get_field("rewards")
-
-
 def _has_reflection(text: str) -> bool:
     """lab.services.traces.has_reflection, skipping its regex when no marker occurs at all (most traces)."""
     lower = text.lower()
-    return any(marker in lower for marker in REFLECTION_MARKERS) and has_reflection(text)
+    for marker in REFLECTION_MARKERS:
+        if marker in lower:
+            return has_reflection(text)
+    return False
 
 
 _LATIN_WORD = re.compile(r"[A-Za-z_]")
@@ -344,20 +466,23 @@ def _language_mix(text: str) -> float | None:
 
 
 def _trace_rows(run_id: int, event: dict) -> list[tuple]:
-    rewards = event.get("rewards") if isinstance(event.get("rewards"), dict) else {}
+    get = event.get
+    rewards = get("rewards")
+    # JSONField's own preparation is json.dumps on both databases; done here it skips two adapter layers
+    rewards = _dumps({str(k): _number(v) for k, v in rewards.items()} if isinstance(rewards, dict) else {})
+    think, completion = _text(get("think")), _text(get("completion"))
     # the reading aids the trace pages filter on, computed here once when the trainer did not send them
-    reasoning = _text(event.get("think")) or _text(event.get("completion"))
+    reasoning = think or completion
     reflection = bool(event["has_reflection"]) if "has_reflection" in event else _has_reflection(reasoning)
     mix = _number(event["language_mix"]) if "language_mix" in event else _language_mix(reasoning)
-    rewards = _REWARDS.get_db_prep_save({str(k): _number(v) for k, v in rewards.items()}, connection)
     return [(
-        run_id, event["seq"], _int(event.get("step")),
-        _text(event.get("group_id") or event.get("group"), 64), _text(event.get("prompt_id"), 128),
-        _text(event.get("prompt")), _text(event.get("completion")), _text(event.get("think")),
-        _text(event.get("answer")), _number(event.get("reward")), rewards, _number(event.get("advantage")),
-        _trace_status(event), _int(event.get("tokens")), bool(event.get("truncated", False)),
+        run_id, event["seq"], _int(get("step")),
+        _text(get("group_id") or get("group"), 64), _text(get("prompt_id"), 128),
+        _text(get("prompt")), completion, think,
+        _text(get("answer")), _number(get("reward")), rewards, _number(get("advantage")),
+        _trace_status(event), _int(get("tokens")), bool(get("truncated", False)),
         reflection, mix,
-        _text(event.get("source") or "train", 16),
+        _text(get("source") or "train", 16),
     )]
 
 

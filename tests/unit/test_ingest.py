@@ -205,3 +205,38 @@ def test_many_events_span_several_batches(run, tmp_path):
     assert Metric.objects.filter(run=run).count() == 12_000
     run.refresh_from_db()
     assert (run.ingested_seq, run.step) == (11_999, 11_999)
+
+
+def test_rows_another_ingester_stored_already_are_kept_once(run, tmp_path):
+    # ingested_seq lags the rows (another supervisor committed them): the insert meets its unique keys
+    path = tmp_path / "events.jsonl"
+    write(path, step_events(0, 1) + step_events(3, 2))
+    ingest_events(run, path)
+    Run.objects.filter(id=run.id).update(ingested_seq=-1)
+    write(path, step_events(6, 3))
+    ingest_events(run, path)
+    assert metric_keys(run) == [(1, "kl"), (1, "loss"), (2, "kl"), (2, "loss"), (3, "kl"), (3, "loss")]
+    assert sorted(Trace.objects.filter(run=run).values_list("step", "rewards")) == [
+        (step, {"accuracy": 1.0, "format": 1.0}) for step in (1, 2, 3)]
+    assert RunLog.objects.filter(run=run).count() == 3
+    run.refresh_from_db()
+    assert run.ingested_seq == 8
+
+
+def test_a_long_file_read_in_many_blocks_names_bad_lines_and_keeps_order(run, tmp_path, monkeypatch, caplog):
+    import lab.services.ingest as ingest
+
+    monkeypatch.setattr(ingest, "READ_CHUNK", 2048)  # many blocks: the next one is prepared while one is stored
+    path = tmp_path / "events.jsonl"
+    events = [e for step in range(1, 201) for e in step_events(3 * step, step)]
+    with path.open("w") as handle:
+        for number, event in enumerate(events, start=1):
+            handle.write(json.dumps(event) + "\n")
+            if number == 450:
+                handle.write("{not json\n")  # line 451
+    with caplog.at_level(logging.WARNING, logger="lab.services.ingest"):
+        assert ingest_events(run, path) == 600
+    assert "line 451: not JSON" in caplog.text
+    assert Trace.objects.filter(run=run).count() == 200
+    run.refresh_from_db()
+    assert (run.ingested_seq, run.step) == (602, 200)
