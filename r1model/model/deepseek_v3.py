@@ -3,6 +3,7 @@ and the MTP modules. Checkpoints are HF DeepseekV3 folders (see r1model.model.ch
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from torch import nn
 
 from r1model.model.block import Block
 from r1model.model.config import ModelConfig
-from r1model.model.mla import MLACache
+from r1model.model.mla import MLACache, PackedBucket, SharedPrefix
 from r1model.model.moe import MoE
 from r1model.model.mtp import MTPModule
 from r1model.model.norm import RMSNorm
@@ -110,11 +111,7 @@ class DeepSeekV3(nn.Module):
         b, t = input_ids.shape
         position_ids, valid, mask = self._prepare((b, t), attention_mask, position_ids, cache)
         cos, sin = self.rotary(position_ids)
-        x = self.embed_tokens(input_ids)
-        aux_loss = x.new_zeros((), dtype=torch.float32)
-        for i, layer in enumerate(self.layers):
-            x, aux = layer(x, cos, sin, mask, valid, cache, i, absorb)
-            aux_loss = aux_loss + aux
+        x, aux_loss = self._blocks(self.embed_tokens(input_ids), cos, sin, mask, valid, cache, absorb)
         if cache is not None:
             cache.length += t
         h = self.norm(x)
@@ -143,6 +140,65 @@ class DeepSeekV3(nn.Module):
         out.loss = out.lm_loss + self.config.mtp_loss_weight * out.mtp_loss + aux_loss
         return out
 
+    def _blocks(self, x, cos, sin, mask, valid, cache, absorb=None) -> tuple[torch.Tensor, torch.Tensor]:
+        aux_loss = x.new_zeros((), dtype=torch.float32)
+        for i, layer in enumerate(self.layers):
+            x, aux = layer(x, cos, sin, mask, valid, cache, i, absorb)
+            aux_loss = aux_loss + aux
+        return x, aux_loss
+
+    # ---- shared-prompt forwards (GRPO: G completions per prompt) -----------------------------------
+    def encode_prefix(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> SharedPrefix:
+        """Run left-padded prompts (P, Tp) once and keep every layer's keys/values (with grad) for
+        ``completion_logits``. The last column must be each prompt's last token (left padding)."""
+        b, t = input_ids.shape
+        position_ids, valid, mask = self._prepare((b, t), attention_mask, None, None)
+        if not bool(valid[:, -1].all()):
+            raise ValueError("encode_prefix: prompts must be left-padded (the last column holds a real token)")
+        prefix = SharedPrefix(len(self.layers))
+        cos, sin = self.rotary(position_ids)
+        x, _ = self._blocks(self.embed_tokens(input_ids), cos, sin, mask, valid, prefix)
+        prefix.collecting = False
+        prefix.valid, prefix.lengths = valid, valid.sum(1)
+        prefix.last_logits = self.lm_head(self.norm(x[:, -1])).float()
+        return prefix
+
+    def completion_logits(self, prefix: SharedPrefix, group: torch.Tensor, input_ids: torch.Tensor,
+                          attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits (B, T, V) of right-padded completions (B, T), each after prompt row ``group[b]`` of
+        ``prefix``: logits[:, j] predicts token j (j = 0 from the prompt's last position). The same numbers
+        as a plain forward of each prompt+completion, without running a shared prompt G times, and with the
+        completions packed: only real tokens go through the projections and the experts; the attention pads
+        rows within buckets of lengths up to the next power of two. Positions past a row's end get zeros."""
+        b, t = input_ids.shape
+        group = group.to(self.device)
+        valid = (torch.ones(b, t, dtype=torch.bool, device=self.device) if attention_mask is None
+                 else attention_mask.to(self.device).bool())
+        lengths = valid.sum(1)
+        if bool((valid != (torch.arange(t, device=self.device)[None, :] < lengths[:, None])).any()):
+            raise ValueError("completion_logits: completions must be right-padded")
+        positions = prefix.lengths[group][:, None] + torch.arange(t, device=self.device)[None, :]  # (B, T)
+        width_class = torch.ceil(torch.log2(lengths.clamp(min=1).float())).long()
+        prefix.buckets, order = [], []
+        for cls in width_class.unique().tolist():
+            rows = (width_class == cls).nonzero().squeeze(1)
+            width = int(lengths[rows].max())
+            real = valid[rows, :width]
+            pos = torch.arange(width, device=self.device)
+            own = (pos[None, :] <= pos[:, None]) & real[:, None, None, :] | (pos[None, :] == pos[:, None])
+            shared = prefix.valid[group[rows]][:, None, None, :].expand(len(rows), 1, width, -1)
+            flat = real.reshape(-1).nonzero().squeeze(1)
+            prefix.buckets.append(PackedBucket(group[rows], flat, len(rows), width, torch.cat([shared, own], dim=-1)))
+            order.append((rows[:, None] * t + pos[None, :]).reshape(-1)[flat])  # places in the (B·T) layout
+        order = torch.cat(order)
+        prefix.collecting = False
+        cos, sin = self.rotary(positions.reshape(-1)[order][None])
+        x = self.embed_tokens(input_ids.reshape(-1)[order][None])  # (1, N, d)
+        x, _ = self._blocks(x, cos, sin, None, torch.ones_like(order, dtype=torch.bool)[None], prefix)
+        packed = self.lm_head(self.norm(x[0])).float()  # (N, V): token j's logits predict token j + 1
+        logits = packed.new_zeros(b * t, packed.shape[-1]).index_copy(0, order, packed).view(b, t, -1)
+        return torch.cat([prefix.last_logits[group][:, None], logits[:, :-1]], dim=1)
+
     def mtp_forward(self, hidden: torch.Tensor, next_ids: torch.Tensor, attention_mask: torch.Tensor | None,
                     position_ids: torch.Tensor | None, cache: MLACache | None = None,
                     depth: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
@@ -162,6 +218,19 @@ class DeepSeekV3(nn.Module):
         named = [(f"layer{i}", block.mlp) for i, block in enumerate(self.layers) if block.is_moe]
         named += [(f"mtp{k}", m.mlp) for k, m in enumerate(self.mtp) if m.is_moe]
         return named
+
+    @contextlib.contextmanager
+    def stacked_experts(self):
+        """For one stretch of inference whose weights do not change (a generate call): every MoE layer with
+        fp32 experts stacks their weights once, so a decoding step runs its experts as a few batched GEMMs."""
+        layers = [moe for _, moe in self.moe_layers() if moe._plain_experts]
+        for moe in layers:
+            moe.stack_weights()
+        try:
+            yield
+        finally:
+            for moe in layers:
+                moe.drop_stack()
 
     def update_expert_bias(self, gamma: float | None = None) -> None:
         """Aux-loss-free balancing; call once after each optimizer step (uses loads since the last call)."""

@@ -88,7 +88,16 @@ class Gate(nn.Module):
 
 
 class MoE(nn.Module):
-    """h' = sum_shared FFN(u) + sum_{i in TopK} g_i FFN_i(u) (the residual is added by the block)."""
+    """h' = sum_shared FFN(u) + sum_{i in TopK} g_i FFN_i(u) (the residual is added by the block).
+
+    Two ways to run the routed experts, the same sum: ``_dispatch`` groups the tokens by expert and runs
+    each expert on its own tokens (training, prefill; one grouped GEMM per projection for all experts on
+    CPU with fp32 weights, a loop over the experts otherwise); ``_dense`` runs every expert on every token with
+    stacked weights and zero gates for the unchosen ones — E/K times the FLOPs, but a handful of kernels
+    instead of three per expert, which is what a decoding step of a few rows is bound by.
+    """
+
+    DENSE_MAX_TOKENS = 128  # inference batches up to this many tokens take the dense path (within stack_weights)
 
     def __init__(self, config: ModelConfig):
         super().__init__()
@@ -101,13 +110,17 @@ class MoE(nn.Module):
                                      for _ in range(c.n_routed_experts))
         self.shared_experts = (Expert(c.hidden_size, c.moe_intermediate_size * c.n_shared_experts, c.precision)
                                if c.n_shared_experts > 0 else None)
+        self._stack: tuple[torch.Tensor, torch.Tensor] | None = None  # see stack_weights
 
     def forward(self, x: torch.Tensor, token_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """x (B, T, d); token_mask (B, T) bool (False = padding, not counted). Returns (out, seq aux loss)."""
         b, t, d = x.shape
         flat = x.reshape(-1, d)
         weights, indices, scores = self.gate(flat)
-        routed = self._dispatch(flat, weights, indices).view(b, t, d)
+        if self._stack is not None and flat.shape[0] <= self.DENSE_MAX_TOKENS and not torch.is_grad_enabled():
+            routed = self._dense(flat, weights, indices).view(b, t, d)
+        else:
+            routed = self._dispatch(flat, weights, indices).view(b, t, d)
         out = routed + self.shared_experts(x) if self.shared_experts is not None else routed
         valid = token_mask if token_mask is not None else torch.ones(b, t, dtype=torch.bool, device=x.device)
         aux = x.new_zeros((), dtype=torch.float32)
@@ -117,20 +130,64 @@ class MoE(nn.Module):
                 aux = self._sequence_balance_loss(scores.view(b, t, -1), indices.view(b, t, -1), valid)
         return out, aux
 
+    @property
+    def _plain_experts(self) -> bool:
+        return type(self.experts[0].gate_proj) is nn.Linear  # fp32; bf16/fp8 GEMMs keep their own path
+
+    def stack_weights(self) -> None:
+        """Keep [gate; up] of every expert as one (E·2f, d) matrix and down as (E, f, d) until drop_stack:
+        for inference stretches whose weights do not change (DeepSeekV3.stacked_experts). Optimizers update
+        weights in place without telling anyone (fused AdamW does not even bump version counters), so a
+        stack is never kept beyond such a stretch."""
+        with torch.no_grad():
+            gate_up = torch.cat([torch.cat([e.gate_proj.weight, e.up_proj.weight]) for e in self.experts])
+            down = torch.stack([e.down_proj.weight.t() for e in self.experts]).contiguous()
+        self._stack = (gate_up, down)
+
+    def drop_stack(self) -> None:
+        self._stack = None
+
+    def _dense(self, x: torch.Tensor, weights: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+        """Every expert on every token (no grad), combined with the gate weights (0 for unchosen experts)."""
+        gate_up, down = self._stack
+        n, f = x.shape[0], down.shape[1]
+        h = F.linear(x, gate_up).view(n, self.n_experts, 2, f)
+        hidden = F.silu(h[:, :, 0]) * h[:, :, 1]  # (N, E, f)
+        per_expert = torch.bmm(hidden.transpose(0, 1), down)  # (E, N, d)
+        gates = torch.zeros(n, self.n_experts, dtype=x.dtype, device=x.device).scatter_(1, indices, weights.to(x.dtype))
+        return torch.einsum("end,ne->nd", per_expert, gates)
+
     def _dispatch(self, x: torch.Tensor, weights: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
         """Group (token, slot) pairs by expert, run each expert once on its tokens, scatter back weighted."""
         flat_idx = indices.reshape(-1)  # (N*K,)
         order = flat_idx.argsort(stable=True)
         token_of = order // self.top_k
-        counts = torch.bincount(flat_idx, minlength=self.n_experts).tolist()
+        counts = torch.bincount(flat_idx, minlength=self.n_experts)
         xs = x[token_of]  # (N*K, d), sorted by expert
-        pieces, start = [], 0
-        for expert, count in zip(self.experts, counts):
-            if count:
-                pieces.append(expert(xs[start:start + count]))
-                start += count
-        ys = torch.cat(pieces) * weights.reshape(-1)[order, None].to(x.dtype)
+        if self._plain_experts and x.device.type == "cpu":  # one grouped GEMM per projection for all experts
+            ys = self._grouped(xs, counts)
+        else:
+            pieces, start = [], 0
+            for expert, count in zip(self.experts, counts.tolist()):
+                if count:
+                    pieces.append(expert(xs[start:start + count]))
+                    start += count
+            ys = torch.cat(pieces)
+        ys = ys * weights.reshape(-1)[order, None].to(x.dtype)
         return torch.zeros_like(x).index_add_(0, token_of, ys)
+
+    def _grouped(self, xs: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+        """Rows of xs sorted by expert, counts[e] of them for expert e -> every row through its expert."""
+        offsets = counts.cumsum(0).to(torch.int32)
+        if self._stack is not None and not torch.is_grad_enabled():
+            flat_gate_up, down_t = self._stack
+            gate_up, down = flat_gate_up.view(self.n_experts, -1, xs.shape[1]), down_t.transpose(1, 2)
+        else:  # stacked in the graph: the gradients flow back to each expert's own weights
+            gate_up = torch.stack([torch.cat([e.gate_proj.weight, e.up_proj.weight]) for e in self.experts])
+            down = torch.stack([e.down_proj.weight for e in self.experts])  # (E, d, f)
+        h = F.grouped_mm(xs, gate_up.transpose(1, 2), offs=offsets)  # (rows, 2f)
+        gate, up = h.chunk(2, dim=-1)
+        return F.grouped_mm(F.silu(gate) * up, down.transpose(1, 2), offs=offsets)
 
     def _sequence_balance_loss(self, scores, indices, valid) -> torch.Tensor:
         """Sequence-wise balance loss (V3 eq. 17-20): alpha * sum_i f_i P_i, averaged over sequences."""

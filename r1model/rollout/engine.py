@@ -2,7 +2,9 @@
 
 ``RolloutEngine`` is the interface (a vLLM engine on GPU nodes implements the same two methods);
 ``BuiltinEngine`` is batched sampling with r1model's absorbed-MLA KV cache: left-padded ragged prompts,
-temperature / top-p / top-k, stop on eos or ``</answer>``, seeded, finished rows dropped from the batch.
+each distinct prompt prefilled once (GRPO sends every prompt G times) and its cache rows copied,
+temperature / top-p / top-k, stop on eos or ``</answer>``, seeded, finished rows dropped from the batch
+(in batches, once a quarter of it has finished).
 """
 
 from __future__ import annotations
@@ -45,6 +47,9 @@ class Completion:
     text: str  # decoded token_ids with special tokens kept, except eos / pad
     logprobs: list[float]  # log_softmax(logits / temperature) of each generated token, before top-p/top-k
     finish_reason: str  # 'stop' (a stop token was generated) or 'length' (max_new_tokens reached)
+    # entropy of softmax(logits / temperature) at each generated token (before top-p/top-k); empty when
+    # the engine does not report it (the trainer then computes it itself)
+    entropies: list[float] = field(default_factory=list)
 
 
 class RolloutEngine(abc.ABC):
@@ -98,37 +103,50 @@ class BuiltinEngine(RolloutEngine):
         was_training = model.training
         model.eval()
         try:
-            with torch.inference_mode():
-                ids, mask = left_pad(prompts, self.tokenizer.pad_id, model.device)
-                cache = model.new_cache(len(prompts), ids.shape[1] + params.max_new_tokens)
+            with torch.inference_mode(), model.stacked_experts():
+                distinct: dict[tuple[int, ...], int] = {}
+                source = [distinct.setdefault(tuple(p), len(distinct)) for p in prompts]
+                ids, mask = left_pad([list(p) for p in distinct], self.tokenizer.pad_id, model.device)
+                cache = model.new_cache(len(distinct), ids.shape[1] + params.max_new_tokens)
                 logits = model(ids, attention_mask=mask, cache=cache, logits_to_keep=1).logits[:, -1]
+                if len(distinct) < len(prompts):  # one prefill per distinct prompt, its cache rows copied
+                    source_rows = torch.tensor(source, device=model.device)
+                    cache.select(source_rows)
+                    logits = logits[source_rows]
                 rows = torch.arange(len(prompts), device=model.device)  # original index of each live row
                 tokens: list[list[int]] = [[] for _ in prompts]
                 logprobs: list[list[float]] = [[] for _ in prompts]
+                entropies: list[list[float]] = [[] for _ in prompts]
+                live = torch.ones(len(prompts), dtype=torch.bool, device=model.device)
                 for step in range(params.max_new_tokens):
                     tok, lp = sample(logits, params, generator)
-                    for r, t, l in zip(rows.tolist(), tok.tolist(), lp.tolist()):
-                        tokens[r].append(t)
-                        logprobs[r].append(l)
-                    live = ~torch.isin(tok, stop)
+                    ent = tempered_entropy(logits, params.temperature)
+                    for r, alive, t, l, e in zip(rows.tolist(), live.tolist(), tok.tolist(), lp.tolist(), ent.tolist()):
+                        if alive:
+                            tokens[r].append(t)
+                            logprobs[r].append(l)
+                            entropies[r].append(e)
+                    live &= ~torch.isin(tok, stop)
                     if step == params.max_new_tokens - 1 or not bool(live.any()):
                         break
-                    if not bool(live.all()):  # drop finished rows from the batch and the cache
+                    # finished rows leave the batch and the cache once a quarter of it is finished (copying
+                    # the cache at every finish costs more than decoding a few dead rows)
+                    if int(live.sum()) <= 0.75 * len(live):
                         keep = live.nonzero().squeeze(1)
                         cache.select(keep)
-                        rows, tok = rows[keep], tok[keep]
+                        rows, tok, live = rows[keep], tok[keep], live[keep]
                     logits = model(tok[:, None], cache=cache).logits[:, -1]
         finally:
             model.train(was_training)
         stop_set = set(stop.tolist())
-        out = [self._completion(p, t, l, stop_set) for p, t, l in zip(prompts, tokens, logprobs)]
+        out = [self._completion(p, t, l, stop_set, e) for p, t, l, e in zip(prompts, tokens, logprobs, entropies)]
         self.last_stats = GenerationStats(len(prompts), sum(len(t) for t in tokens), time.perf_counter() - started)
         return out
 
-    def _completion(self, prompt, token_ids, logprobs, stop_set) -> Completion:
+    def _completion(self, prompt, token_ids, logprobs, stop_set, entropies=()) -> Completion:
         finish = "stop" if token_ids and token_ids[-1] in stop_set else "length"
         shown = [t for t in token_ids if t not in (self.tokenizer.eos_id, self.tokenizer.pad_id)]
-        return Completion(list(prompt), token_ids, self.tokenizer.decode(shown), logprobs, finish)
+        return Completion(list(prompt), token_ids, self.tokenizer.decode(shown), logprobs, finish, list(entropies))
 
 
 def left_pad(prompts: list[list[int]], pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -154,6 +172,12 @@ def sample(logits: torch.Tensor, params: SamplingParams,
     probs = filter_probs(scaled, params.top_k, params.top_p)
     tok = torch.multinomial(probs, 1, generator=generator).squeeze(1)
     return tok, logp.gather(1, tok[:, None]).squeeze(1)
+
+
+def tempered_entropy(logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Entropy (N,) of softmax(logits / T) for logits (N, V); T = 0 (greedy) reports that of T = 1."""
+    logp = (logits.float() / (temperature or 1.0)).log_softmax(-1)
+    return -(logp.exp() * logp).sum(-1)
 
 
 def filter_probs(scaled: torch.Tensor, top_k: int, top_p: float) -> torch.Tensor:

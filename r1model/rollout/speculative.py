@@ -51,7 +51,7 @@ class SpeculativeEngine(BuiltinEngine):
         was_training = model.training
         model.eval()
         try:
-            with torch.inference_mode():
+            with torch.inference_mode(), model.stacked_experts():
                 tokens, logprobs, drafts, accepted = self._decode(prompts, params, generator, stop)
         finally:
             model.train(was_training)

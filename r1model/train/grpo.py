@@ -52,12 +52,13 @@ def k3_kl(logp: torch.Tensor, ref_logp: torch.Tensor) -> torch.Tensor:
 def token_logprobs(logits: torch.Tensor, targets: torch.Tensor, temperature: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
     """log π(target) and the entropy of π per position, π = softmax(logits / temperature).
 
-    logits (B, T, V), targets (B, T) → two (B, T) tensors. The rollout's temperature must be used here too,
-    or the ratio to the sampling policy is not 1 at μ = 1.
+    logits (B, T, V), targets (B, T) → two (B, T) tensors (the entropy without gradient). The rollout's
+    temperature must be used here too, or the ratio to the sampling policy is not 1 at μ = 1.
     """
     logp_all = F.log_softmax(logits.float() / temperature, dim=-1)  # (B, T, V)
     logp = logp_all.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
-    entropy = -(logp_all.exp() * logp_all).sum(-1)
+    with torch.no_grad():  # a metric: no graph for it
+        entropy = -(logp_all.exp() * logp_all).sum(-1)
     return logp, entropy
 
 

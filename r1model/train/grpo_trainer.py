@@ -27,7 +27,10 @@ from r1model.train.context import RunContext, TrainingFailed
 from r1model.train.data import DataSource, step_seed
 from r1model.train.grpo import group_advantages, policy_loss, token_logprobs, zero_std_groups
 from r1model.train.optim import make_optimizer, make_scheduler
-from r1model.train.supervised import length_buckets
+
+
+def _has_entropies(completion) -> bool:
+    return len(getattr(completion, "entropies", ())) == len(completion.token_ids)
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -160,6 +163,8 @@ class GRPOTrainer:
         # 6. metrics and traces
         values = self._metrics(totals, components, completions, texts, truncated, zero_std, skipped_group, keep_group)
         values.update(update)
+        if all(_has_entropies(c) for c in completions):  # the sampling policy's, over every sampled token
+            values["entropy"] = sum(sum(c.entropies) for c in completions) / max(1, sum(len(c.token_ids) for c in completions))
         elapsed = time.perf_counter() - started
         values.update({
             "lr": self.scheduler.get_last_lr()[0],
@@ -176,48 +181,83 @@ class GRPOTrainer:
         self._traces(step, problems, prompt_texts, texts, truncated, totals, components, advantages, completions)
         return values
 
-    def _batch(self, rows: list[int], rows_prompt, completions):
-        """Right-padded prompt+completion ids, attention mask, targets and the completion-token mask
-        aligned with the targets (position t predicts token t+1)."""
-        seqs = [rows_prompt[i] + list(completions[i].token_ids) for i in rows]
-        width = max(len(s) for s in seqs)
-        ids = torch.full((len(rows), width), self.pad, dtype=torch.long)
-        attention = torch.zeros((len(rows), width), dtype=torch.long)
-        completion_mask = torch.zeros((len(rows), width), dtype=torch.float32)
-        for r, (i, seq) in enumerate(zip(rows, seqs)):
-            ids[r, : len(seq)] = torch.tensor(seq)
-            attention[r, : len(seq)] = 1
-            completion_mask[r, len(rows_prompt[i]) : len(seq)] = 1.0
-        device = self.ctx.device
-        return ids.to(device), attention.to(device), ids[:, 1:].to(device), completion_mask[:, 1:].to(device)
+    # --- the update -------------------------------------------------------------------------------
+    # Each prompt runs through the model once per minibatch and its G completions attend to that one copy
+    # (DeepSeekV3.encode_prefix / completion_logits, completions packed without padding): the same
+    # log-probabilities and gradients as a forward of every prompt+completion, with the prompt's tokens
+    # computed once instead of G times. The micro-batch loop below is the seam for splitting a minibatch
+    # that does not fit in memory.
+    def _prompt_batch(self, prompts: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Left-padded prompt ids and their attention mask."""
+        width = max(len(p) for p in prompts)
+        ids = torch.full((len(prompts), width), self.pad, dtype=torch.long)
+        attention = torch.zeros((len(prompts), width), dtype=torch.long)
+        for r, p in enumerate(prompts):
+            ids[r, width - len(p):] = torch.tensor(p)
+            attention[r, width - len(p):] = 1
+        return ids.to(self.ctx.device), attention.to(self.ctx.device)
 
-    def _logprobs(self, model, ids, attention, targets):
+    def _completion_batch(self, rows: list[int], completions) -> tuple[torch.Tensor, torch.Tensor]:
+        """Right-padded completion ids (B, T) and their mask (B, T) float, 1 on real tokens."""
+        width = max(len(completions[i].token_ids) for i in rows)
+        ids = torch.full((len(rows), width), self.pad, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.float32)
+        for r, i in enumerate(rows):
+            tokens = completions[i].token_ids
+            ids[r, : len(tokens)] = torch.tensor(tokens)
+            mask[r, : len(tokens)] = 1.0
+        return ids.to(self.ctx.device), mask.to(self.ctx.device)
+
+    def _micro_batches(self, rows: list[int], rows_prompt, completions):
+        """(prompt batch, [(rows, group index, completion ids, mask)]) of one minibatch: each distinct prompt
+        once; the completions in one batch (the model packs their real tokens, so no length bucketing)."""
+        slot: dict[tuple[int, ...], int] = {}  # each distinct prompt once (a group's G rows share theirs)
+        for i in rows:
+            slot.setdefault(tuple(rows_prompt[i]), len(slot))
+        prompts = self._prompt_batch([list(p) for p in slot])
+        ids, mask = self._completion_batch(rows, completions)
+        group = torch.tensor([slot[tuple(rows_prompt[i])] for i in rows], device=self.ctx.device)
+        return prompts, [(rows, group, ids, mask)]
+
+    def _logprobs(self, model, prefix, group, ids, mask):
         with self.ctx.autocast():
-            logits = modeling.forward(model, ids, attention).logits[:, :-1]  # (B, T-1, V)
-        return token_logprobs(logits, targets, self.hp.temperature)
+            logits = model.completion_logits(prefix, group, ids, mask)  # (B, T, V): logits[:, j] predicts ids[:, j]
+        return token_logprobs(logits, ids, self.hp.temperature)
+
+    def _encode(self, model, prompts):
+        with self.ctx.autocast():
+            return model.encode_prefix(*prompts)
 
     def _update(self, step: int, rows: list[int], rows_prompt, completions, all_advantages) -> dict[str, float]:
-        """μ epochs over minibatches; each minibatch (one optimizer step) runs as length-bucketed
-        micro-batches so that short completions are not padded to the longest one."""
+        """μ epochs over minibatches; one optimizer step per minibatch.
+
+        With β = 0 a completion whose advantage is exactly 0 (e.g. every one of a group whose rewards are
+        all equal) adds exactly nothing to the gradient: min(ρ·0, clip(ρ)·0) = 0 whatever ρ is. Such rows
+        skip the forward and backward (when the engine reported the entropy metric, which needs them
+        otherwise); they still count in the loss's normaliser, so the update is the same as with them.
+        """
         hp, ctx = self.hp, self.ctx
-        length = lambda i: len(rows_prompt[i]) + len(completions[i].token_ids)  # noqa: E731
         on_policy = hp.num_iterations == 1 and hp.minibatches == 1
+        skip_zero = hp.beta == 0 and all(_has_entropies(completions[i]) for i in rows)
+        needs_grad = (lambda i: bool(all_advantages[i] != 0)) if skip_zero else (lambda i: True)  # noqa: E731
         old_logp: dict[int, torch.Tensor] = {}  # row → log π_old of its completion tokens (1-D)
         ref_logp: dict[int, torch.Tensor] = {}
         t_ref = 0.0
+        passes = ([] if on_policy else [(self.model, old_logp)]) + ([(self.reference, ref_logp)] if self.reference is not None else [])
         with torch.no_grad():
             for chunk in torch.tensor(rows).chunk(hp.minibatches):
-                for micro in length_buckets(chunk.tolist(), length):
-                    ids, attention, targets, mask = self._batch(micro, rows_prompt, completions)
-                    keep = mask.bool()
-                    if not on_policy:  # π_old: the policy that sampled, before any update of this step
-                        self.model.eval()
-                        logp = self._logprobs(self.model, ids, attention, targets)[0]
-                        old_logp.update({i: logp[j][keep[j]] for j, i in enumerate(micro)})
-                    if self.reference is not None:
-                        t0 = time.perf_counter()
-                        logp = self._logprobs(self.reference, ids, attention, targets)[0]
-                        ref_logp.update({i: logp[j][keep[j]] for j, i in enumerate(micro)})
+                active = [i for i in chunk.tolist() if needs_grad(i)]
+                if not active or not passes:
+                    continue
+                prompts, micros = self._micro_batches(active, rows_prompt, completions)
+                for model, store in passes:  # π_old (the policy that sampled, before any update of this step), π_ref
+                    t0 = time.perf_counter()
+                    model.eval()
+                    prefix = self._encode(model, prompts)
+                    for micro, group, ids, mask in micros:
+                        logp = self._logprobs(model, prefix, group, ids, mask)[0]
+                        store.update({i: logp[j][mask[j].bool()] for j, i in enumerate(micro)})
+                    if model is self.reference:
                         t_ref += time.perf_counter() - t0
         self.model.train()
         shuffle = torch.Generator().manual_seed(step_seed(ctx.config.seed, step, "shuffle"))
@@ -227,14 +267,19 @@ class GRPOTrainer:
             order = order_rows[torch.randperm(len(rows), generator=shuffle)] if hp.minibatches > 1 else order_rows
             for chunk in order.chunk(hp.minibatches):
                 chunk = chunk.tolist()
-                micros = length_buckets(chunk, length)
+                active = [i for i in chunk if needs_grad(i)]
                 total_tokens = sum(len(completions[i].token_ids) for i in chunk)
                 self.optimizer.zero_grad(set_to_none=True)
                 step_loss, step_stats, step_entropy = 0.0, [0.0] * 5, 0.0
-                for micro in micros:
-                    ids, attention, targets, mask = self._batch(micro, rows_prompt, completions)
+                losses = []
+                if active:
+                    prompts, micros = self._micro_batches(active, rows_prompt, completions)
+                    prefix = self._encode(self.model, prompts)
+                else:
+                    micros = []
+                for micro, group, ids, mask in micros:
                     keep = mask.bool()
-                    logp, entropy = self._logprobs(self.model, ids, attention, targets)
+                    logp, entropy = self._logprobs(self.model, prefix, group, ids, mask)
                     old = logp.detach().clone() if on_policy else torch.zeros_like(logp)
                     if not on_policy:
                         old[keep] = torch.cat([old_logp[i] for i in micro])
@@ -251,14 +296,19 @@ class GRPOTrainer:
                         raise TrainingFailed(f"GRPO loss is {loss.item()} at step {step}")
                     tokens = float(mask.sum())
                     # the minibatch's loss is the micro-batches' in proportion: sequences (grpo, dr_grpo)
-                    # or tokens (dapo) — the same number as one padded forward would give
+                    # or tokens (dapo) of the whole minibatch — the same number as one padded forward would give
                     share = tokens / max(1.0, total_tokens) if hp.loss_aggregation == "dapo" else len(micro) / len(chunk)
-                    (loss * share).backward()
+                    losses.append(loss * share)
                     step_loss += float(loss.detach()) * share
                     weight = tokens / max(1.0, total_tokens)
                     for k, value in enumerate((stat.kl, stat.clip_low, stat.clip_high, stat.clip_region, stat.ratio_mean)):
                         step_stats[k] += value * weight
-                    step_entropy += float((entropy.detach() * mask).sum()) / max(1.0, total_tokens)
+                    step_entropy += float((entropy * mask).sum()) / max(1.0, total_tokens)
+                if losses:
+                    torch.stack(losses).sum().backward()  # one backward: the prompts' graph is shared by the micro-batches
+                for param in self.model.parameters():  # a skipped row's zero gradient is still a gradient
+                    if param.requires_grad and param.grad is None:
+                        param.grad = torch.zeros_like(param)
                 grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), hp.max_grad_norm)
                 if not torch.isfinite(grad_norm):
                     raise TrainingFailed(f"gradient norm is {grad_norm.item()} at step {step}")
@@ -269,16 +319,18 @@ class GRPOTrainer:
                 stats.append(step_stats)
                 grad_norms.append(float(grad_norm))
                 loss_value = step_loss
-        return {
+        values = {
             "loss": loss_value,
             "grad_norm": statistics.fmean(grad_norms),
-            "entropy": statistics.fmean(entropies),
             "kl": statistics.fmean(s[0] for s in stats),
             "clip_ratio/low_mean": statistics.fmean(s[1] for s in stats),
             "clip_ratio/high_mean": statistics.fmean(s[2] for s in stats),
             "clip_ratio/region_mean": statistics.fmean(s[3] for s in stats),
             "time/reference": t_ref,
         }
+        if not skip_zero:
+            values["entropy"] = statistics.fmean(entropies)
+        return values
 
     def _metrics(self, totals, components, completions, texts, truncated, zero_std, skipped_group, keep_group) -> dict[str, float]:
         G = self.hp.group_size

@@ -41,7 +41,7 @@ _GRPO = [
     Metric("rewards/skipped_ratio", "Share of completions a checker could not judge (gold unparseable, sandbox error): their groups are left out, never scored.", "fraction"),
     Metric("groups/kept", "Groups used in the update (after drop_all_equal_groups).", "groups"),
     Metric("kl", "Mean k3 KL estimate to the reference model per completion token (0 when β = 0: not computed).", "nats"),
-    Metric("entropy", "Mean per-token entropy of the policy on its completions (at the update's temperature).", "nats"),
+    Metric("entropy", "Mean per-token entropy of the sampling policy over every sampled completion token (softmax at the rollout temperature, before top-p/top-k; computed in the update when the engine does not report it).", "nats"),
     Metric("clip_ratio/low_mean", "Share of tokens with negative advantage whose ratio fell below 1 − ε_low (clipped).", "fraction"),
     Metric("clip_ratio/high_mean", "Share of tokens with positive advantage whose ratio rose above 1 + ε_high (clipped).", "fraction"),
     Metric("clip_ratio/region_mean", "Share of tokens clipped either way.", "fraction"),

@@ -1,6 +1,5 @@
-"""The GRPO update runs length-bucketed micro-batches: it must equal one padded batch exactly."""
-import copy
-
+"""The GRPO update shares each prompt across its group and packs the completions: it must equal an update
+computed the plain way, one forward of every prompt+completion."""
 import pytest
 import torch
 
@@ -10,6 +9,7 @@ from r1model.train import modeling
 from r1model.train.config import validate_run_config
 from r1model.train.context import RunContext
 from r1model.train.data import DataSource
+from r1model.train.grpo import token_logprobs
 
 torch.set_num_threads(1)
 SMALL_MODEL = {"hidden_size": 32, "intermediate_size": 64, "moe_intermediate_size": 16, "num_hidden_layers": 2,
@@ -17,21 +17,47 @@ SMALL_MODEL = {"hidden_size": 32, "intermediate_size": 64, "moe_intermediate_siz
                "qk_rope_head_dim": 8, "v_head_dim": 8, "num_nextn_predict_layers": 0}
 
 
-def _update_once(tmp_path, aggregation, single_batch, monkeypatch):
+def _plain_logprobs(trainer, prompts_of_rows):
+    """A stand-in for GRPOTrainer._logprobs that runs every prompt+completion through model.forward."""
+    def logprobs(model, prefix, group, ids, mask):
+        rows = [prompts_of_rows[int(g)] for g in group]
+        width = max(len(p) for p in rows) + ids.shape[1]
+        full = torch.zeros(len(rows), width, dtype=torch.long)
+        attention = torch.zeros_like(full)
+        for r, p in enumerate(rows):
+            n = int(mask[r].sum())
+            full[r, :len(p) + n] = torch.cat([torch.tensor(p), ids[r, :n]])
+            attention[r, :len(p) + n] = 1
+        logits = model(full, attention_mask=attention).logits
+        # completion token j of row r is predicted at position len(prompt) - 1 + j
+        index = torch.tensor([[len(p) - 1 + j for j in range(ids.shape[1])] for p in rows]).clamp(max=width - 1)
+        picked = logits.gather(1, index[..., None].expand(-1, -1, logits.shape[-1]))
+        return token_logprobs(picked, ids, trainer.hp.temperature)
+    return logprobs
+
+
+def _update_once(tmp_path, aggregation, plain):
     config = validate_run_config({
         "model": {"source": "tiny", "overrides": SMALL_MODEL}, "template": "mini",
         "datasets": [{"task": "addition", "difficulty": {"digits": 2}}],
         "grpo": {"group_size": 4, "prompts_per_step": 2, "max_new_tokens": 12, "beta": 0.1, "num_iterations": 2,
                  "minibatches": 2, "loss_aggregation": aggregation, "learning_rate": 1e-2},
     })
-    if single_batch:
-        monkeypatch.setattr(grpo_trainer, "length_buckets", lambda rows, length=None: [list(rows)])
     ctx = RunContext(config, tmp_path, EventWriter(tmp_path), torch.device("cpu"))
     model, tokenizer = modeling.build_model(config.model, ctx.device, seed=0)
     trainer = grpo_trainer.GRPOTrainer(ctx, model, tokenizer, DataSource(config), reference=modeling.frozen_copy(model))
     prompts = [tokenizer.encode(f"User: {a}+{a}\nAssistant: ") for a in (1, 22, 333, 4444) for _ in range(2)]
-    # completions of very different lengths, so the buckets differ from one padded batch
-    lengths = [1, 12, 2, 11, 3, 10, 4, 9]
+    if plain:  # the prompt batch of a minibatch lists its distinct prompts in row order
+        real_micro = trainer._micro_batches
+
+        def micro_batches(rows, rows_prompt, completions):
+            prompt_batch, micros = real_micro(rows, rows_prompt, completions)
+            distinct = list(dict.fromkeys(tuple(rows_prompt[i]) for i in rows))
+            trainer._logprobs = _plain_logprobs(trainer, [list(p) for p in distinct])
+            return prompt_batch, micros
+        trainer._micro_batches = micro_batches
+        trainer._encode = lambda model, prompt_batch: None
+    lengths = [1, 12, 2, 11, 3, 10, 4, 9]  # very different lengths: packing and padding differ most
     completions = [type("C", (), {"token_ids": [5 + (k % 7) for k in range(n)]})() for n in lengths]
     advantages = torch.tensor([1.0, -1.0, 0.5, -0.5, 2.0, -2.0, 0.0, 1.5])
     values = trainer._update(1, list(range(8)), prompts, completions, advantages)
@@ -39,12 +65,71 @@ def _update_once(tmp_path, aggregation, single_batch, monkeypatch):
 
 
 @pytest.mark.parametrize("aggregation", ["grpo", "dapo", "dr_grpo"])
-def test_bucketed_update_equals_one_padded_batch(tmp_path, monkeypatch, aggregation):
-    bucketed, params_a = _update_once(tmp_path / "a", aggregation, False, monkeypatch)
-    single, params_b = _update_once(tmp_path / "b", aggregation, True, monkeypatch)
+def test_update_equals_plain_forwards_of_every_sequence(tmp_path, aggregation):
+    shared, params_a = _update_once(tmp_path / "a", aggregation, plain=False)
+    plain, params_b = _update_once(tmp_path / "b", aggregation, plain=True)
     for name in ("loss", "kl", "entropy", "grad_norm", "clip_ratio/low_mean", "clip_ratio/high_mean"):
-        assert bucketed[name] == pytest.approx(single[name], rel=1e-4, abs=1e-6), name
+        assert shared[name] == pytest.approx(plain[name], rel=1e-4, abs=1e-6), name
     # after 4 AdamW steps (lr 1e-2) the weights agree to a small fraction of one step: Adam's normalisation
     # magnifies float-rounding differences of near-zero gradients, nothing more
     assert max(float((a - b).abs().max()) for a, b in zip(params_a, params_b)) < 0.02 * 1e-2
-    assert bucketed["kl"] > 0  # the second epoch moved the policy away from the reference
+    assert shared["kl"] > 0  # the second epoch moved the policy away from the reference
+
+
+def _zero_advantage_update(tmp_path, with_entropies: bool):
+    """β = 0; rows 2, 3, 6 have advantage exactly 0. With rollout entropies the trainer skips them."""
+    config = validate_run_config({
+        "model": {"source": "tiny", "overrides": SMALL_MODEL}, "template": "mini",
+        "datasets": [{"task": "addition", "difficulty": {"digits": 2}}],
+        "grpo": {"group_size": 4, "prompts_per_step": 2, "max_new_tokens": 12, "beta": 0.0, "num_iterations": 2,
+                 "minibatches": 2, "loss_aggregation": "grpo", "learning_rate": 1e-2, "weight_decay": 0.1},
+    })
+    ctx = RunContext(config, tmp_path, EventWriter(tmp_path), torch.device("cpu"))
+    model, tokenizer = modeling.build_model(config.model, ctx.device, seed=0)
+    trainer = grpo_trainer.GRPOTrainer(ctx, model, tokenizer, DataSource(config))
+    prompts = [tokenizer.encode(f"User: {a}+{a}\nAssistant: ") for a in (1, 22) for _ in range(4)]
+    lengths = [1, 12, 2, 11, 3, 10, 4, 9]
+    completions = []
+    for n in lengths:
+        c = type("C", (), {"token_ids": [5 + (k % 7) for k in range(n)]})()
+        if with_entropies:
+            c.entropies = [1.0] * n
+        completions.append(c)
+    forwarded = []
+    real = trainer._micro_batches
+    monkey = lambda rows, *a: forwarded.append(sorted(rows)) or real(rows, *a)  # noqa: E731
+    trainer._micro_batches = monkey
+    advantages = torch.tensor([1.0, -1.0, 0.0, 0.0, 2.0, -2.0, 0.0, 1.5])
+    values = trainer._update(1, list(range(8)), prompts, completions, advantages)
+    return values, [p.detach().clone() for p in model.parameters()], forwarded
+
+
+def test_zero_advantage_rows_skip_the_forward_and_change_nothing(tmp_path):
+    skipped, params_a, forwarded_a = _zero_advantage_update(tmp_path / "a", with_entropies=True)
+    full, params_b, forwarded_b = _zero_advantage_update(tmp_path / "b", with_entropies=False)
+    assert not any(i in rows for rows in forwarded_a for i in (2, 3, 6))  # never forwarded
+    assert any(i in rows for rows in forwarded_b for i in (2, 3, 6))  # without rollout entropies they are
+    for name in ("loss", "grad_norm", "clip_ratio/low_mean", "clip_ratio/high_mean"):
+        assert skipped[name] == pytest.approx(full[name], rel=1e-4, abs=1e-6), name
+    assert "entropy" not in skipped and full["entropy"] > 0  # the metric comes from the rollouts then
+    assert max(float((a - b).abs().max()) for a, b in zip(params_a, params_b)) < 0.02 * 1e-2
+
+
+def test_a_minibatch_of_only_zero_advantages_still_takes_the_optimizer_step(tmp_path):
+    """Weight decay and Adam's momentum move the weights as they would with the zero gradient computed."""
+    config = validate_run_config({
+        "model": {"source": "tiny", "overrides": SMALL_MODEL}, "template": "mini",
+        "datasets": [{"task": "addition", "difficulty": {"digits": 2}}],
+        "grpo": {"group_size": 2, "prompts_per_step": 1, "max_new_tokens": 4, "beta": 0.0,
+                 "learning_rate": 1e-2, "weight_decay": 0.1},
+    })
+    ctx = RunContext(config, tmp_path, EventWriter(tmp_path), torch.device("cpu"))
+    model, tokenizer = modeling.build_model(config.model, ctx.device, seed=0)
+    trainer = grpo_trainer.GRPOTrainer(ctx, model, tokenizer, DataSource(config))
+    before = [p.detach().clone() for p in model.parameters()]
+    prompt = tokenizer.encode("User: 1+1\nAssistant: ")
+    completions = [type("C", (), {"token_ids": [5, 6], "entropies": [0.5, 0.5]})() for _ in range(2)]
+    values = trainer._update(1, [0, 1], [prompt, prompt], completions, torch.zeros(2))
+    assert values["grad_norm"] == 0.0
+    moved = [float((a - b.detach()).abs().max()) for a, b in zip(before, model.parameters()) if a.dim() >= 2]
+    assert max(moved) > 0  # decoupled weight decay shrank the matrices

@@ -65,6 +65,51 @@ def test_incremental_decoding_with_cache_equals_full_forward(model):
     assert torch.allclose(torch.cat(parts, 1), full, atol=1e-5)
 
 
+def test_shared_prompt_forward_equals_one_forward_per_sequence_with_the_same_gradients(model):
+    """GRPO's update runs each prompt once (encode_prefix) and its completions against it
+    (completion_logits): log-probabilities and gradients must equal a plain forward of each sequence."""
+    prompts = [[5, 6, 7, 8, 9], [10, 11, 12], [13, 14, 15, 16]]
+    completions = [[20, 21, 22], [23], [24, 25, 26, 27, 28], [29, 30], [31, 32, 33], [34], [35, 36], [37, 38, 39, 40], [41]]
+    group = [i // 3 for i in range(len(completions))]
+
+    def grads():
+        out = {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+        model.zero_grad(set_to_none=True)
+        return out
+
+    seqs = [prompts[g] + c for g, c in zip(group, completions)]
+    ids = torch.zeros(len(seqs), max(map(len, seqs)), dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for i, s in enumerate(seqs):
+        ids[i, :len(s)], mask[i, :len(s)] = torch.tensor(s), 1
+    logp = model(ids, attention_mask=mask).logits.log_softmax(-1)
+    plain = [logp[i, len(prompts[g]) - 1 + torch.arange(len(c)), c] for i, (g, c) in enumerate(zip(group, completions))]
+    torch.cat(plain).sum().backward()
+    plain_grads = grads()
+
+    p_ids = torch.zeros(3, 5, dtype=torch.long)
+    p_mask = torch.zeros_like(p_ids)
+    for i, p in enumerate(prompts):  # left-padded
+        p_ids[i, 5 - len(p):], p_mask[i, 5 - len(p):] = torch.tensor(p), 1
+    c_ids = torch.zeros(len(completions), 5, dtype=torch.long)
+    c_mask = torch.zeros_like(c_ids)
+    for i, c in enumerate(completions):  # right-padded
+        c_ids[i, :len(c)], c_mask[i, :len(c)] = torch.tensor(c), 1
+    prefix = model.encode_prefix(p_ids, p_mask)
+    logp = model.completion_logits(prefix, torch.tensor(group), c_ids, c_mask).log_softmax(-1)
+    shared = [logp[i, torch.arange(len(c)), c] for i, c in enumerate(completions)]
+    torch.cat(shared).sum().backward()
+    shared_grads = grads()
+
+    for a, b in zip(plain, shared):
+        assert torch.allclose(a, b, atol=1e-5)
+    assert plain_grads.keys() == shared_grads.keys()
+    for name, g in plain_grads.items():
+        assert torch.allclose(g, shared_grads[name], atol=1e-5, rtol=1e-4), name
+    with pytest.raises(ValueError, match="left-padded"):
+        model.encode_prefix(c_ids, c_mask)
+
+
 def test_save_and_load_round_trip_in_hf_layout(model, tmp_path):
     model.layers[1].mlp.gate.e_score_correction_bias.fill_(0.25)
     model.save_pretrained(tmp_path)

@@ -51,7 +51,29 @@ def test_generation_logprobs_equal_teacher_forced_pass(setup, temperature, top_p
         n = len(c.token_ids)
         assert len(c.logprobs) == n
         assert torch.allclose(logp[i, :n], torch.tensor(c.logprobs), atol=1e-4)
+        assert torch.allclose(entropy[i, :n], torch.tensor(c.entropies), atol=1e-4)  # of the tempered softmax
     assert bool((entropy >= 0).all())
+
+
+def test_repeated_prompts_are_prefilled_once_and_sample_independently(setup):
+    """GRPO sends each prompt G times: one prefill per distinct prompt, copies decode on their own."""
+    model, tok, prompts = setup
+    engine = BuiltinEngine(model, tok)
+    repeated = [prompts[0]] * 3 + [prompts[2]] * 3
+    prefills = []
+    hook = model.register_forward_pre_hook(lambda m, args: prefills.append(args[0].shape) if args[0].shape[1] > 1 else None)
+    try:
+        sampled = engine.generate(repeated, SamplingParams(max_new_tokens=16, seed=3))
+    finally:
+        hook.remove()
+    assert [shape[0] for shape in prefills] == [2]  # one prefill row per distinct prompt
+    assert len({tuple(c.token_ids) for c in sampled[:3]}) > 1  # the copies did not share their samples
+    greedy = engine.generate(repeated, SamplingParams(temperature=0, max_new_tokens=12))
+    alone = [engine.generate([p], SamplingParams(temperature=0, max_new_tokens=12))[0] for p in (prompts[0], prompts[2])]
+    assert [c.token_ids for c in greedy] == [alone[0].token_ids] * 3 + [alone[1].token_ids] * 3
+    logp, _ = teacher_forced(model, repeated, sampled, 1.0)
+    for i, c in enumerate(sampled):
+        assert torch.allclose(logp[i, :len(c.token_ids)], torch.tensor(c.logprobs), atol=1e-4)
 
 
 def test_greedy_picks_the_argmax_of_the_teacher_forced_logits(setup):
@@ -146,3 +168,21 @@ def test_generation_restores_training_mode_and_counts_no_load(setup):
         assert all(torch.equal(a, b) for a, b in zip(before, after))
     finally:
         model.eval()
+
+
+def test_generation_sees_weights_changed_in_place_by_the_optimizer(setup):
+    """Fused AdamW updates weights in place without bumping version counters: nothing the engine keeps
+    (stacked expert weights) may outlive one generate call."""
+    _, tok, prompts = setup
+    torch.manual_seed(1)
+    model = DeepSeekV3(ModelConfig.preset("tiny"))
+    engine = BuiltinEngine(model, tok)
+    params = SamplingParams(temperature=1.0, max_new_tokens=12, seed=9)
+    engine.generate(prompts, params)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=0.05, fused=True)
+    model(torch.tensor([prompts[0]]), labels=torch.tensor([prompts[0]])).loss.backward()
+    optimizer.step()
+    after = engine.generate(prompts, params)
+    logp, _ = teacher_forced(model.eval(), prompts, after, 1.0)
+    for i, c in enumerate(after):
+        assert torch.allclose(logp[i, :len(c.token_ids)], torch.tensor(c.logprobs), atol=1e-4)
