@@ -77,8 +77,14 @@ _EVAL = [
     Metric("eval/<benchmark>/worked_ratio", "Share of evaluation answers with a non-empty <think> (reasoning written).", "fraction", "eval"),
 ]
 
+_ROLLOUT = [
+    Metric("rollout/accepted", "Samples kept for rejection sampling this step (checker: correct; each text once per problem).", "samples", "rollout"),
+    Metric("rollout/acceptance_rate", "Share of the step's samples kept (rollout/accepted ÷ samples).", "fraction", "rollout"),
+    Metric("rollout/accepted_total", "Samples kept so far in the run (rows of accepted.jsonl).", "samples", "rollout"),
+]
+
 METRICS: dict[str, Metric] = {}
-for _m in _GRPO + _EVAL:
+for _m in _GRPO + _EVAL + _ROLLOUT:
     METRICS[_m.name] = _m
 SUPERVISED_METRICS: dict[str, Metric] = {m.name: m for m in _SUPERVISED}
 for _m in _SUPERVISED:

@@ -37,6 +37,7 @@ def run_rollouts(ctx: RunContext, model, tokenizer, engine, data: DataSource) ->
             texts = [c.text for c in completions]
             truncated = [modeling.is_truncated(c) for c in completions]
             totals, components = compute_rewards(texts, rows, config.reward_weights(), truncated=truncated)
+            accepted_before = len(seen)
             with events.batch():
                 for i, (problem, text) in enumerate(zip(rows, texts)):
                     parsed = parse_completion(text, truncated=truncated[i])
@@ -56,10 +57,19 @@ def run_rollouts(ctx: RunContext, model, tokenizer, engine, data: DataSource) ->
                                  status, len(completions[i].token_ids), truncated[i], prompt_id=problem.id,
                                  source="rollout")
                 judged = [t for t in totals if t is not None]
-                events.metric(step, {
+                accepted = len(seen) - accepted_before
+                values = {
                     "reward": statistics.fmean(judged) if judged else 0.0,
                     "completions/mean_length": statistics.fmean(len(c.token_ids) for c in completions),
-                }, phase="rollout")
+                    "completions/truncated_ratio": sum(truncated) / len(truncated),
+                    "rollout/accepted": float(accepted),
+                    "rollout/acceptance_rate": accepted / len(completions),
+                    "rollout/accepted_total": float(len(seen)),
+                }
+                if "accuracy" in components:
+                    judged_acc = [r for r in components["accuracy"] if r.value is not None]
+                    values["accuracy"] = sum(r.status == "correct" for r in judged_acc) / max(1, len(judged_acc))
+                events.metric(step, values, phase="rollout")
             out.flush()
             kept.flush()
             ctx.progress.update(step, {})

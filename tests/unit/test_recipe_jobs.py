@@ -102,6 +102,10 @@ def test_rejection_sampling_keeps_only_correct_samples(teacher, tmp_path):
     assert {(r["id"].rsplit("-", 1)[0], r["completion"]) for r in accepted} == correct  # all kept, each once
     assert len(accepted) == len(correct)
     assert any(not truly_correct(r) for r in sampled)  # there was something to reject
+    metrics = [e["values"] for e in events if e["type"] == "metric" and e.get("phase") == "rollout"]
+    assert sum(m["rollout/accepted"] for m in metrics) == len(accepted)
+    assert metrics[-1]["rollout/accepted_total"] == len(accepted)
+    assert all(m["rollout/acceptance_rate"] == m["rollout/accepted"] / 64 for m in metrics)
 
 
 @pytest.mark.slow
