@@ -49,89 +49,162 @@ def _downsample(x: np.ndarray, y: np.ndarray, max_points: int) -> tuple[np.ndarr
     return x[index], y[index]
 
 
-# Min and max of each step bucket, computed inside the database so a long series never travels to
-# Python. SQLite: two grouped passes, each returning the bare `step` column from the row holding the
-# MIN or the MAX. PostgreSQL: one grouped pass (hash aggregate over the covering index) where
-# MIN(ARRAY[value, step]) is the minimum with its first step and MAX(ARRAY[value, -step]) the maximum
-# with its first step (arrays compare element by element); ~×2 faster than two passes with ordered
-# array_agg. Other databases fall back to reading the series and tsdownsample.
-_BUCKET_SQL = {
+# Min and max of each step bucket (step / width), computed inside the database so a long series
+# never travels to Python; rows come in bucket order, so Python only pairs them up.
+# SQLite: two grouped passes per series (one statement per series: a compound of all series is
+# slower there), each returning the bare `step` column from the row holding the MIN or the MAX (the
+# first such row in index order: the lowest step). PostgreSQL: one statement for all the series, one
+# grouped pass each (hash aggregate over the covering index) where MIN(ARRAY[value, step]) is the
+# minimum with its first step and MAX(ARRAY[value, -step]) the maximum with its first step (arrays
+# compare element by element). Other databases fall back to reading each series and tsdownsample.
+_BUCKET_BRANCH = {
     "sqlite": (
-        "SELECT step, MIN(value), COUNT(*) FROM {t} WHERE {where} GROUP BY step / %s "
-        "UNION ALL SELECT step, MAX(value), 0 FROM {t} WHERE {where} GROUP BY step / %s"
+        "SELECT step / %s AS b, 0, step, MIN(value), COUNT(*) FROM {t} WHERE {where} GROUP BY b "
+        "UNION ALL SELECT step / %s AS b, 1, step, MAX(value), 0 FROM {t} WHERE {where} GROUP BY b ORDER BY 1, 2"
     ),
     "postgresql": (
-        "SELECT lo[2]::bigint, lo[1], -hi[2]::bigint, hi[1], n FROM (SELECT MIN(ARRAY[value, step::double precision]) lo, "
-        "MAX(ARRAY[value, -step::double precision]) hi, COUNT(*) n FROM {t} WHERE {where} GROUP BY step / %s) b"
+        "SELECT %s, b, lo[2]::bigint, lo[1], -hi[2]::bigint, hi[1], n FROM (SELECT step / %s AS b, "
+        "MIN(ARRAY[value, step::double precision]) lo, MAX(ARRAY[value, -step::double precision]) hi, "
+        "COUNT(*) n FROM {t} WHERE {where} GROUP BY 1) AS b{i}"
     ),
 }
-_EMPTY = {"x": [], "y": [], "raw": 0, "drawn": 0}
 
 
-def _step_bounds(cursor, where: str, params: list) -> tuple[int, int] | None:
-    """First and last step with a value: two probes of the covering index, whatever the length."""
-    bounds = []
-    for order in ("ASC", "DESC"):
-        cursor.execute(f"SELECT step FROM {_TABLE} WHERE {where} ORDER BY step {order} LIMIT 1", params)
-        row = cursor.fetchone()
-        if row is None:
-            return None
-        bounds.append(row[0])
-    return bounds[0], bounds[1]
+def _bucket_width(first: int, last: int, max_points: int) -> int:
+    """A step width whose buckets (step // width) over [first, last] number at most max_points / 2, so
+    a minimum and a maximum per bucket make at most max_points points. Buckets are aligned on multiples
+    of the width (no per-row arithmetic but the division); when that alignment adds a bucket, the width
+    grows by one, or, for long ranges, to range / (half - 1), which always fits."""
+    half, span = max_points // 2, last - first + 1
+    width = max(1, -(-span // half))
+    for candidate in (width, width + 1, -(-span // (half - 1))):
+        if last // candidate - first // candidate + 1 <= half:
+            return candidate
+    return -(-span // (half - 1))
 
 
-def cached_metric_series(run_id: int, name: str, *, version: int, max_points: int = MAX_POINTS) -> dict:
-    """metric_series of a whole series, cached until the run's stored events change (`version`:
-    Run.ingested_seq), so reopening a finished run's dashboard costs no scan."""
-    key = f"lab:series:{run_id}:{version}:{max_points}:{hashlib.sha1(name.encode()).hexdigest()}"
-    found = cache.get(key)
-    if found is None:
-        found = metric_series(run_id, name, max_points=max_points)
-        cache.set(key, found, SERIES_CACHE_S)
-    return found
+def _empty(name: str) -> dict:
+    return {"name": name, "x": [], "y": [], "raw": 0, "drawn": 0}
 
 
-def metric_series(run_id: int, name: str, *, max_points: int = MAX_POINTS, after_step: int | None = None) -> dict:
-    """{"name", "x", "y", "raw", "drawn"}: the points of one metric by step, at most `max_points`.
-
-    The step range is cut into max_points/2 buckets and each bucket keeps its minimum and its maximum
-    (MinMax downsampling: a spike or a collapse always survives; a bucket of one or two points keeps
-    them exactly, so short series come back whole). `after_step` returns only the points after that
-    step (live updates). Null values (NaN/inf in the stream) are not drawn; `raw` counts the stored
-    points that have a value.
-    """
-    max_points = max(10, min(int(max_points), MAX_POINTS))
+def _series_filter(run_id: int, name: str, after_step: int | None) -> tuple[str, list]:
     where = "run_id = %s AND name = %s AND value IS NOT NULL"
     params: list = [run_id, name]
     if after_step is not None:
         where += " AND step > %s"
         params.append(int(after_step))
-    bucket_sql = _BUCKET_SQL.get(connection.vendor)
+    return where, params
+
+
+def _step_bounds(cursor, filters: list[tuple[str, list]]) -> list[tuple[int, int] | None]:
+    """First and last step with a value of each series: two probes of the covering index per series,
+    whatever its length, all in one statement."""
+    branches, params = [], []
+    for index, (where, where_params) in enumerate(filters):
+        branches.append(f"SELECT %s, (SELECT step FROM {_TABLE} WHERE {where} ORDER BY step ASC LIMIT 1), "
+                        f"(SELECT step FROM {_TABLE} WHERE {where} ORDER BY step DESC LIMIT 1)")
+        params += [index, *where_params, *where_params]
+    cursor.execute(" UNION ALL ".join(branches), params)
+    bounds: list = [None] * len(filters)
+    for index, first, last in cursor.fetchall():
+        if first is not None:
+            bounds[index] = (int(first), int(last))
+    return bounds
+
+
+def cached_metric_series(run_id: int, name: str, *, version: int, max_points: int = MAX_POINTS) -> dict:
+    """metric_series of a whole series, cached until the run's stored events change (`version`:
+    Run.ingested_seq), so reopening a finished run's dashboard costs no scan."""
+    return cached_metric_series_many(run_id, [name], version=version, max_points=max_points)[0]
+
+
+def cached_metric_series_many(run_id: int, names: list[str], *, version: int, max_points: int = MAX_POINTS) -> list[dict]:
+    """cached_metric_series of several series: one cache round trip, and the missing ones computed together."""
+    keys = [f"lab:series:{run_id}:{version}:{max_points}:{hashlib.sha1(name.encode()).hexdigest()}" for name in names]
+    found = cache.get_many(keys)
+    missing = [name for name, key in zip(names, keys) if key not in found]
+    if missing:
+        computed = dict(zip(missing, metric_series_many(run_id, missing, max_points=max_points)))
+        cache.set_many({key: computed[name] for name, key in zip(names, keys) if name in computed}, SERIES_CACHE_S)
+        found.update({key: computed[name] for name, key in zip(names, keys) if name in computed})
+    return [found[key] for key in keys]
+
+
+def metric_series(run_id: int, name: str, *, max_points: int = MAX_POINTS, after_step: int | None = None) -> dict:
+    """{"name", "x", "y", "raw", "drawn"}: the points of one metric by step, at most `max_points`.
+
+    The step range is cut into at most max_points/2 buckets and each bucket keeps its minimum and its
+    maximum (MinMax downsampling: a spike or a collapse always survives; a bucket of one or two points
+    keeps them exactly, so short series come back whole). `after_step` returns only the points after
+    that step (live updates). Null values (NaN/inf in the stream) are not drawn; `raw` counts the stored
+    points that have a value.
+    """
+    return metric_series_many(run_id, [name], max_points=max_points, after_step=after_step)[0]
+
+
+def metric_series_many(run_id: int, names: list[str], *, max_points: int = MAX_POINTS,
+                       after_step: int | None = None) -> list[dict]:
+    """metric_series of each name, in order: two statements for all of them (step bounds, then buckets)."""
+    if not names:
+        return []
+    max_points = max(10, min(int(max_points), MAX_POINTS))
+    filters = [_series_filter(run_id, name, after_step) for name in names]
+    branch = _BUCKET_BRANCH.get(connection.vendor)
+    if branch is None:
+        return [_read_and_downsample(name, where, params, max_points) for name, (where, params) in zip(names, filters)]
+    out = [_empty(name) for name in names]
+    rows: list[tuple] = []
     with connection.cursor() as cursor:
-        if bucket_sql is None:
-            cursor.execute(f"SELECT step, value FROM {_TABLE} WHERE {where} ORDER BY step", params)
+        bounds = _step_bounds(cursor, filters)
+        branches, params = [], []
+        for index, ((where, where_params), span) in enumerate(zip(filters, bounds)):
+            if span is None:
+                continue
+            width = _bucket_width(*span, max_points)
+            sql = branch.format(t=_TABLE, where=where, i=index)
+            if connection.vendor == "postgresql":
+                branches.append(sql)
+                params += [index, width, *where_params]
+            else:  # (bucket, 0, min step, min, count), (bucket, 1, max step, max, 0) for each bucket
+                cursor.execute(sql, [width, *where_params, width, *where_params])
+                found = cursor.fetchall()
+                rows += [(index, lo[0], lo[2], lo[3], hi[2], hi[3], lo[4]) for lo, hi in zip(found[0::2], found[1::2])]
+        if branches:
+            cursor.execute(" UNION ALL ".join(branches) + " ORDER BY 1, 2", params)
             rows = cursor.fetchall()
-            if not rows:
-                return {"name": name, **_EMPTY}
-            data = np.asarray(rows, dtype=np.float64)
-            x, y = _downsample(data[:, 0].copy(), data[:, 1].copy(), max_points)
-            return {"name": name, "x": x.astype(np.int64).tolist(), "y": y.tolist(), "raw": len(rows), "drawn": int(len(x))}
-        bounds = _step_bounds(cursor, where, params)
-        if bounds is None:
-            return {"name": name, **_EMPTY}
-        width = max(1, -(-(bounds[1] - bounds[0] + 1) // (max_points // 2)))  # ceil: ≤ max_points/2 buckets
-        if connection.vendor == "postgresql":
-            cursor.execute(bucket_sql.format(t=_TABLE, where=where), [*params, width])
-            rows = cursor.fetchall()
-            raw = sum(r[4] for r in rows)  # (min step, min value, max step, max value, count) per bucket
-            pairs = [(r[0], r[1]) for r in rows] + [(r[2], r[3]) for r in rows]
-        else:
-            cursor.execute(bucket_sql.format(t=_TABLE, where=where), [*params, width, *params, width])
-            rows = cursor.fetchall()
-            raw = sum(r[2] for r in rows)
-            pairs = [(r[0], r[1]) for r in rows]
-    points = sorted({(int(x), float(f"{y:.7g}")) for x, y in pairs})  # 7 digits: plenty for a chart, half the JSON
-    return {"name": name, "x": [p[0] for p in points], "y": [p[1] for p in points], "raw": raw, "drawn": len(points)}
+    _fill(out, rows)
+    return out
+
+
+def _fill(out: list[dict], rows: list[tuple]) -> None:
+    """Points from (series, bucket, min step, min, max step, max, count) rows in (series, bucket) order:
+    per bucket its minimum and maximum in step order (one point when they are the same), values to 7
+    significant digits (plenty for a chart, half the JSON)."""
+    for index, _bucket, lo_step, lo, hi_step, hi, count in rows:
+        series = out[index]
+        x, y = series["x"], series["y"]
+        lo, hi = float(format(lo, ".7g")), float(format(hi, ".7g"))
+        if (lo_step, lo) > (hi_step, hi):
+            lo_step, lo, hi_step, hi = hi_step, hi, lo_step, lo
+        x.append(int(lo_step))
+        y.append(lo)
+        if (hi_step, hi) != (lo_step, lo):
+            x.append(int(hi_step))
+            y.append(hi)
+        series["raw"] += count
+    for series in out:
+        series["drawn"] = len(series["x"])
+
+
+def _read_and_downsample(name: str, where: str, params: list, max_points: int) -> dict:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT step, value FROM {_TABLE} WHERE {where} ORDER BY step", params)
+        rows = cursor.fetchall()
+    if not rows:
+        return _empty(name)
+    data = np.asarray(rows, dtype=np.float64)
+    x, y = _downsample(data[:, 0].copy(), data[:, 1].copy(), max_points)
+    return {"name": name, "x": x.astype(np.int64).tolist(), "y": y.tolist(), "raw": len(rows), "drawn": int(len(x))}
 
 
 def eval_series(run_id: int) -> list[dict]:

@@ -13,7 +13,7 @@ from lab.access import get_for_user
 from lab.models import CheckpointRecord, EvalResult, Run, RunLog
 from lab.selectors.dashboard import dashboard_panels
 from lab.selectors.health import run_health
-from lab.selectors.metrics import MAX_POINTS, cached_metric_series, eval_series, metric_names, metric_series
+from lab.selectors.metrics import MAX_POINTS, cached_metric_series_many, eval_series, metric_names, metric_series_many
 from lab.selectors.runs import run_lineage
 from lab.views.common import int_param, page
 
@@ -75,9 +75,9 @@ def metrics_payload(run: Run, params) -> dict:
     after_step = int_param(params, "after_step")
     max_points = int_param(params, "max_points", MAX_POINTS) or MAX_POINTS
     if after_step is None:
-        series = [cached_metric_series(run.id, name, version=run.ingested_seq, max_points=max_points) for name in names]
+        series = cached_metric_series_many(run.id, names, version=run.ingested_seq, max_points=max_points)
     else:
-        series = [metric_series(run.id, name, max_points=max_points, after_step=after_step) for name in names]
+        series = metric_series_many(run.id, names, max_points=max_points, after_step=after_step)
     payload = {"run": run.id, "status": run.status, "step": run.step, "active": run.is_active, "series": series}
     if params.get("eval"):
         payload["eval"] = eval_series(run.id)

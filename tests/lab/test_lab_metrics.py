@@ -90,3 +90,38 @@ def test_python_fallback_downsampler_keeps_extremes():
     y[31_337] = 9.0
     dx, dy = _downsample(x, y, 2000)
     assert len(dx) <= 2000 and dy.max() == 9.0 and 31_337 in dx
+
+
+def test_a_series_starting_at_step_one_never_exceeds_the_limit(lab):
+    # 10,000 steps from step 1: width 10 would make 1,001 buckets (0-9 … 10,000), so the width grows
+    run = Run.objects.create(team=lab.team, name="from-one")
+    Metric.objects.bulk_create([Metric(run=run, seq=i, step=i, name="loss", value=(i * 7919) % 1000 / 10)
+                                for i in range(1, 10_001)])
+    series = metric_series(run.id, "loss")
+    assert series["raw"] == 10_000 and MAX_POINTS * 0.9 <= series["drawn"] == len(series["x"]) <= MAX_POINTS
+    assert series["x"] == sorted(series["x"]) and len(set(series["x"])) == series["drawn"]
+
+
+def test_bucket_width_never_makes_more_than_half_the_points_in_buckets():
+    from lab.selectors.metrics import _bucket_width
+
+    for first, last, max_points in [(1, 10_000, 2000), (0, 9_999, 2000), (7, 7, 10), (3, 1_000_003, 2000),
+                                    (999, 10**12 + 5, 2000), (0, 4_999, 300), (17, 2_016, 2000)]:
+        width = _bucket_width(first, last, max_points)
+        assert last // width - first // width + 1 <= max_points // 2, (first, last, width)
+
+
+def test_several_series_in_one_request_match_one_at_a_time(lab):
+    from lab.selectors.metrics import metric_series_many
+
+    run = Run.objects.create(team=lab.team, name="many")
+    _series(run, "kl", [math.cos(i / 50) for i in range(5_000)])
+    _series(run, "loss", [1.0, None, 3.0])
+    Metric.objects.create(run=run, seq=9_999, step=2, name="loss", value=-1.0)  # a second value at one step
+    names = ["loss", "missing", "kl"]
+    together = metric_series_many(run.id, names, max_points=300)
+    assert together == [metric_series(run.id, name, max_points=300) for name in names]
+    assert together[0]["x"] == [0, 2, 2] and together[0]["y"] == [1.0, -1.0, 3.0]
+    assert together[1] == {"name": "missing", "x": [], "y": [], "raw": 0, "drawn": 0}
+    assert together[2]["drawn"] <= 300 and max(together[2]["y"]) == 1.0
+    assert metric_series_many(run.id, names, after_step=4_997)[2]["x"] == [4_998, 4_999]
