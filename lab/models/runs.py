@@ -24,7 +24,55 @@ ACTIVE_STATUSES = (RunStatus.STARTING, RunStatus.RUNNING, RunStatus.CANCELLING)
 FINISHED_STATUSES = (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED)
 
 
-class Run(models.Model):
+STAGE_NAMES = {"pretrain": "pretraining", "sft": "SFT", "grpo": "GRPO", "rollout": "rollouts", "evaluate": "evaluation"}
+
+
+class StageProgress:
+    """One progress across a run's stages. A run whose config has a base stage (base.steps > 0, kind not
+    pretrain) first pretrains its base (`stage` "base", the trainer's steps 1..base_steps), then runs
+    its main job (`stage` "main", steps 1..main_steps again). `step`/`total_steps` are the current
+    stage's, as the trainer says them; the overall step counts the base steps before the main ones.
+    Shared by Run and the overview's light rows (lab.selectors.runs.RunSummary)."""
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+    @property
+    def stage_count(self) -> int:
+        return 2 if self.base_steps > 0 else 1
+
+    @property
+    def stage_index(self) -> int:
+        return 2 if self.stage_count == 2 and self.stage == "main" else 1
+
+    @property
+    def stage_name(self) -> str:
+        if self.stage_count == 2 and self.stage != "main":
+            return STAGE_NAMES["pretrain"]
+        return STAGE_NAMES.get(self.kind, self.kind)
+
+    @property
+    def overall_total(self) -> int:
+        return self.base_steps + self.main_steps if self.stage_count == 2 else self.total_steps
+
+    @property
+    def overall_step(self) -> int:
+        if self.stage_count == 1:
+            return self.step
+        if self.stage == "main":
+            return self.base_steps + min(self.step, self.main_steps)
+        return min(self.step, self.base_steps)
+
+    @property
+    def progress(self) -> float:
+        if self.status == RunStatus.COMPLETED:
+            return 1.0
+        total = self.overall_total
+        return min(1.0, self.overall_step / total) if total else 0.0
+
+
+class Run(StageProgress, models.Model):
     class Queue(models.TextChoices):
         CPU = "cpu", "CPU"
         GPU = "gpu", "GPU"
@@ -69,6 +117,10 @@ class Run(models.Model):
     step = models.IntegerField(default=0)
     total_steps = models.IntegerField(default=0)
     phase = models.CharField(max_length=32, blank=True)
+    # stages (StageProgress): which one the last events came from, and each one's steps (from the config)
+    stage = models.CharField(max_length=8, blank=True)  # "" (not known yet) | base | main
+    base_steps = models.IntegerField(default=0)  # 0 = the run has one stage
+    main_steps = models.IntegerField(default=0)
     eta_s = models.FloatField(null=True, blank=True)
     last_activity_at = models.DateTimeField(null=True, blank=True)
 
@@ -85,18 +137,8 @@ class Run(models.Model):
         return f"{self.name} ({self.status})"
 
     @property
-    def is_active(self) -> bool:
-        return self.status in ACTIVE_STATUSES
-
-    @property
     def is_finished(self) -> bool:
         return self.status in FINISHED_STATUSES
-
-    @property
-    def progress(self) -> float:
-        if self.status == RunStatus.COMPLETED:
-            return 1.0
-        return min(1.0, self.step / self.total_steps) if self.total_steps else 0.0
 
     def touch(self) -> None:
         self.last_activity_at = timezone.now()

@@ -275,7 +275,7 @@ def _store_batch(run: Run, events: list[dict], event_rows: list[tuple]) -> None:
     rows: dict[type, list[tuple]] = {model: [] for model in ALL_TABLES}
     for model, values in event_rows:
         rows[model].extend(values)
-    progress = _progress(events)
+    progress = _progress(run, events)
     with transaction.atomic():
         for model, values in rows.items():
             if values:
@@ -382,9 +382,40 @@ def _table(model) -> _Table:
     return _TABLES[key]
 
 
-def _progress(events: list[dict]) -> dict:
-    """Run fields to update after a batch: highest seq, latest step, and the last status event's view."""
-    update = {"ingested_seq": events[-1]["seq"], "last_activity_at": timezone.now()}
+MAIN_PHASES = ("sft", "grpo", "rollout", "eval", "done")  # status phases only the main job emits
+
+
+def _stage_of(event: dict) -> str | None:
+    """"base" for the base pretraining's events (phase "pretrain"), "main" for the main job's, None for
+    events either stage emits (starting, checkpointing, failed, stopped, checkpoints, logs)."""
+    kind, phase = event["type"], event.get("phase")
+    if phase == "pretrain":
+        return "base"
+    if kind in ("metric", "trace", "eval") or (kind == "status" and phase in MAIN_PHASES):
+        return "main"
+    return None
+
+
+def _stage_plan(run: Run) -> dict:
+    """Run.base_steps / main_steps from the run's config: a base stage runs before the main job when
+    base.steps > 0 and the run is not itself a pretraining (r1model.train.runner)."""
+    config = run.config if isinstance(run.config, dict) else {}
+    base = config.get("base") if isinstance(config.get("base"), dict) else {}
+    kind = config.get("kind", run.kind)
+    base_steps = _int(base.get("steps")) if kind != "pretrain" else 0
+    return {"base_steps": max(0, base_steps), "main_steps": max(0, _int(config.get("total_steps")))}
+
+
+def _progress(run: Run, events: list[dict]) -> dict:
+    """Run fields to update after a batch: highest seq, latest step, the last status event's view, and
+    the stage the last events came from (StageProgress)."""
+    update = {"ingested_seq": events[-1]["seq"], "last_activity_at": timezone.now(), **_stage_plan(run)}
+    if update["base_steps"]:
+        for event in reversed(events):
+            stage = _stage_of(event)
+            if stage:
+                update["stage"] = stage
+                break
     steps = [e["step"] for e in events if isinstance(e.get("step"), int)]
     if steps:
         update["step"] = steps[-1]
