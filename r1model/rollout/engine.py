@@ -95,6 +95,7 @@ class BuiltinEngine(RolloutEngine):
 
     def generate(self, prompts: list[list[int]], params: SamplingParams,
                  generator: torch.Generator | None = None) -> list[Completion]:
+        """Completions of every prompt (see the module docstring); the model's training mode is restored."""
         _check_prompts(prompts)
         model = self.model
         generator = _generator(params, generator, model.device)
@@ -104,44 +105,51 @@ class BuiltinEngine(RolloutEngine):
         model.eval()
         try:
             with torch.inference_mode(), model.stacked_experts():
-                distinct: dict[tuple[int, ...], int] = {}
-                source = [distinct.setdefault(tuple(p), len(distinct)) for p in prompts]
-                ids, mask = left_pad([list(p) for p in distinct], self.tokenizer.pad_id, model.device)
-                cache = model.new_cache(len(distinct), ids.shape[1] + params.max_new_tokens)
-                logits = model(ids, attention_mask=mask, cache=cache, logits_to_keep=1).logits[:, -1]
-                if len(distinct) < len(prompts):  # one prefill per distinct prompt, its cache rows copied
-                    source_rows = torch.tensor(source, device=model.device)
-                    cache.select(source_rows)
-                    logits = logits[source_rows]
-                rows = torch.arange(len(prompts), device=model.device)  # original index of each live row
-                tokens: list[list[int]] = [[] for _ in prompts]
-                logprobs: list[list[float]] = [[] for _ in prompts]
-                entropies: list[list[float]] = [[] for _ in prompts]
-                live = torch.ones(len(prompts), dtype=torch.bool, device=model.device)
-                for step in range(params.max_new_tokens):
-                    tok, lp = sample(logits, params, generator)
-                    ent = tempered_entropy(logits, params.temperature)
-                    for r, alive, t, l, e in zip(rows.tolist(), live.tolist(), tok.tolist(), lp.tolist(), ent.tolist()):
-                        if alive:
-                            tokens[r].append(t)
-                            logprobs[r].append(l)
-                            entropies[r].append(e)
-                    live &= ~torch.isin(tok, stop)
-                    if step == params.max_new_tokens - 1 or not bool(live.any()):
-                        break
-                    # finished rows leave the batch and the cache once a quarter of it is finished (copying
-                    # the cache at every finish costs more than decoding a few dead rows)
-                    if int(live.sum()) <= 0.75 * len(live):
-                        keep = live.nonzero().squeeze(1)
-                        cache.select(keep)
-                        rows, tok, live = rows[keep], tok[keep], live[keep]
-                    logits = model(tok[:, None], cache=cache).logits[:, -1]
+                tokens, logprobs, entropies, extras = self._decode(prompts, params, generator, stop)
         finally:
             model.train(was_training)
         stop_set = set(stop.tolist())
         out = [self._completion(p, t, l, stop_set, e) for p, t, l, e in zip(prompts, tokens, logprobs, entropies)]
-        self.last_stats = GenerationStats(len(prompts), sum(len(t) for t in tokens), time.perf_counter() - started)
+        self.last_stats = GenerationStats(len(prompts), sum(len(t) for t in tokens), time.perf_counter() - started,
+                                          extras)
         return out
+
+    def _decode(self, prompts, params: SamplingParams, generator, stop):
+        """-> per prompt: token ids, their logprobs, their entropies; and the stats' extras."""
+        model = self.model
+        distinct: dict[tuple[int, ...], int] = {}
+        source = [distinct.setdefault(tuple(p), len(distinct)) for p in prompts]
+        ids, mask = left_pad([list(p) for p in distinct], self.tokenizer.pad_id, model.device)
+        cache = model.new_cache(len(distinct), ids.shape[1] + params.max_new_tokens)
+        logits = model(ids, attention_mask=mask, cache=cache, logits_to_keep=1).logits[:, -1]
+        if len(distinct) < len(prompts):  # one prefill per distinct prompt, its cache rows copied
+            source_rows = torch.tensor(source, device=model.device)
+            cache.select(source_rows)
+            logits = logits[source_rows]
+        rows = torch.arange(len(prompts), device=model.device)  # original index of each batch row
+        tokens: list[list[int]] = [[] for _ in prompts]
+        logprobs: list[list[float]] = [[] for _ in prompts]
+        entropies: list[list[float]] = [[] for _ in prompts]
+        live = torch.ones(len(prompts), dtype=torch.bool, device=model.device)
+        for step in range(params.max_new_tokens):
+            tok, lp = sample(logits, params, generator)
+            ent = tempered_entropy(logits, params.temperature)
+            for r, alive, t, l, e in zip(rows.tolist(), live.tolist(), tok.tolist(), lp.tolist(), ent.tolist()):
+                if alive:
+                    tokens[r].append(t)
+                    logprobs[r].append(l)
+                    entropies[r].append(e)
+            live &= ~torch.isin(tok, stop)
+            if step == params.max_new_tokens - 1 or not bool(live.any()):
+                break
+            # finished rows leave the batch and the cache once a quarter of it is finished (copying
+            # the cache at every finish costs more than decoding a few dead rows)
+            if int(live.sum()) <= 0.75 * len(live):
+                keep = live.nonzero().squeeze(1)
+                cache.select(keep)
+                rows, tok, live = rows[keep], tok[keep], live[keep]
+            logits = model(tok[:, None], cache=cache).logits[:, -1]
+        return tokens, logprobs, entropies, {}
 
     def _completion(self, prompt, token_ids, logprobs, stop_set, entropies=()) -> Completion:
         finish = "stop" if token_ids and token_ids[-1] in stop_set else "length"

@@ -13,12 +13,9 @@ per row, so the holes do not shift anything.
 
 from __future__ import annotations
 
-import time
-
 import torch
 
-from r1model.rollout.engine import (BuiltinEngine, Completion, GenerationStats, SamplingParams, _check_prompts,
-                                    _generator, filter_probs, left_pad, sample)
+from r1model.rollout.engine import BuiltinEngine, Completion, SamplingParams, filter_probs, left_pad, sample
 
 
 def accept_or_resample(p: torch.Tensor, q: torch.Tensor, draft: torch.Tensor,
@@ -41,26 +38,9 @@ class SpeculativeEngine(BuiltinEngine):
 
     def generate(self, prompts: list[list[int]], params: SamplingParams,
                  generator: torch.Generator | None = None) -> list[Completion]:
-        _check_prompts(prompts)
-        model = self.model
-        if not len(model.mtp):
+        if not len(self.model.mtp):
             raise ValueError("num_nextn_predict_layers: speculative decoding needs an MTP module (got 0)")
-        generator = _generator(params, generator, model.device)
-        stop = torch.tensor(sorted(self.stop_ids(params)), dtype=torch.long, device=model.device)
-        started = time.perf_counter()
-        was_training = model.training
-        model.eval()
-        try:
-            with torch.inference_mode(), model.stacked_experts():
-                tokens, logprobs, drafts, accepted = self._decode(prompts, params, generator, stop)
-        finally:
-            model.train(was_training)
-        stop_set = set(stop.tolist())
-        out = [self._completion(p, t, l, stop_set) for p, t, l in zip(prompts, tokens, logprobs)]
-        self.last_stats = GenerationStats(len(prompts), sum(len(t) for t in tokens), time.perf_counter() - started,
-                                          {"drafts": drafts, "accepted": accepted,
-                                           "acceptance": accepted / drafts if drafts else 0.0})
-        return out
+        return super().generate(prompts, params, generator)
 
     def _draft(self, logits: torch.Tensor, params: SamplingParams, generator):
         """MTP logits (N, V) -> (draft token (N,), its filtered draft probabilities q (N, V) or None)."""
@@ -140,4 +120,5 @@ class SpeculativeEngine(BuiltinEngine):
             last = torch.where(ok, 1, 0)
             draft, q = self._draft(mtp_logits[torch.arange(len(ok), device=device), last], params, generator)
             nxt, pos = new_next, pos + 1 + ok.long()
-        return tokens, logprobs, drafts, accepted_total
+        extras = {"drafts": drafts, "accepted": accepted_total, "acceptance": accepted_total / drafts if drafts else 0.0}
+        return tokens, logprobs, [[] for _ in prompts], extras  # no per-token entropies from this engine
