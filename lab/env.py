@@ -89,3 +89,23 @@ def broker_from_env() -> str:
                 raise EnvError(f"{name}: unsupported broker scheme {scheme or '(none)'!r} in {raw!r}")
             return raw
     return "filesystem://"
+
+
+CACHE_SCHEMES = {"redis", "rediss", "locmem"}
+
+
+def cache_from_env() -> dict:
+    """CACHE_URL → Django CACHES: `redis://host:port/db` (or rediss://) shares the cache — login rate-limit
+    counters, cached chart series — between every web process; unset or `locmem://`, each process keeps
+    its own in memory (fine for one `make run` process)."""
+    raw = os.environ.get("CACHE_URL", "")
+    scheme = urlparse(raw).scheme if raw else "locmem"
+    if scheme not in CACHE_SCHEMES:
+        raise EnvError(f"CACHE_URL: unsupported scheme {scheme or '(none)'!r} in {raw!r}; "
+                       "use redis://host:port/db or locmem://")
+    if scheme == "locmem":
+        return {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    if not urlparse(raw).hostname:
+        raise EnvError(f"CACHE_URL: no host in {raw!r}")
+    return {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": raw,
+                        "KEY_PREFIX": "r1lab"}}

@@ -7,6 +7,7 @@ from pathlib import Path
 from lab.env import (
     EnvError,
     broker_from_env,
+    cache_from_env,
     database_from_env,
     env_bool,
     env_int,
@@ -97,6 +98,7 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
         {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+CACHES = cache_from_env()
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

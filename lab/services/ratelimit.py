@@ -1,7 +1,7 @@
 """Login rate limit: at most LOGIN_FAILURES failed logins per username and client IP per window.
 
-Counts live in Django's cache (per process with the default local-memory cache; point CACHES at Redis
-when several web processes serve the lab).
+Counts live in Django's cache: per process with the default local-memory cache; CACHE_URL=redis://…
+(lab.env.cache_from_env, set by docker compose) shares them between every web process.
 """
 from __future__ import annotations
 

@@ -57,3 +57,26 @@ def test_lab_run_refuses_a_busy_port_with_one_line(tmp_path):
     assert result.returncode != 0
     assert f"port {port}" in result.stderr and "busy" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_cache_url_selects_the_cache_and_a_bad_one_names_the_variable(monkeypatch):
+    import pytest
+
+    from lab.env import EnvError, cache_from_env
+
+    monkeypatch.delenv("CACHE_URL", raising=False)
+    assert cache_from_env()["default"]["BACKEND"].endswith("LocMemCache")
+    monkeypatch.setenv("CACHE_URL", "redis://cache.internal:6379/1")
+    assert cache_from_env()["default"] == {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                           "LOCATION": "redis://cache.internal:6379/1", "KEY_PREFIX": "r1lab"}
+    for bad in ("memcached://x:11211", "redis://"):
+        monkeypatch.setenv("CACHE_URL", bad)
+        with pytest.raises(EnvError, match="^CACHE_URL: "):
+            cache_from_env()
+
+
+def test_compose_points_the_cache_at_redis():
+    import yaml
+
+    env = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["web"]["environment"]
+    assert env["CACHE_URL"].startswith("redis://redis:")
