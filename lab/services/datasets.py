@@ -205,35 +205,35 @@ def dataset_create(*, team: Team, user, staged: StagedDataset, project: Project 
         raise ValidationError("another version was saved at the same moment; try again") from None
 
 
-def stage_accepted_rollouts(*, name: str, rollouts_path: Path, run_id: int) -> StagedDataset:
-    """Rejection sampling: stage the samples of a rollout run that the checker accepted (status correct).
+def stage_accepted_rollouts(*, name: str, run_dir: Path, run_id: int) -> StagedDataset:
+    """Rejection sampling: stage the samples a rollout run accepted.
 
+    The trainer decides what is accepted (r1model/train/rollout_job.py: the checker said correct, each text
+    once per problem) and writes those rows to <run_dir>/accepted.jsonl; every sample is in rollouts.jsonl.
     Each row keeps the problem and its gold answer (a problem set) and the accepted `prompt`/`completion`
     pair (SFT data, R1's ~600k reasoning samples in miniature). ValidationError when nothing was accepted.
     """
-    sampled, accepted, seen = 0, [], set()
-    with Path(rollouts_path).open(encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, 1):
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                raise ValidationError(f"{rollouts_path}: line {line_no} is not JSON") from None
-            sampled += 1
-            if row.get("status") != "correct":
-                continue
-            key = (row["id"], row["completion"])
-            if key in seen:  # the same text sampled twice adds nothing to an SFT set
-                continue
-            seen.add(key)
-            accepted.append({"id": f"{row['id']}-{len(accepted)}", "problem": row["problem"], "answer": row["answer"],
-                             "prompt": row["prompt"], "completion": row["completion"], "reward": row.get("reward")})
+    run_dir = Path(run_dir)
+    with (run_dir / "rollouts.jsonl").open("rb") as handle:
+        sampled = sum(1 for line in handle if line.strip())
+    accepted = []
+    accepted_path = run_dir / "accepted.jsonl"
+    if accepted_path.exists():
+        with accepted_path.open(encoding="utf-8") as handle:
+            for line_no, line in enumerate(handle, 1):
+                try:
+                    row = json.loads(line)
+                    accepted.append({key: row[key] for key in ("id", "problem", "answer", "prompt", "completion")}
+                                    | {"reward": row.get("reward")})
+                except (json.JSONDecodeError, KeyError, TypeError):
+                    raise ValidationError(f"{accepted_path}: line {line_no} is not an accepted-sample row") from None
     if not accepted:
         raise ValidationError(f"rollout run {run_id}: none of {sampled} samples was accepted; no dataset made")
     token = secrets.token_hex(12)
     path = _staging_dir() / f"{token}.jsonl"
     content_hash, count = _write_jsonl(accepted, path)
     report = {"rows": count, "valid_rows": count, "duplicates": 0, "errors": [], "warnings": [],
-              "sampled": sampled, "accepted": count, "acceptance_rate": round(count / sampled, 4)}
+              "sampled": sampled, "accepted": count, "acceptance_rate": round(count / max(1, sampled), 4)}
     return StagedDataset(token=token, name=name, source=Dataset.Source.ROLLOUT, path=str(path),
                          content_hash=content_hash, row_count=count, report=report,
                          generator={"run": run_id, "sampled": sampled, "accepted": count})
@@ -249,7 +249,7 @@ def rollout_dataset_create(run) -> Dataset | None:
     if run.kind != "rollout" or path is None or not path.exists() or run.created_by is None:
         return None
     try:
-        staged = stage_accepted_rollouts(name=f"rollouts-run-{run.id}", rollouts_path=path, run_id=run.id)
+        staged = stage_accepted_rollouts(name=f"rollouts-run-{run.id}", run_dir=path.parent, run_id=run.id)
         return dataset_create(team=run.team, user=run.created_by, staged=staged, project=run.project)
     except (ValidationError, PermissionDenied, Http404):
         return None

@@ -2,14 +2,25 @@
 import json
 
 import pytest
+from django.core.exceptions import ValidationError
 
 from lab.models import Dataset, Run
 from lab.services.datasets import rollout_dataset_create, stage_accepted_rollouts
 from r1model.tasks.dataset_io import load_dataset
 
 
-def write_rollouts(path, rows):
-    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+def write_rollouts(run_dir, rows):
+    """What r1model/train/rollout_job.py writes: every sample to rollouts.jsonl, the accepted ones (status
+    correct, each text once per problem: the trainer's rule, tested in tests/unit/test_recipe_jobs.py) to
+    accepted.jsonl."""
+    (run_dir / "rollouts.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    seen, accepted = set(), []
+    for row in rows:
+        if row["status"] == "correct" and (row["id"], row["completion"]) not in seen:
+            seen.add((row["id"], row["completion"]))
+            accepted.append({key: row[key] for key in ("problem", "answer", "prompt", "completion", "reward")}
+                            | {"id": f"{row['id']}-{len(accepted)}"})
+    (run_dir / "accepted.jsonl").write_text("".join(json.dumps(row) + "\n" for row in accepted))
 
 
 def sample(pid, completion, status):
@@ -29,19 +40,27 @@ ROWS = [
 
 
 def test_only_accepted_distinct_samples_are_staged(tmp_path):
-    write_rollouts(tmp_path / "rollouts.jsonl", ROWS)
-    staged = stage_accepted_rollouts(name="r", rollouts_path=tmp_path / "rollouts.jsonl", run_id=7)
+    write_rollouts(tmp_path, ROWS)
+    staged = stage_accepted_rollouts(name="r", run_dir=tmp_path, run_id=7)
     assert staged.row_count == 2
     assert staged.report["sampled"] == 5 and staged.report["acceptance_rate"] == 0.4
     loaded = load_dataset(staged.path)  # what the trainer reads back (problems with answers, sft pairs)
     assert [row["answer"] for row in loaded.rows] == ["5", "5"]
 
 
+def test_a_broken_accepted_file_names_the_file_and_line(tmp_path):
+    write_rollouts(tmp_path, ROWS)
+    with (tmp_path / "accepted.jsonl").open("a") as handle:
+        handle.write("{not json\n")
+    with pytest.raises(ValidationError, match=r"accepted.jsonl: line 3"):
+        stage_accepted_rollouts(name="r", run_dir=tmp_path, run_id=7)
+
+
 def test_completed_rollout_run_becomes_a_dataset_once(lab, tmp_path, settings):
     settings.DATASETS_DIR = tmp_path / "datasets"
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    write_rollouts(run_dir / "rollouts.jsonl", ROWS)
+    write_rollouts(run_dir, ROWS)
     run = Run.objects.create(team=lab.team, project=lab.project, name="rs", kind="rollout", status="completed",
                              created_by=lab.owner, run_dir=str(run_dir))
     dataset = rollout_dataset_create(run)
@@ -54,7 +73,7 @@ def test_completed_rollout_run_becomes_a_dataset_once(lab, tmp_path, settings):
 @pytest.mark.parametrize("rows", [[sample("p1", "<answer>6</answer>", "wrong")], None])
 def test_nothing_accepted_or_no_file_makes_no_dataset(lab, tmp_path, rows):
     if rows is not None:
-        write_rollouts(tmp_path / "rollouts.jsonl", rows)
+        write_rollouts(tmp_path, rows)
     run = Run.objects.create(team=lab.team, name="rs", kind="rollout", status="completed", created_by=lab.owner,
                              run_dir=str(tmp_path))
     assert rollout_dataset_create(run) is None
