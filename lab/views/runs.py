@@ -77,22 +77,23 @@ def _start_values(request, team) -> tuple[dict, dict]:
         initial.update(
             name=f"{source.name} (fork)", queue=source.queue, recipe=source.recipe, quick=source.quick, project=source.project_id
         )
-    elif parent_id:
+    elif parent_id:  # start from its checkpoint: with its config, or with a recipe's (?recipe=distill)
         parent, _ = get_for_user(request.user, Run, id=parent_id)
         step = int_param(request.GET, "step")
         checkpoint = CheckpointRecord.objects.filter(run=parent, **({"step": step} if step is not None else {})).order_by("-step").first()
-        config = dict(parent.config)
+        config = recipe_config(recipe) if recipe in recipes() else dict(parent.config)
         if checkpoint is not None:
             model = config.get("model")
-            config["model"] = {**(model if isinstance(model, dict) else {}), "source": checkpoint.path}
+            # the checkpoint's architecture is its own: a recipe's preset overrides do not apply to it
+            config["model"] = {**(model if isinstance(model, dict) else {}), "source": checkpoint.path, "overrides": {}}
             initial["parent_step"] = checkpoint.step
-        initial.update(name=f"{parent.name} → child", queue=parent.queue, project=parent.project_id, parent=parent.id)
+        initial.update(name=f"{parent.name} → {recipe or 'child'}", queue=parent.queue, project=parent.project_id,
+                       parent=parent.id)
+        if recipe in recipes():
+            initial.update(recipe=recipe, config_from=recipe)
     elif recipe in recipes():
-        initial.update(name=recipe, recipe=recipe)
-        try:
-            config = recipe_config(recipe)
-        except Exception:  # a recipe without a static config: the worker builds it at launch
-            config = None
+        initial.update(name=recipe, recipe=recipe, config_from=recipe)
+        config = recipe_config(recipe)
     if request.GET.get("dataset", "").isdigit():
         initial["dataset"] = int(request.GET["dataset"])
     return initial, config or {}
@@ -114,7 +115,10 @@ def run_new(request, team, access):
         if form.is_valid() and config_form.is_valid():
             data = form.cleaned_data
             config = data["config_json"] if data["config_json"] is not None else config_form.to_config()
-            if data["recipe"] and not request.POST.get("override_recipe"):
+            # the config fields hold the recipe's own config when the page was opened from it (?recipe=): the
+            # user's edits apply then; otherwise a recipe ignores them unless asked to take them as overrides
+            shown = request.POST.get("config_from") == data["recipe"]
+            if data["recipe"] and not (shown or request.POST.get("override_recipe")):
                 config = {} if data["config_json"] is None else config
             if data["dataset"]:
                 dataset = get_object_or_404(Dataset, id=data["dataset"], team=team)
@@ -131,7 +135,8 @@ def run_new(request, team, access):
             else:
                 messages.success(request, f"Run “{run.name}” queued on {run.queue}.")
                 return HttpResponseRedirect(reverse("run", args=[run.id]))
-        initial = {"parent": request.POST.get("parent", ""), "parent_step": request.POST.get("parent_step", "")}
+        initial = {"parent": request.POST.get("parent", ""), "parent_step": request.POST.get("parent_step", ""),
+                   "config_from": request.POST.get("config_from", "")}
     else:
         initial, config = _start_values(request, team)
         form = RunForm(initial=initial, projects=projects, recipe_names=list(recipe_table), datasets=datasets)

@@ -1,6 +1,7 @@
 """Recipes in the lab: the new-run page lists every trainer recipe with what it needs; a run starts from
 one with the user's checkpoint or dataset on top, and a recipe missing its input is refused by field."""
 import html
+from html.parser import HTMLParser
 
 import pytest
 
@@ -62,3 +63,79 @@ def test_api_creates_a_run_from_a_recipe_with_a_checkpoint_and_refuses_one_witho
     no_data = client.post("/api/v1/runs", {"name": "no-data", "recipe": "distill"}, content_type="application/json", **auth)
     assert no_data.status_code == 400 and "datasets" in no_data.json()["errors"]
     assert not Run.objects.filter(name__in=["no-model", "no-data"]).exists()
+
+
+class _FormFields(HTMLParser):
+    """The fields a browser would submit from the page's run form (inputs, checked boxes, selected options)."""
+
+    def __init__(self):
+        super().__init__()
+        self.fields, self._select, self._textarea, self._in_form = {}, None, None, False
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "form" and "run-form" in a.get("class", ""):
+            self._in_form = True
+        if not self._in_form:
+            return
+        if tag == "input" and a.get("name") and a.get("type") not in ("submit", "button"):
+            if a.get("type") == "checkbox":
+                if "checked" in a:
+                    self.fields[a["name"]] = a.get("value", "on")
+            else:
+                self.fields[a["name"]] = a.get("value", "")
+        elif tag == "select":
+            self._select = a.get("name")
+        elif tag == "option" and self._select and "selected" in a:
+            self.fields[self._select] = a.get("value", "")
+        elif tag == "textarea":
+            self._textarea = a.get("name")
+            self.fields[self._textarea] = ""
+
+    def handle_data(self, data):
+        if self._textarea:
+            self.fields[self._textarea] += data
+
+    def handle_endtag(self, tag):
+        if tag == "select":
+            self._select = None
+        elif tag == "textarea":
+            self._textarea = None
+        elif tag == "form":
+            self._in_form = False
+
+
+def _form_of(page: str) -> dict:
+    parser = _FormFields()
+    parser.feed(page)
+    return parser.fields
+
+
+def test_a_recipe_from_a_runs_checkpoint_runs_with_the_form_as_shown_and_edited(owner_client, lab, no_dispatch):
+    """Run page → "start from this checkpoint" → pick recipe evaluate → edit a field → queue: the run is the
+    recipe's, on the parent's checkpoint, with the edit — no "apply as overrides" box needed."""
+    parent = lab.checkpoint.run
+    page = owner_client.get(f"/runs/new/?parent={parent.id}&step={lab.checkpoint.step}").content.decode()
+    assert f"?recipe=evaluate&amp;parent={parent.id}&amp;step={lab.checkpoint.step}" in page
+    page = owner_client.get(f"/runs/new/?recipe=evaluate&parent={parent.id}&step={lab.checkpoint.step}").content.decode()
+    fields = _form_of(page)
+    assert fields["recipe"] == "evaluate" and fields["cfg-kind"] == "evaluate" and "override_recipe" not in fields
+    assert fields["cfg-model.source"] == lab.checkpoint.path
+    fields["name"] = "judge-ckpt"
+    fields["cfg-seed"] = "7"
+    response = owner_client.post("/runs/new/", fields)
+    assert response.status_code == 302, html.unescape(response.content.decode())[-3000:]
+    run = Run.objects.get(name="judge-ckpt")
+    assert run.recipe == "evaluate" and run.kind == "evaluate" and run.parent_id == parent.id
+    assert run.config["model"]["source"] == lab.checkpoint.path and run.config["seed"] == 7
+
+
+def test_a_recipe_chosen_in_the_form_alone_ignores_the_default_fields(owner_client, lab, no_dispatch):
+    """The recipe picked in the drop-down of a blank form: the fields hold the schema defaults, not the
+    recipe's, so they do not override it (kind stays the recipe's)."""
+    fields = _form_of(owner_client.get("/runs/new/").content.decode())
+    assert fields["cfg-kind"] == "grpo" and not fields.get("config_from")
+    fields.update(name="rs-blank", recipe="rejection-sampling", **{"cfg-model.source": lab.checkpoint.path})
+    response = owner_client.post("/runs/new/", fields)
+    assert response.status_code == 200  # the model edit was not applied: the recipe still needs its checkpoint
+    assert "needs a model checkpoint" in html.unescape(response.content.decode())
