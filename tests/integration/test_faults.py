@@ -40,6 +40,16 @@ def attempts_logged(state) -> int:
     return (Path(state["run_dir"]) / "trainer.log").read_text().count("=== attempt")
 
 
+def assert_completed_on_second_attempt_from_checkpoint(lab, run_id) -> dict:
+    """The run completed on attempt 2, resumed from a checkpoint, with every step's events exactly once."""
+    state = lab.wait_finished(run_id)
+    assert state["status"] == "completed", state["message"]
+    assert state["attempt"] == 2
+    assert resumed_from_checkpoint(lab, run_id)
+    lab.assert_events_exactly_once(run_id)
+    return state
+
+
 def resumed_from_checkpoint(lab, run_id) -> bool:
     """Did a later attempt start from a checkpoint (its "starting" status says so) rather than from scratch?"""
     return any(e["type"] == "status" and str(e.get("message", "")).startswith("resuming from")
@@ -78,11 +88,8 @@ def test_worker_sigkill_mid_run_is_resumed_by_another_worker(redis_lab, trainer)
     lab.kill_worker("cpu1", signal.SIGKILL)
     wait_group_gone(pgid)  # the trainer died with its supervisor: no orphan keeps writing
     lab.start_worker("cpu2", **trainer.worker_env)  # its reaper notices the stale heartbeat and requeues
-    state = lab.wait_finished(run_id)
-    assert state["status"] == "completed", state["message"]
-    assert state["attempt"] == 2 and attempts_logged(state) == 2
-    assert resumed_from_checkpoint(lab, run_id)
-    lab.assert_events_exactly_once(run_id)
+    state = assert_completed_on_second_attempt_from_checkpoint(lab, run_id)
+    assert attempts_logged(state) == 2
 
 
 def test_restarted_worker_takes_back_the_run_its_earlier_life_held(fs_lab, trainer):
@@ -93,11 +100,7 @@ def test_restarted_worker_takes_back_the_run_its_earlier_life_held(fs_lab, train
     lab.kill_worker("cpu1", signal.SIGKILL)
     # no reaper help (a stale heartbeat would take an hour): the restart itself requeues its orphan
     lab.start_worker("cpu1", **trainer.worker_env, WORKER_STALE_S="3600")
-    state = lab.wait_finished(run_id)
-    assert state["status"] == "completed", state["message"]
-    assert state["attempt"] == 2
-    assert resumed_from_checkpoint(lab, run_id)
-    lab.assert_events_exactly_once(run_id)
+    assert_completed_on_second_attempt_from_checkpoint(lab, run_id)
 
 
 def test_trainer_sigkill_mid_step_is_retried_from_its_checkpoint(fs_lab, trainer):
@@ -107,11 +110,7 @@ def test_trainer_sigkill_mid_step_is_retried_from_its_checkpoint(fs_lab, trainer
     pgid = supervisor_info(lab, run_id)["pgid"]
     lab.wait_for(run_id, lambda s: s["step"] >= trainer.checkpoint_every + 2, what="a checkpoint")
     os.killpg(pgid, signal.SIGKILL)
-    state = lab.wait_finished(run_id)
-    assert state["status"] == "completed", state["message"]
-    assert state["attempt"] == 2
-    assert resumed_from_checkpoint(lab, run_id)
-    lab.assert_events_exactly_once(run_id)
+    assert_completed_on_second_attempt_from_checkpoint(lab, run_id)
 
 
 def test_sigkill_during_a_checkpoint_write_resumes_from_the_previous_complete_one(fs_lab, trainer):
@@ -123,12 +122,8 @@ def test_sigkill_during_a_checkpoint_write_resumes_from_the_previous_complete_on
     checkpoints = Path(state["run_dir"]) / "checkpoints"
     torn = kill_at_next_checkpoint_write(checkpoints, pgid)
     wait_group_gone(pgid)
-    state = lab.wait_finished(run_id)
-    assert state["status"] == "completed", state["message"]
-    assert state["attempt"] == 2
-    assert resumed_from_checkpoint(lab, run_id)
+    assert_completed_on_second_attempt_from_checkpoint(lab, run_id)
     assert not any(p.name.startswith(".tmp") for p in checkpoints.iterdir()) or torn  # the torn one never loaded
-    lab.assert_events_exactly_once(run_id)
 
 
 def test_redis_restart_loses_queued_messages_and_the_reconciler_resends_them(redis_lab, trainer):
