@@ -8,6 +8,8 @@ cut with tsdownsample's MinMaxLTTB. Either way one series at a time, never the r
 from __future__ import annotations
 
 import hashlib
+from itertools import groupby
+from operator import itemgetter
 
 import numpy as np
 from django.core.cache import cache
@@ -60,7 +62,7 @@ def _downsample(x: np.ndarray, y: np.ndarray, max_points: int) -> tuple[np.ndarr
 _BUCKET_BRANCH = {
     "sqlite": (
         "SELECT step / %s AS b, 0, step, MIN(value), COUNT(*) FROM {t} WHERE {where} GROUP BY b "
-        "UNION ALL SELECT step / %s AS b, 1, step, MAX(value), 0 FROM {t} WHERE {where} GROUP BY b ORDER BY 1, 2"
+        "UNION ALL SELECT step / %s AS b, 1, step, MAX(value), 0 FROM {t} WHERE {where} GROUP BY b"
     ),
     "postgresql": (
         "SELECT %s, b, lo[2]::bigint, lo[1], -hi[2]::bigint, hi[1], n FROM (SELECT step / %s AS b, "
@@ -165,35 +167,39 @@ def metric_series_many(run_id: int, names: list[str], *, max_points: int = MAX_P
             if connection.vendor == "postgresql":
                 branches.append(sql)
                 params += [index, width, *where_params]
-            else:  # (bucket, 0, min step, min, count), (bucket, 1, max step, max, 0) for each bucket
+            else:  # the minimum rows (bucket, 0, step, min, count), then the maximum rows (bucket, 1, step, max, 0)
                 cursor.execute(sql, [width, *where_params, width, *where_params])
                 found = cursor.fetchall()
-                rows += [(index, lo[0], lo[2], lo[3], hi[2], hi[3], lo[4]) for lo, hi in zip(found[0::2], found[1::2])]
+                lows, highs = found[: len(found) // 2], found[len(found) // 2 :]
+                if any(low[0] != high[0] or low[1] != 0 for low, high in zip(lows, highs)) or lows != sorted(lows):
+                    lows, highs = sorted(r for r in found if r[1] == 0), sorted(r for r in found if r[1] == 1)
+                _fill(out[index], [(low[2], low[3], high[2], high[3], low[4]) for low, high in zip(lows, highs)])
         if branches:
             cursor.execute(" UNION ALL ".join(branches) + " ORDER BY 1, 2", params)
             rows = cursor.fetchall()
-    _fill(out, rows)
+            for index, group in groupby(rows, key=itemgetter(0)):  # (series, bucket, min step, min, max step, max, count)
+                _fill(out[index], [row[2:] for row in group])
     return out
 
 
-def _fill(out: list[dict], rows: list[tuple]) -> None:
-    """Points from (series, bucket, min step, min, max step, max, count) rows in (series, bucket) order:
-    per bucket its minimum and maximum in step order (one point when they are the same), values to 7
-    significant digits (plenty for a chart, half the JSON)."""
-    for index, _bucket, lo_step, lo, hi_step, hi, count in rows:
-        series = out[index]
-        x, y = series["x"], series["y"]
+def _fill(series: dict, buckets: list[tuple]) -> None:
+    """A series' points from its (min step, min, max step, max, count) buckets in step order: per bucket
+    its minimum and maximum in step order (one point when they are the same), values to 7 significant
+    digits (plenty for a chart, half the JSON)."""
+    x, y = series["x"], series["y"]
+    add_x, add_y = x.append, y.append
+    raw = 0
+    for lo_step, lo, hi_step, hi, count in buckets:
         lo, hi = float(format(lo, ".7g")), float(format(hi, ".7g"))
-        if (lo_step, lo) > (hi_step, hi):
+        if hi_step < lo_step or (hi_step == lo_step and hi < lo):
             lo_step, lo, hi_step, hi = hi_step, hi, lo_step, lo
-        x.append(int(lo_step))
-        y.append(lo)
-        if (hi_step, hi) != (lo_step, lo):
-            x.append(int(hi_step))
-            y.append(hi)
-        series["raw"] += count
-    for series in out:
-        series["drawn"] = len(series["x"])
+        add_x(int(lo_step))
+        add_y(lo)
+        if hi_step != lo_step or hi != lo:
+            add_x(int(hi_step))
+            add_y(hi)
+        raw += count
+    series["raw"], series["drawn"] = raw, len(x)
 
 
 def _read_and_downsample(name: str, where: str, params: list, max_points: int) -> dict:
