@@ -146,7 +146,8 @@ def metric_series(run_id: int, name: str, *, max_points: int = MAX_POINTS, after
 
 def metric_series_many(run_id: int, names: list[str], *, max_points: int = MAX_POINTS,
                        after_step: int | None = None) -> list[dict]:
-    """metric_series of each name, in order: two statements for all of them (step bounds, then buckets)."""
+    """metric_series of each name, in order: one statement for the step bounds of all of them, then the
+    bucket passes (PostgreSQL: one statement for all; SQLite: one per series)."""
     if not names:
         return []
     max_points = max(10, min(int(max_points), MAX_POINTS))
@@ -155,7 +156,6 @@ def metric_series_many(run_id: int, names: list[str], *, max_points: int = MAX_P
     if branch is None:
         return [_read_and_downsample(name, where, params, max_points) for name, (where, params) in zip(names, filters)]
     out = [_empty(name) for name in names]
-    rows: list[tuple] = []
     with connection.cursor() as cursor:
         bounds = _step_bounds(cursor, filters)
         branches, params = [], []
