@@ -109,6 +109,20 @@ class ConfigForm(forms.Form):
             if value is not None:
                 self.fields[key].initial = value
 
+    def initial_config(self) -> dict:
+        """The config this form submits when nothing is edited: its initial values as a browser posts them,
+        cleaned as a submission would be (the form's own representation of every value)."""
+        data = {}
+        for name, field in self.fields.items():
+            value = self.get_initial_for_field(field, name)
+            if isinstance(field, forms.BooleanField):
+                if value:
+                    data[self.add_prefix(name)] = "on"
+            elif value is not None:
+                data[self.add_prefix(name)] = field.prepare_value(value)
+        submitted = ConfigForm(data, schema=self.schema, prefix=self.prefix)
+        return submitted.to_config() if submitted.is_valid() else {}
+
     def section_fields(self):
         for title, names in self.sections:
             if names:

@@ -102,6 +102,21 @@ def recipe_config(name: str, *, quick: bool = False, overrides: dict | None = No
     return deep_merge(base, overrides or {})
 
 
+def config_edits(shown: dict, edited: dict) -> dict:
+    """What a user changed in a form that showed `shown`: the keys of `edited` whose values differ,
+    nested objects compared key by key (so a quick recipe keeps its scaling where nothing was edited)."""
+    out: dict = {}
+    for key, value in edited.items():
+        before = shown.get(key)
+        if isinstance(value, dict) and isinstance(before, dict):
+            inner = config_edits(before, value)
+            if inner:
+                out[key] = inner
+        elif value != before:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
 def deep_merge(base: dict, overrides: dict) -> dict:
     """`overrides` on top of `base`; nested objects merge, everything else (lists too) replaces."""
     out = copy.deepcopy(base)

@@ -12,7 +12,7 @@ from lab.access import get_for_user
 from lab.forms import ConfigForm, RunForm
 from lab.models import CheckpointRecord, Dataset, Membership, Project, Run, RunStatus
 from lab.selectors.runs import OVERVIEW_PAGE, benchmarks_in, overview_rows, team_runs
-from lab.services.run_config import config_schema, recipe_config, recipes
+from lab.services.run_config import config_edits, config_schema, recipe_config, recipes
 from lab.services.runs import run_cancel, run_create, run_resume
 from lab.views.common import int_param, page, team_page
 
@@ -79,13 +79,9 @@ def _start_values(request, team) -> tuple[dict, dict]:
         )
     elif parent_id:  # start from its checkpoint: with its config, or with a recipe's (?recipe=distill)
         parent, _ = get_for_user(request.user, Run, id=parent_id)
-        step = int_param(request.GET, "step")
-        checkpoint = CheckpointRecord.objects.filter(run=parent, **({"step": step} if step is not None else {})).order_by("-step").first()
         config = recipe_config(recipe) if recipe in recipes() else dict(parent.config)
+        checkpoint = _on_checkpoint(config, parent, int_param(request.GET, "step"))
         if checkpoint is not None:
-            model = config.get("model")
-            # the checkpoint's architecture is its own: a recipe's preset overrides do not apply to it
-            config["model"] = {**(model if isinstance(model, dict) else {}), "source": checkpoint.path, "overrides": {}}
             initial["parent_step"] = checkpoint.step
         initial.update(name=f"{parent.name} → {recipe or 'child'}", queue=parent.queue, project=parent.project_id,
                        parent=parent.id)
@@ -97,6 +93,16 @@ def _start_values(request, team) -> tuple[dict, dict]:
     if request.GET.get("dataset", "").isdigit():
         initial["dataset"] = int(request.GET["dataset"])
     return initial, config or {}
+
+
+def _on_checkpoint(config: dict, parent: Run, step: int | None) -> CheckpointRecord | None:
+    """Point `config` at the parent's checkpoint of `step` (its latest without one), in place."""
+    checkpoint = CheckpointRecord.objects.filter(run=parent, **({"step": step} if step is not None else {})).order_by("-step").first()
+    if checkpoint is not None:
+        model = config.get("model")
+        # the checkpoint's architecture is its own: a recipe's preset overrides do not apply to it
+        config["model"] = {**(model if isinstance(model, dict) else {}), "source": checkpoint.path, "overrides": {}}
+    return checkpoint
 
 
 @team_page
@@ -116,9 +122,14 @@ def run_new(request, team, access):
             data = form.cleaned_data
             config = data["config_json"] if data["config_json"] is not None else config_form.to_config()
             # the config fields hold the recipe's own config when the page was opened from it (?recipe=): the
-            # user's edits apply then; otherwise a recipe ignores them unless asked to take them as overrides
-            shown = request.POST.get("config_from") == data["recipe"]
-            if data["recipe"] and not (shown or request.POST.get("override_recipe")):
+            # fields the user edited apply on top of the recipe (quick or not); otherwise a recipe ignores the
+            # fields unless asked to take them all as overrides
+            shown = data["recipe"] and request.POST.get("config_from") == data["recipe"]
+            if shown and data["config_json"] is None and not request.POST.get("override_recipe"):
+                # against the recipe's own config: a parent's checkpoint in model.source counts as an edit
+                shown_form = ConfigForm(schema=schema, config=recipe_config(data["recipe"]), prefix="cfg")
+                config = config_edits(shown_form.initial_config(), config)
+            elif data["recipe"] and not request.POST.get("override_recipe"):
                 config = {} if data["config_json"] is None else config
             if data["dataset"]:
                 dataset = get_object_or_404(Dataset, id=data["dataset"], team=team)

@@ -139,3 +139,17 @@ def test_a_recipe_chosen_in_the_form_alone_ignores_the_default_fields(owner_clie
     response = owner_client.post("/runs/new/", fields)
     assert response.status_code == 200  # the model edit was not applied: the recipe still needs its checkpoint
     assert "needs a model checkpoint" in html.unescape(response.content.decode())
+
+
+def test_a_quick_recipe_from_its_link_keeps_its_scaling_and_takes_only_the_edits(owner_client, lab, no_dispatch):
+    """The form shows the full recipe; ticking quick and editing one field must give the quick recipe with
+    that edit, not the full-size values the unedited fields hold."""
+    fields = _form_of(owner_client.get("/runs/new/?recipe=aha-mini").content.decode())
+    fields.update({"name": "aha-quick", "quick": "on", "cfg-seed": "5"})
+    response = owner_client.post("/runs/new/", fields)
+    assert response.status_code == 302, html.unescape(response.content.decode())[-2000:]
+    run = Run.objects.get(name="aha-quick")
+    quick = RECIPES["aha-mini"].build(True)
+    assert run.quick and run.config["total_steps"] == quick["total_steps"] == 2
+    assert run.config["base"]["steps"] == quick["base"]["steps"]
+    assert run.config["grpo"]["group_size"] == quick["grpo"]["group_size"] and run.config["seed"] == 5
