@@ -67,6 +67,7 @@ class EventWriter:
         self.rank = rank
         self.path = self.run_dir / EVENTS_FILE
         self.next_seq = 0
+        self.last_step = 0  # the step of the last event written with one (what failed/stopped statuses report)
         self._handle = None
         self._batch_depth = 0
         if rank != 0:
@@ -124,6 +125,8 @@ class EventWriter:
         line = json.dumps(event, ensure_ascii=False, separators=(",", ":")) + "\n"
         self._handle.write(line.encode("utf-8"))
         self.next_seq = seq + 1
+        if isinstance(fields.get("step"), int):
+            self.last_step = fields["step"]
         if self._batch_depth == 0:
             self._sync()
         return seq

@@ -419,11 +419,10 @@ def _progress(run: Run, events: list[dict]) -> dict:
     steps = [e["step"] for e in events if isinstance(e.get("step"), int)]
     if steps:
         update["step"] = steps[-1]
-    for event in reversed(events):
+    for event in reversed(events):  # the last status tells phase, total and ETA; the step is the last event's
         if event["type"] == "status":
-            for field in ("total_steps", "step"):
-                if isinstance(event.get(field), int):
-                    update[field] = event[field]
+            if isinstance(event.get("total_steps"), int):
+                update["total_steps"] = event["total_steps"]
             if event.get("phase"):
                 update["phase"] = str(event["phase"])[:32]
             if "eta_s" in event:

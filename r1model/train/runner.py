@@ -66,20 +66,20 @@ def run(config: RunConfig, run_dir: str | os.PathLike, *, progress_stream=None, 
         data = DataSource(config)
         finished = _run_job(ctx, data, main_latest, base_latest)
     except TrainingFailed as exc:
-        events.status("failed", 0, config.total_steps, message=str(exc))
+        events.status("failed", events.last_step, config.total_steps, message=str(exc))
         ctx.progress.message(f"failed: {exc}")
         events.close()
         return EXIT_FAILED
     except Exception as exc:  # any other error: say it in the stream, then fail
         events.log(traceback.format_exc(), level="error")
-        events.status("failed", 0, config.total_steps, message=f"{type(exc).__name__}: {exc}")
+        events.status("failed", events.last_step, config.total_steps, message=f"{type(exc).__name__}: {exc}")
         ctx.progress.message(f"failed: {type(exc).__name__}: {exc}")
         events.close()
         return EXIT_FAILED
     if finished:
         events.status("done", config.total_steps, config.total_steps, eta_s=0.0, message="done")
     else:
-        events.status("stopped", 0, config.total_steps, message="stopped by signal; checkpoint written")
+        events.status("stopped", events.last_step, config.total_steps, message="stopped by signal; checkpoint written")
     events.close()
     return EXIT_OK
 

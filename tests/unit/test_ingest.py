@@ -81,6 +81,15 @@ def test_fast_reading_aids_agree_with_lab_services_traces(text):
     assert ingest._language_mix(text) == traces.language_mix(text)
 
 
+def test_the_step_is_the_last_events_even_after_a_status_in_the_same_batch(run, tmp_path):
+    path = tmp_path / "events.jsonl"
+    write(path, [*step_events(0, 4), {"seq": 3, "type": "metric", "step": 5, "metrics": {"loss": 0.2}},
+                 {"seq": 4, "type": "metric", "step": 6, "metrics": {"loss": 0.1}}])
+    ingest_events(run, path)
+    run.refresh_from_db()
+    assert (run.step, run.phase, run.total_steps) == (6, "train", 10)  # phase and total from the status
+
+
 def test_reading_the_file_again_stores_nothing_twice(run, tmp_path):
     path = tmp_path / "events.jsonl"
     write(path, step_events(0, 1) + step_events(3, 2))

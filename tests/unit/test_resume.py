@@ -134,4 +134,6 @@ def test_nan_loss_fails_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
     saved = list_checkpoints(run_dir / "base" / "checkpoints")
     last_metric_step = max(e["step"] for e in events if e["type"] == "metric")
     assert saved and saved[-1][0] == last_metric_step  # the failed step wrote neither metrics nor a checkpoint
+    assert status["step"] == max(e["step"] for e in events if e["type"] != "status" or e["phase"] != "failed")
+    assert status["step"] > 0  # where it failed, not back to 0 (the lab shows a failed run's progress from it)
     assert not list_checkpoints(run_dir / "checkpoints")
