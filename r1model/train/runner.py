@@ -37,10 +37,8 @@ def _device(choice: str) -> torch.device:
     return torch.device("cpu")
 
 
-def _seq_of(checkpoint: Path | None) -> int:
-    if checkpoint is None:
-        return 0
-    return int(json.loads((checkpoint / ckpt.STATE_JSON).read_text()).get("event_seq", 0))
+def _state_of(checkpoint: Path | None) -> dict:
+    return json.loads((checkpoint / ckpt.STATE_JSON).read_text()) if checkpoint is not None else {}
 
 
 def run(config: RunConfig, run_dir: str | os.PathLike, *, progress_stream=None, install_signals: bool = True) -> int:
@@ -59,9 +57,12 @@ def run(config: RunConfig, run_dir: str | os.PathLike, *, progress_stream=None, 
     base_dir = run_dir / "base" / "checkpoints"
     main_latest = ckpt.latest_checkpoint(main_dir)
     base_latest = ckpt.latest_checkpoint(base_dir) if config.base.steps and config.kind != "pretrain" else None
-    events.resume(_seq_of(main_latest or base_latest))
     resumed_from = main_latest or base_latest
-    events.status("starting", 0, config.total_steps, message=f"resuming from {resumed_from}" if resumed_from else "starting")
+    state = _state_of(resumed_from)
+    events.resume(int(state.get("event_seq", 0)))
+    # a resumed attempt starts at its checkpoint's step (of the stage that wrote it), not back at 0
+    events.status("starting", int(state.get("step", 0)), config.total_steps,
+                  message=f"resuming from {resumed_from}" if resumed_from else "starting")
     try:
         data = DataSource(config)
         finished = _run_job(ctx, data, main_latest, base_latest)

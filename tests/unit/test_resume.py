@@ -104,6 +104,9 @@ def test_killed_and_resumed_run_reproduces_the_uninterrupted_run_exactly(tmp_pat
     grpo_steps = [e["step"] for e in b if e["type"] == "metric" and e.get("phase") == "grpo"]
     assert grpo_steps == [1, 2, 3, 4, 5, 6]
     assert [e["phase"] for e in b if e["type"] == "status"][-1] == "done"
+    resuming = [e for e in b if e["type"] == "status" and e["message"].startswith("resuming from")]
+    assert len(resuming) == 1 and resuming[0]["step"] == int(Path(resuming[0]["message"].split()[-1]).name.split("-")[1])
+    assert resuming[0]["step"] >= 2  # the checkpoint's step, not 0
 
 
 def test_sigterm_writes_a_checkpoint_and_exits_zero(tmp_path):
