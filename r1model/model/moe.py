@@ -135,14 +135,18 @@ class MoE(nn.Module):
         return type(self.experts[0].gate_proj) is nn.Linear  # fp32; bf16/fp8 GEMMs keep their own path
 
     def stack_weights(self) -> None:
-        """Keep [gate; up] of every expert as one (E·2f, d) matrix and down as (E, f, d) until drop_stack:
+        """Keep the experts' weights stacked (_stacked_weights) until drop_stack:
         for inference stretches whose weights do not change (DeepSeekV3.stacked_experts). Optimizers update
         weights in place without telling anyone (fused AdamW does not even bump version counters), so a
         stack is never kept beyond such a stretch."""
         with torch.no_grad():
-            gate_up = torch.cat([torch.cat([e.gate_proj.weight, e.up_proj.weight]) for e in self.experts])
-            down = torch.stack([e.down_proj.weight.t() for e in self.experts]).contiguous()
-        self._stack = (gate_up, down)
+            self._stack = self._stacked_weights()
+
+    def _stacked_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """[gate; up] of every expert (E, 2f, d) and down (E, d, f); in the graph when grad is on, so the
+        gradients flow back to each expert's own weights."""
+        gate_up = torch.stack([torch.cat([e.gate_proj.weight, e.up_proj.weight]) for e in self.experts])
+        return gate_up, torch.stack([e.down_proj.weight for e in self.experts])
 
     def drop_stack(self) -> None:
         self._stack = None
@@ -150,10 +154,10 @@ class MoE(nn.Module):
     def _dense(self, x: torch.Tensor, weights: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
         """Every expert on every token (no grad), combined with the gate weights (0 for unchosen experts)."""
         gate_up, down = self._stack
-        n, f = x.shape[0], down.shape[1]
-        h = F.linear(x, gate_up).view(n, self.n_experts, 2, f)
+        n, f = x.shape[0], down.shape[2]
+        h = F.linear(x, gate_up.view(-1, x.shape[1])).view(n, self.n_experts, 2, f)
         hidden = F.silu(h[:, :, 0]) * h[:, :, 1]  # (N, E, f)
-        per_expert = torch.bmm(hidden.transpose(0, 1), down)  # (E, N, d)
+        per_expert = torch.bmm(hidden.transpose(0, 1), down.transpose(1, 2))  # (E, N, d)
         gates = torch.zeros(n, self.n_experts, dtype=x.dtype, device=x.device).scatter_(1, indices, weights.to(x.dtype))
         return torch.einsum("end,ne->nd", per_expert, gates)
 
@@ -179,12 +183,8 @@ class MoE(nn.Module):
     def _grouped(self, xs: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
         """Rows of xs sorted by expert, counts[e] of them for expert e -> every row through its expert."""
         offsets = counts.cumsum(0).to(torch.int32)
-        if self._stack is not None and not torch.is_grad_enabled():
-            flat_gate_up, down_t = self._stack
-            gate_up, down = flat_gate_up.view(self.n_experts, -1, xs.shape[1]), down_t.transpose(1, 2)
-        else:  # stacked in the graph: the gradients flow back to each expert's own weights
-            gate_up = torch.stack([torch.cat([e.gate_proj.weight, e.up_proj.weight]) for e in self.experts])
-            down = torch.stack([e.down_proj.weight for e in self.experts])  # (E, d, f)
+        use_stack = self._stack is not None and not torch.is_grad_enabled()
+        gate_up, down = self._stack if use_stack else self._stacked_weights()
         h = F.grouped_mm(xs, gate_up.transpose(1, 2), offs=offsets)  # (rows, 2f)
         gate, up = h.chunk(2, dim=-1)
         return F.grouped_mm(F.silu(gate) * up, down.transpose(1, 2), offs=offsets)

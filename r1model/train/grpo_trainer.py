@@ -187,16 +187,6 @@ class GRPOTrainer:
     # log-probabilities and gradients as a forward of every prompt+completion, with the prompt's tokens
     # computed once instead of G times. The micro-batch loop below is the seam for splitting a minibatch
     # that does not fit in memory.
-    def _prompt_batch(self, prompts: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Left-padded prompt ids and their attention mask."""
-        width = max(len(p) for p in prompts)
-        ids = torch.full((len(prompts), width), self.pad, dtype=torch.long)
-        attention = torch.zeros((len(prompts), width), dtype=torch.long)
-        for r, p in enumerate(prompts):
-            ids[r, width - len(p):] = torch.tensor(p)
-            attention[r, width - len(p):] = 1
-        return ids.to(self.ctx.device), attention.to(self.ctx.device)
-
     def _completion_batch(self, rows: list[int], completions) -> tuple[torch.Tensor, torch.Tensor]:
         """Right-padded completion ids (B, T) and their mask (B, T) float, 1 on real tokens."""
         width = max(len(completions[i].token_ids) for i in rows)
@@ -214,7 +204,7 @@ class GRPOTrainer:
         slot: dict[tuple[int, ...], int] = {}  # each distinct prompt once (a group's G rows share theirs)
         for i in rows:
             slot.setdefault(tuple(rows_prompt[i]), len(slot))
-        prompts = self._prompt_batch([list(p) for p in slot])
+        prompts = modeling.left_pad([list(p) for p in slot], self.pad, self.ctx.device)
         ids, mask = self._completion_batch(rows, completions)
         group = torch.tensor([slot[tuple(rows_prompt[i])] for i in rows], device=self.ctx.device)
         return prompts, [(rows, group, ids, mask)]

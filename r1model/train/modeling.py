@@ -93,6 +93,13 @@ def make_engine(model, tokenizer):
     return BuiltinEngine(model, tokenizer)
 
 
+def left_pad(prompts: list[list[int]], pad: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Left-padded prompt ids and attention mask (B, P), as the rollout engine lays prompts out."""
+    from r1model.rollout.engine import left_pad as engine_left_pad
+
+    return engine_left_pad(prompts, pad, device)
+
+
 def sync_engine(engine, model) -> None:
     """Give the rollout engine the current weights (a no-op when it samples from the same module)."""
     update = getattr(engine, "update_weights", None)
