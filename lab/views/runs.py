@@ -71,6 +71,7 @@ def _start_values(request, team) -> tuple[dict, dict]:
     config: dict | None = None
     fork_id, parent_id = request.GET.get("fork"), request.GET.get("parent")
     recipe = request.GET.get("recipe", "")
+    recipe = recipe if recipe in recipes() else ""
     if fork_id:
         source, _ = get_for_user(request.user, Run, id=fork_id)
         config = dict(source.config)
@@ -79,15 +80,15 @@ def _start_values(request, team) -> tuple[dict, dict]:
         )
     elif parent_id:  # start from its checkpoint: with its config, or with a recipe's (?recipe=distill)
         parent, _ = get_for_user(request.user, Run, id=parent_id)
-        config = recipe_config(recipe) if recipe in recipes() else dict(parent.config)
+        config = recipe_config(recipe) if recipe else dict(parent.config)
         checkpoint = _on_checkpoint(config, parent, int_param(request.GET, "step"))
         if checkpoint is not None:
             initial["parent_step"] = checkpoint.step
         initial.update(name=f"{parent.name} → {recipe or 'child'}", queue=parent.queue, project=parent.project_id,
                        parent=parent.id)
-        if recipe in recipes():
+        if recipe:
             initial.update(recipe=recipe, config_from=recipe)
-    elif recipe in recipes():
+    elif recipe:
         initial.update(name=recipe, recipe=recipe, config_from=recipe)
         config = recipe_config(recipe)
     if request.GET.get("dataset", "").isdigit():
