@@ -191,7 +191,6 @@ class DeepSeekV3(nn.Module):
             prefix.buckets.append(PackedBucket(group[rows], flat, len(rows), width, torch.cat([shared, own], dim=-1)))
             order.append((rows[:, None] * t + pos[None, :]).reshape(-1)[flat])  # places in the (B·T) layout
         order = torch.cat(order)
-        prefix.collecting = False
         cos, sin = self.rotary(positions.reshape(-1)[order][None])
         x = self.embed_tokens(input_ids.reshape(-1)[order][None])  # (1, N, d)
         x, _ = self._blocks(x, cos, sin, None, torch.ones_like(order, dtype=torch.bool)[None], prefix)
