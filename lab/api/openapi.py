@@ -58,7 +58,7 @@ PATHS = {
     "/api/v1/runs/{run_id}/cancel": {"post": _op("Cancel: queued → cancelled; running → cancelling", params=[_p("run_id")], tag="runs")},
     "/api/v1/runs/{run_id}/resume": {"post": _op("Resume a failed or cancelled run from its last checkpoint", params=[_p("run_id")], tag="runs")},
     "/api/v1/runs/{run_id}/metrics": {"get": _op("The run's metric names", params=[_p("run_id")], tag="metrics")},
-    "/api/v1/runs/{run_id}/metrics/series": {"get": _op("Series downsampled to ≤ 2,000 points (MinMaxLTTB), with raw and drawn counts", params=[_p("run_id"), _q("names", description="comma-separated"), _q("after_step", "integer"), _q("max_points", "integer"), _q("eval", description="1: include benchmark series")], tag="metrics")},
+    "/api/v1/runs/{run_id}/metrics/series": {"get": _op("Series downsampled to ≤ 2,000 points (each bucket's minimum and maximum), with raw and drawn counts and the bucket width in steps", params=[_p("run_id"), _q("names", description="comma-separated"), _q("after_step", "integer"), _q("max_points", "integer"), _q("eval", description="1: include benchmark series")], tag="metrics")},
     "/api/v1/runs/{run_id}/traces": {"get": _op("Sampled traces, filtered, 50 a page (newest step first)", params=[_p("run_id"), *TRACE_FILTERS], tag="traces")},
     "/api/v1/traces/{trace_id}": {"get": _op("One trace in full (prompt, completion, think, answer, rewards)", params=[_p("trace_id")], tag="traces")},
     "/api/v1/traces/{trace_id}/annotations": {

@@ -2,6 +2,6 @@
 from lab.models.teams import Membership, Project, Role, Team  # noqa: F401
 from lab.models.datasets import Dataset  # noqa: F401
 from lab.models.runs import Run, RunStatus  # noqa: F401
-from lab.models.events import CheckpointRecord, EvalResult, Metric, RunLog, Trace  # noqa: F401
+from lab.models.events import CheckpointRecord, EvalResult, Metric, MetricSummary, RunLog, Trace  # noqa: F401
 from lab.models.workers import Worker  # noqa: F401
 from lab.models.review import Annotation, ApiToken  # noqa: F401

@@ -19,6 +19,26 @@ class Metric(models.Model):
         indexes = [models.Index(fields=["run", "name", "step", "value"], name="metric_series_covering")]
 
 
+class MetricSummary(models.Model):
+    """A metric's minimum and maximum over the steps [block·2**level, (block+1)·2**level), each with the
+    first step it is reached at: a chart of a long series reads one row per bucket instead of every
+    point (lab.services.metric_summaries). Kept by ingestion in the same transaction as the metrics."""
+
+    run = models.ForeignKey("lab.Run", on_delete=models.CASCADE, related_name="metric_summaries", db_index=False,
+                            db_constraint=False)
+    name = models.CharField(max_length=100)
+    level = models.SmallIntegerField()
+    block = models.IntegerField()
+    low_step = models.IntegerField()
+    low = models.FloatField()  # the minimum
+    high_step = models.IntegerField()
+    high = models.FloatField()  # the maximum
+
+    class Meta:
+        # Also the index a chart reads: (run, name, level) in block order.
+        constraints = [models.UniqueConstraint(fields=["run", "name", "level", "block"], name="metric_summary_once")]
+
+
 class Trace(models.Model):
     """One sampled completion; the G completions of one prompt share a group_id."""
 

@@ -16,7 +16,8 @@ from django.core.cache import cache
 from django.db import connection
 from django.db.models import Case, F, Q, When
 
-from lab.models import EvalResult, Metric
+from lab.models import EvalResult, Metric, MetricSummary
+from lab.services.metric_summaries import MAX_LEVEL, MIN_LEVEL
 
 MAX_POINTS = 2000
 SERIES_CACHE_S = 600
@@ -51,8 +52,10 @@ def _downsample(x: np.ndarray, y: np.ndarray, max_points: int) -> tuple[np.ndarr
     return x[index], y[index]
 
 
-# Min and max of each step bucket (step / width), computed inside the database so a long series
-# never travels to Python; rows come in bucket order, so Python only pairs them up.
+# Min and max of each step bucket (step / width) of a series, from its stored points: for the widths
+# the summaries do not serve (half the lowest level's block or narrower: short series or ranges; and live
+# increments after a step).
+# Rows come in bucket order, so Python only pairs them up.
 # SQLite: two grouped passes per series (one statement per series: a compound of all series is
 # slower there), each returning the bare `step` column from the row holding the MIN or the MAX (the
 # first such row in index order: the lowest step). PostgreSQL: one statement for all the series, one
@@ -61,15 +64,18 @@ def _downsample(x: np.ndarray, y: np.ndarray, max_points: int) -> tuple[np.ndarr
 # compare element by element). Other databases fall back to reading each series and tsdownsample.
 _BUCKET_BRANCH = {
     "sqlite": (
-        "SELECT step / %s AS b, 0, step, MIN(value), COUNT(*) FROM {t} WHERE {where} GROUP BY b "
-        "UNION ALL SELECT step / %s AS b, 1, step, MAX(value), 0 FROM {t} WHERE {where} GROUP BY b"
+        "SELECT step / %s AS b, 0, step, MIN(value) FROM {t} WHERE {where} GROUP BY b "
+        "UNION ALL SELECT step / %s AS b, 1, step, MAX(value) FROM {t} WHERE {where} GROUP BY b"
     ),
     "postgresql": (
-        "SELECT %s, b, lo[2]::bigint, lo[1], -hi[2]::bigint, hi[1], n FROM (SELECT step / %s AS b, "
-        "MIN(ARRAY[value, step::double precision]) lo, MAX(ARRAY[value, -step::double precision]) hi, "
-        "COUNT(*) n FROM {t} WHERE {where} GROUP BY 1) AS b{i}"
+        "SELECT %s, b, lo[2]::bigint, lo[1], -hi[2]::bigint, hi[1] FROM (SELECT step / %s AS b, "
+        "MIN(ARRAY[value, step::double precision]) lo, MAX(ARRAY[value, -step::double precision]) hi "
+        "FROM {t} WHERE {where} GROUP BY 1) AS b{i}"
     ),
 }
+# A bucket of width 2**level is one stored summary (lab.services.metric_summaries): read in block order.
+_SUMMARY_BRANCH = (f"SELECT %s, block, low_step, low, high_step, high FROM {MetricSummary._meta.db_table} "
+                   "WHERE run_id = %s AND name = %s AND level = %s")
 
 
 def _bucket_width(first: int, last: int, max_points: int) -> int:
@@ -85,8 +91,21 @@ def _bucket_width(first: int, last: int, max_points: int) -> int:
     return -(-span // (half - 1))
 
 
+def _summary_level(first: int, last: int, max_points: int) -> int | None:
+    """The summary level whose blocks over [first, last] number at most max_points / 2 (the smallest such
+    power-of-two width), or None when buckets narrower than the lowest level's blocks do (the stored
+    points are read then: at most 2 × max_points of them)."""
+    width = _bucket_width(first, last, max_points)
+    if width <= 1 << (MIN_LEVEL - 1):
+        return None
+    level = max(MIN_LEVEL, (width - 1).bit_length())
+    while (last >> level) - (first >> level) + 1 > max_points // 2:
+        level += 1
+    return level if level <= MAX_LEVEL else None
+
+
 def _empty(name: str) -> dict:
-    return {"name": name, "x": [], "y": [], "raw": 0, "drawn": 0}
+    return {"name": name, "x": [], "y": [], "raw": 0, "drawn": 0, "bucket": 1}
 
 
 def _series_filter(run_id: int, name: str, after_step: int | None) -> tuple[str, list]:
@@ -98,19 +117,20 @@ def _series_filter(run_id: int, name: str, after_step: int | None) -> tuple[str,
     return where, params
 
 
-def _step_bounds(cursor, filters: list[tuple[str, list]]) -> list[tuple[int, int] | None]:
-    """First and last step with a value of each series: two probes of the covering index per series,
-    whatever its length, all in one statement."""
+def _step_bounds(cursor, filters: list[tuple[str, list]]) -> list[tuple[int, int, int] | None]:
+    """First and last step with a value of each series, and how many points have a value: two probes
+    and one count over the covering index per series, all in one statement."""
     branches, params = [], []
     for index, (where, where_params) in enumerate(filters):
         branches.append(f"SELECT %s, (SELECT step FROM {_TABLE} WHERE {where} ORDER BY step ASC LIMIT 1), "
-                        f"(SELECT step FROM {_TABLE} WHERE {where} ORDER BY step DESC LIMIT 1)")
-        params += [index, *where_params, *where_params]
+                        f"(SELECT step FROM {_TABLE} WHERE {where} ORDER BY step DESC LIMIT 1), "
+                        f"(SELECT COUNT(*) FROM {_TABLE} WHERE {where})")
+        params += [index, *where_params, *where_params, *where_params]
     cursor.execute(" UNION ALL ".join(branches), params)
     bounds: list = [None] * len(filters)
-    for index, first, last in cursor.fetchall():
+    for index, first, last, count in cursor.fetchall():
         if first is not None:
-            bounds[index] = (int(first), int(last))
+            bounds[index] = (int(first), int(last), int(count))
     return bounds
 
 
@@ -133,21 +153,23 @@ def cached_metric_series_many(run_id: int, names: list[str], *, version: int, ma
 
 
 def metric_series(run_id: int, name: str, *, max_points: int = MAX_POINTS, after_step: int | None = None) -> dict:
-    """{"name", "x", "y", "raw", "drawn"}: the points of one metric by step, at most `max_points`.
+    """{"name", "x", "y", "raw", "drawn", "bucket"}: the points of one metric by step, at most `max_points`.
 
-    The step range is cut into at most max_points/2 buckets and each bucket keeps its minimum and its
-    maximum (MinMax downsampling: a spike or a collapse always survives; a bucket of one or two points
-    keeps them exactly, so short series come back whole). `after_step` returns only the points after
-    that step (live updates). Null values (NaN/inf in the stream) are not drawn; `raw` counts the stored
-    points that have a value.
+    The step range is cut into at most max_points/2 buckets of `bucket` steps and each bucket keeps its
+    minimum and its maximum (MinMax downsampling: a spike or a collapse always survives; a bucket of one
+    or two points keeps them exactly, so short series come back whole). Wider buckets are powers of two,
+    read from the stored summaries. `after_step` returns only the points after that step (live updates).
+    Null values (NaN/inf in the stream) are not drawn; `raw` counts the stored points that have a value.
     """
     return metric_series_many(run_id, [name], max_points=max_points, after_step=after_step)[0]
 
 
 def metric_series_many(run_id: int, names: list[str], *, max_points: int = MAX_POINTS,
-                       after_step: int | None = None) -> list[dict]:
-    """metric_series of each name, in order: one statement for the step bounds of all of them, then the
-    bucket passes (PostgreSQL: one statement for all; SQLite: one per series)."""
+                       after_step: int | None = None, summaries: bool = True) -> list[dict]:
+    """metric_series of each name, in order: one statement for the step bounds and counts of all of them,
+    one for the buckets read from summaries, then the bucket passes over stored points for the others
+    (PostgreSQL: one statement for all; SQLite: one per series). `summaries=False` computes every bucket
+    from the stored points (the same result; what the summaries save, for checks and bench/)."""
     if not names:
         return []
     max_points = max(10, min(int(max_points), MAX_POINTS))
@@ -158,38 +180,44 @@ def metric_series_many(run_id: int, names: list[str], *, max_points: int = MAX_P
     out = [_empty(name) for name in names]
     with connection.cursor() as cursor:
         bounds = _step_bounds(cursor, filters)
-        branches, params = [], []
-        for index, ((where, where_params), span) in enumerate(zip(filters, bounds)):
-            if span is None:
+        from_summaries, summary_params, branches, params = [], [], [], []
+        for index, ((where, where_params), found) in enumerate(zip(filters, bounds)):
+            if found is None:
                 continue
-            width = _bucket_width(*span, max_points)
+            first, last, out[index]["raw"] = found
+            level = _summary_level(first, last, max_points)
+            if level is not None and after_step is None and summaries:
+                from_summaries.append(_SUMMARY_BRANCH)
+                summary_params += [index, run_id, names[index], level]
+                out[index]["bucket"] = 1 << level
+                continue
+            width = out[index]["bucket"] = _bucket_width(first, last, max_points) if level is None else 1 << level
             sql = branch.format(t=_TABLE, where=where, i=index)
             if connection.vendor == "postgresql":
                 branches.append(sql)
                 params += [index, width, *where_params]
-            else:  # the minimum rows (bucket, 0, step, min, count), then the maximum rows (bucket, 1, step, max, 0)
+            else:  # the minimum rows (bucket, 0, step, min), then the maximum rows (bucket, 1, step, max)
                 cursor.execute(sql, [width, *where_params, width, *where_params])
                 found = cursor.fetchall()
                 lows, highs = found[: len(found) // 2], found[len(found) // 2 :]
                 if any(low[0] != high[0] or low[1] != 0 for low, high in zip(lows, highs)) or lows != sorted(lows):
                     lows, highs = sorted(r for r in found if r[1] == 0), sorted(r for r in found if r[1] == 1)
-                _fill(out[index], [(low[2], low[3], high[2], high[3], low[4]) for low, high in zip(lows, highs)])
-        if branches:
-            cursor.execute(" UNION ALL ".join(branches) + " ORDER BY 1, 2", params)
-            rows = cursor.fetchall()
-            for index, group in groupby(rows, key=itemgetter(0)):  # (series, bucket, min step, min, max step, max, count)
-                _fill(out[index], [row[2:] for row in group])
+                _fill(out[index], [(low[2], low[3], high[2], high[3]) for low, high in zip(lows, highs)])
+        for statements, statement_params in ((from_summaries, summary_params), (branches, params)):
+            if statements:  # (series, bucket, min step, min, max step, max) in series and bucket order
+                cursor.execute(" UNION ALL ".join(statements) + " ORDER BY 1, 2", statement_params)
+                for index, group in groupby(cursor.fetchall(), key=itemgetter(0)):
+                    _fill(out[index], [row[2:] for row in group])
     return out
 
 
 def _fill(series: dict, buckets: list[tuple]) -> None:
-    """A series' points from its (min step, min, max step, max, count) buckets in step order: per bucket
-    its minimum and maximum in step order (one point when they are the same), values to 7 significant
+    """A series' points from its (min step, min, max step, max) buckets in step order: per bucket its
+    minimum and maximum in step order (one point when they are the same), values to 7 significant
     digits (plenty for a chart, half the JSON)."""
     x, y = series["x"], series["y"]
     add_x, add_y = x.append, y.append
-    raw = 0
-    for lo_step, lo, hi_step, hi, count in buckets:
+    for lo_step, lo, hi_step, hi in buckets:
         lo, hi = float(format(lo, ".7g")), float(format(hi, ".7g"))
         if hi_step < lo_step or (hi_step == lo_step and hi < lo):
             lo_step, lo, hi_step, hi = hi_step, hi, lo_step, lo
@@ -198,8 +226,7 @@ def _fill(series: dict, buckets: list[tuple]) -> None:
         if hi_step != lo_step or hi != lo:
             add_x(int(hi_step))
             add_y(hi)
-        raw += count
-    series["raw"], series["drawn"] = raw, len(x)
+    series["drawn"] = len(x)
 
 
 def _read_and_downsample(name: str, where: str, params: list, max_points: int) -> dict:
@@ -210,7 +237,8 @@ def _read_and_downsample(name: str, where: str, params: list, max_points: int) -
         return _empty(name)
     data = np.asarray(rows, dtype=np.float64)
     x, y = _downsample(data[:, 0].copy(), data[:, 1].copy(), max_points)
-    return {"name": name, "x": x.astype(np.int64).tolist(), "y": y.tolist(), "raw": len(rows), "drawn": int(len(x))}
+    return {"name": name, "x": x.astype(np.int64).tolist(), "y": y.tolist(), "raw": len(rows), "drawn": int(len(x)),
+            "bucket": None}  # MinMaxLTTB: no fixed bucket width
 
 
 def eval_series(run_id: int) -> list[dict]:

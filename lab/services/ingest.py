@@ -28,9 +28,11 @@ from pathlib import Path
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Min, Q
 from django.utils import timezone
 
-from lab.models import CheckpointRecord, EvalResult, Metric, Run, RunLog, Trace
+from lab.models import CheckpointRecord, EvalResult, Metric, MetricSummary, Run, RunLog, Trace
+from lab.services.metric_summaries import MAX_LEVEL, MIN_LEVEL, summarise
 from lab.services.traces import REFLECTION_MARKERS, has_reflection, language_mix
 
 logger = logging.getLogger(__name__)
@@ -266,8 +268,11 @@ def _first_divergence(run_id: int, events: list[dict]) -> int | None:
 def _drop_from(run_id: int, seq: int) -> None:
     """Forget the rows of seq >= `seq`: steps a dead attempt wrote after the checkpoint its successor used."""
     with transaction.atomic():
+        lost = Metric.objects.filter(run_id=run_id, seq__gte=seq, value__isnull=False).order_by()
+        first_steps = dict(lost.values("name").annotate(first=Min("step")).values_list("name", "first"))
         for model in ALL_TABLES:
             model.objects.filter(run_id=run_id, seq__gte=seq).delete()
+        _rebuild_summaries(run_id, first_steps)
         Run.objects.filter(id=run_id, ingested_seq__gte=seq).update(ingested_seq=seq - 1)
 
 
@@ -280,6 +285,7 @@ def _store_batch(run: Run, events: list[dict], event_rows: list[tuple]) -> None:
         for model, values in rows.items():
             if values:
                 _table(model).insert(values)
+        store_summaries(run.id, rows[Metric])
         Run.objects.filter(id=run.id, ingested_seq__lt=events[-1]["seq"]).update(**progress)
         _schedule_evaluations(run.id, [e for e in events if e["type"] == "checkpoint"])
 
@@ -313,16 +319,18 @@ class _Table:
     with the same key only exists when another ingester got there first; then COPY fails as a whole, the
     savepoint is rolled back and the rows go the careful way: COPY into a session temp table (no
     indexes, no WAL) and one INSERT … SELECT … ON CONFLICT DO NOTHING that also empties the stage.
+    A table whose rows merge into stored ones instead (`on_conflict`: ON CONFLICT … DO UPDATE, the
+    metric summaries) uses it in both places; rows expected to clash (`clashing`) go straight to the stage.
     """
 
-    def __init__(self, model, fields: tuple[str, ...]):
+    def __init__(self, model, fields: tuple[str, ...], on_conflict: str = "DO NOTHING"):
         meta = model._meta
         self.fields = fields
         self.extra = [f for f in meta.concrete_fields if not f.primary_key and f.attname not in fields]
         columns = [meta.get_field(name).column for name in fields] + [f.column for f in self.extra]
         quote = connection.ops.quote_name
         table, names = quote(meta.db_table), ", ".join(quote(c) for c in columns)
-        self.sql = f"INSERT INTO {table} ({names}) VALUES ({', '.join(['%s'] * len(columns))}) ON CONFLICT DO NOTHING"
+        self.sql = f"INSERT INTO {table} ({names}) VALUES ({', '.join(['%s'] * len(columns))}) ON CONFLICT {on_conflict}"
         stage = quote(f"ingest_stage_{meta.db_table}")
         # ON COMMIT DELETE ROWS is a second guard only: inside an outer transaction there is no commit
         # between batches, so the move below empties the stage itself.
@@ -331,9 +339,9 @@ class _Table:
         self.copy_table = f"COPY {table} ({names}) FROM STDIN"
         self.copy_stage = f"COPY {stage} ({names}) FROM STDIN"
         self.move = (f"WITH staged AS (DELETE FROM {stage} RETURNING {names}) "
-                     f"INSERT INTO {table} ({names}) SELECT {names} FROM staged ON CONFLICT DO NOTHING")
+                     f"INSERT INTO {table} ({names}) SELECT {names} FROM staged ON CONFLICT {on_conflict}")
 
-    def insert(self, rows: list[tuple]) -> None:
+    def insert(self, rows: list[tuple], *, clashing: bool = False) -> None:
         now = timezone.now()
         extra = tuple(
             f.get_db_prep_save(now if getattr(f, "auto_now_add", False) or getattr(f, "auto_now", False)
@@ -346,15 +354,18 @@ class _Table:
             with connection.cursor() as cursor:
                 cursor.executemany(self.sql, rows)
             return
-        try:
-            with transaction.atomic(), connection.wrap_database_errors, connection.cursor() as cursor:
-                self._copy(cursor, self.copy_table, rows)
-        except IntegrityError:  # some rows are stored already: insert the others only
-            with connection.cursor() as cursor:
-                cursor.execute(self.create_stage)
-                with connection.wrap_database_errors:
-                    self._copy(cursor, self.copy_stage, rows)
-                cursor.execute(self.move)
+        if not clashing:
+            try:
+                with transaction.atomic(), connection.wrap_database_errors, connection.cursor() as cursor:
+                    self._copy(cursor, self.copy_table, rows)
+                return
+            except IntegrityError:  # some rows are stored already: insert the others only (or merge)
+                pass
+        with connection.cursor() as cursor:
+            cursor.execute(self.create_stage)
+            with connection.wrap_database_errors:
+                self._copy(cursor, self.copy_stage, rows)
+            cursor.execute(self.move)
 
     @staticmethod
     def _copy(cursor, sql: str, rows: list[tuple]) -> None:
@@ -372,14 +383,84 @@ COLUMNS = {
     CheckpointRecord: ("run_id", "seq", "step", "path"),
     EvalResult: ("run_id", "seq", "step", "benchmark", "metric", "value", "n"),
     RunLog: ("run_id", "seq", "kind", "message"),
+    MetricSummary: ("run_id", "name", "level", "block", "low_step", "low", "high_step", "high"),
 }
+
+
+# A summary merges into the stored one of its block: the lower minimum and the higher maximum, each at
+# its lowest step on a tie (lab.services.metric_summaries.merge, in SQL; SET reads the stored row).
+_SUMMARY_MERGE = (
+    "(run_id, name, level, block) DO UPDATE SET "
+    "low_step = CASE WHEN excluded.low < {t}.low OR (excluded.low = {t}.low AND excluded.low_step < {t}.low_step) "
+    "THEN excluded.low_step ELSE {t}.low_step END, "
+    "low = CASE WHEN excluded.low < {t}.low THEN excluded.low ELSE {t}.low END, "
+    "high_step = CASE WHEN excluded.high > {t}.high OR (excluded.high = {t}.high AND excluded.high_step < {t}.high_step) "
+    "THEN excluded.high_step ELSE {t}.high_step END, "
+    "high = CASE WHEN excluded.high > {t}.high THEN excluded.high ELSE {t}.high END"
+)
 
 
 def _table(model) -> _Table:
     key = (model, connection.vendor)
     if key not in _TABLES:
-        _TABLES[key] = _Table(model, COLUMNS[model])
+        if model is MetricSummary:
+            merge = _SUMMARY_MERGE.format(t=connection.ops.quote_name(model._meta.db_table))
+            _TABLES[key] = _Table(model, COLUMNS[model], on_conflict=merge)
+        else:
+            _TABLES[key] = _Table(model, COLUMNS[model])
     return _TABLES[key]
+
+
+def store_summaries(run_id: int, metric_rows: list[tuple]) -> None:
+    """Merge (run_id, seq, step, name, value) metric rows into the run's metric summaries; part of the
+    caller's transaction. Merging rows stored before changes nothing.
+
+    Steps mostly grow, so most blocks are new: a block lying wholly after the last step a series has
+    summaries for cannot be stored yet, and is inserted plainly (COPY on PostgreSQL); only the others
+    (about one a level, where the last batch ended) are merged with ON CONFLICT … DO UPDATE, which
+    costs several times more per row."""
+    summaries = summarise((row[3], row[2], row[4]) for row in metric_rows)
+    if not summaries:
+        return
+    last = _last_summarised_steps(run_id, sorted({name for name, _, _ in summaries}))
+    fresh, touching = [], []
+    for (name, level, block), summary in summaries.items():
+        end = last.get(name)
+        (fresh if end is None or block > end >> level else touching).append((run_id, name, level, block, *summary))
+    table = _table(MetricSummary)
+    if touching:
+        table.insert(touching, clashing=True)
+    if fresh:
+        table.insert(fresh)
+
+
+def _last_summarised_steps(run_id: int, names: list[str]) -> dict[str, int]:
+    """For each name with summaries, the last step its lowest-level blocks cover: every stored block of
+    any level starts at or before it (all levels are written and rebuilt together)."""
+    sql = (f"SELECT %s, (SELECT block FROM {MetricSummary._meta.db_table} WHERE run_id = %s AND name = %s "
+           f"AND level = {MIN_LEVEL} ORDER BY block DESC LIMIT 1)")
+    params = [value for index, name in enumerate(names) for value in (index, run_id, name)]
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join([sql] * len(names)), params)
+        found = cursor.fetchall()
+    return {names[index]: ((block + 1) << MIN_LEVEL) - 1 for index, block in found if block is not None}
+
+
+def _rebuild_summaries(run_id: int, first_steps: dict[str, int]) -> None:
+    """After a series lost the points from step `first_steps[name]` on: every block from that step on is
+    computed again from the points left (blocks wholly before it keep their summaries)."""
+    for name, first in first_steps.items():
+        affected = Q()
+        for level in range(MIN_LEVEL, MAX_LEVEL + 1):
+            affected |= Q(level=level, block__gte=first >> level)
+        MetricSummary.objects.filter(affected, run_id=run_id, name=name).delete()
+        start = first >> MAX_LEVEL << MAX_LEVEL  # where the widest affected block starts
+        points = Metric.objects.filter(run_id=run_id, name=name, step__gte=start).values_list("seq", "step", "name", "value")
+        rows = [(run_id, *point) for point in points.iterator(chunk_size=10_000)]
+        rebuilt = summarise((row[3], row[2], row[4]) for row in rows)
+        kept = {key: summary for key, summary in rebuilt.items() if key[2] >= first >> key[1]}
+        if kept:
+            _table(MetricSummary).insert([(run_id, *key, *summary) for key, summary in kept.items()])
 
 
 MAIN_PHASES = ("sft", "grpo", "rollout", "eval", "done")  # status phases only the main job emits

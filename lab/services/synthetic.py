@@ -6,6 +6,7 @@ entropy decays, KL creeps up. Trace text mixes in reflection markers as length g
 """
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from collections.abc import Iterator
 from django.db import transaction
 
 from lab.models import CheckpointRecord, EvalResult, Metric, Run, RunStatus, Trace
+from lab.services.ingest import store_summaries
 
 CORE_METRICS = (
     "reward", "reward_std", "rewards/accuracy/mean", "rewards/format/mean", "accuracy", "format_rate",
@@ -63,20 +65,20 @@ def _value(name: str, t: float, rng: random.Random) -> float:
     return table.get(name, noise)
 
 
-def _bulk(model, rows: Iterator) -> int:
+def _bulk(model, rows: Iterator, on_batch=None) -> int:
+    """bulk_create `rows` a batch per transaction; `on_batch(batch)` runs in each batch's transaction."""
     count = 0
     batch = []
-    for row in rows:
-        batch.append(row)
-        if len(batch) >= BATCH:
+    for row in itertools.chain(rows, [None]):
+        if row is not None:
+            batch.append(row)
+        if batch and (row is None or len(batch) >= BATCH):
             with transaction.atomic():
                 model.objects.bulk_create(batch, batch_size=1000)
+                if on_batch is not None:
+                    on_batch(batch)
             count += len(batch)
             batch = []
-    if batch:
-        with transaction.atomic():
-            model.objects.bulk_create(batch, batch_size=1000)
-        count += len(batch)
     return count
 
 
@@ -148,7 +150,10 @@ def make_synthetic_run(
             for name in names:
                 yield Metric(run=run, seq=step, step=step, name=name, value=_value(name, step / steps, rng))
 
-    _bulk(Metric, metric_rows())
+    def summarise(batch):
+        store_summaries(run.id, [(m.run_id, m.seq, m.step, m.name, m.value) for m in batch])
+
+    _bulk(Metric, metric_rows(), on_batch=summarise)
     seq_start = steps + 1
     seq_start += _bulk(Trace, _traces(run, steps, traces_per_step, group_size, seed, seq_start))
     evals, checkpoints = [], []

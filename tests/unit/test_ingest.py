@@ -249,3 +249,72 @@ def test_a_long_file_read_in_many_blocks_names_bad_lines_and_keeps_order(run, tm
     assert Trace.objects.filter(run=run).count() == 200
     run.refresh_from_db()
     assert (run.ingested_seq, run.step) == (602, 200)
+
+
+def stored_summaries(run) -> dict:
+    from lab.models import MetricSummary
+
+    rows = MetricSummary.objects.filter(run=run).values_list("name", "level", "block", "low_step", "low", "high_step", "high")
+    return {(name, level, block): [*rest] for name, level, block, *rest in rows}
+
+
+def summaries_from_scratch(run) -> dict:
+    from lab.services.metric_summaries import summarise
+
+    return summarise(Metric.objects.filter(run=run).order_by("seq").values_list("name", "step", "value"))
+
+
+def noisy_steps(first_seq: int, steps: range, seed: int) -> list[dict]:
+    """Metric events with repeated values (ties), NaN and a second event at some steps."""
+    import random
+
+    rng, events, seq = random.Random(seed), [], first_seq
+    for step in steps:
+        values = {"loss": rng.choice([0.5, 1.0, 1.5, rng.random()]), "kl": rng.random() if step % 7 else float("nan")}
+        events.append({"seq": seq, "type": "metric", "step": step, "metrics": values})
+        seq += 1
+        if step % 13 == 0:
+            events.append({"seq": seq, "type": "metric", "step": step, "metrics": {"loss": rng.choice([0.5, 3.0])}})
+            seq += 1
+    return events
+
+
+def test_metric_summaries_match_the_stored_points_through_batches_a_resume_and_a_final_drop(run, tmp_path, monkeypatch):
+    from lab.services import ingest
+
+    monkeypatch.setattr(ingest, "BATCH_EVENTS", 97)  # many batches: blocks merged across them
+    path = tmp_path / "events.jsonl"
+    tail = EventTail()
+    first = noisy_steps(0, range(1, 700), seed=1)
+    write(path, first)
+    ingest_events(run, path, tail=tail)
+    assert stored_summaries(run) == summaries_from_scratch(run) != {}
+    # resumed from a checkpoint at step 450: it logs first (every later seq shifts by one), then writes
+    # the steps after 450 again with other values
+    kept = [e for e in first if e["step"] <= 450]
+    resumed = [{"seq": len(kept), "type": "log", "message": "resumed"}] + noisy_steps(len(kept) + 1, range(451, 720), seed=2)
+    write(path, kept + resumed, mode="w")
+    ingest_events(run, path, tail=tail)
+    assert sorted(Metric.objects.filter(run=run, step__gt=450).values_list("seq", flat=True).distinct()) == \
+        [e["seq"] for e in resumed[1:]]
+    assert stored_summaries(run) == summaries_from_scratch(run)
+    write(path, kept, mode="w")  # the attempt ended at the checkpoint: the last read drops what follows
+    ingest_events(run, path, final=True)
+    assert stored_summaries(run) == summaries_from_scratch(run)
+    from lab.services.metric_summaries import MIN_LEVEL
+
+    assert max(block for (_, level, block) in stored_summaries(run) if level == MIN_LEVEL) == 450 >> MIN_LEVEL
+
+
+def test_storing_the_same_metrics_twice_leaves_their_summaries_as_they_were(run):
+    from lab.services.ingest import store_summaries
+
+    rows = [(run.id, i, i // 3, "loss", float(i % 5)) for i in range(300)]
+    store_summaries(run.id, rows)
+    once = stored_summaries(run)
+    store_summaries(run.id, rows[100:200])
+    store_summaries(run.id, rows)
+    assert stored_summaries(run) == once
+    from lab.services.metric_summaries import MIN_LEVEL
+
+    assert once[("loss", MIN_LEVEL, 0)] == [0, 0.0, 1, 4.0]  # the minimum 0 first at step 0, the maximum 4 at step 1
