@@ -37,7 +37,7 @@
 
   function Dashboard(config) {
     this.config = config;
-    this.series = {};  // name -> {x, y, raw, drawn}
+    this.series = {};  // name -> {x, y, raw, drawn, bucket (steps per min/max bucket)}
     this.evalSeries = [];
     this.panels = [];
     this.smoothing = 0;
@@ -114,7 +114,10 @@
   Dashboard.prototype.countsText = function (panel) {
     var self = this;
     var list = panel.spec.eval ? this.evalSeries : panel.spec.names.map(function (n) { return self.series[n]; }).filter(Boolean);
-    return list.map(function (s) { return s.name + ": " + s.raw.toLocaleString() + " raw / " + s.x.length.toLocaleString() + " drawn"; }).join(" · ");
+    return list.map(function (s) {
+      var text = s.name + ": " + s.raw.toLocaleString() + " raw / " + s.x.length.toLocaleString() + " drawn";
+      return s.bucket > 1 ? text + " (min/max per " + s.bucket.toLocaleString() + " steps)" : text;
+    }).join(" · ");
   };
 
   Dashboard.prototype.draw = function (panel) {
