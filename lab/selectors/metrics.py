@@ -1,9 +1,11 @@
 """Metric series for charts: names, and each series downsampled on the server.
 
 A series is cut to at most MAX_POINTS points keeping every bucket's minimum and maximum, so a spike
-or a collapse is never smoothed away by the downsampling itself. On SQLite and PostgreSQL the buckets
-are computed by the database (only ≤ MAX_POINTS rows reach Python); elsewhere the series is read and
-cut with tsdownsample's MinMaxLTTB. Either way one series at a time, never the run's whole history.
+or a collapse is never smoothed away by the downsampling itself. On SQLite and PostgreSQL a long series
+is read from its summaries kept at ingestion (lab.services.metric_summaries: one row per bucket of a
+power-of-two width), a short one or a short range has its buckets computed by the database from the
+stored points; only ≤ MAX_POINTS rows reach Python. Elsewhere the series is read and cut with
+tsdownsample's MinMaxLTTB. Never the run's whole history at once.
 """
 from __future__ import annotations
 
@@ -93,8 +95,8 @@ def _bucket_width(first: int, last: int, max_points: int) -> int:
 
 def _summary_level(first: int, last: int, max_points: int) -> int | None:
     """The summary level whose blocks over [first, last] number at most max_points / 2 (the smallest such
-    power-of-two width), or None when buckets narrower than the lowest level's blocks do (the stored
-    points are read then: at most 2 × max_points of them)."""
+    power-of-two width), or None when buckets of half the lowest level's block or less do (the stored
+    points are read then: a span of at most 2 × max_points steps)."""
     width = _bucket_width(first, last, max_points)
     if width <= 1 << (MIN_LEVEL - 1):
         return None

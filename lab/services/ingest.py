@@ -455,9 +455,8 @@ def _rebuild_summaries(run_id: int, first_steps: dict[str, int]) -> None:
             affected |= Q(level=level, block__gte=first >> level)
         MetricSummary.objects.filter(affected, run_id=run_id, name=name).delete()
         start = first >> MAX_LEVEL << MAX_LEVEL  # where the widest affected block starts
-        points = Metric.objects.filter(run_id=run_id, name=name, step__gte=start).values_list("seq", "step", "name", "value")
-        rows = [(run_id, *point) for point in points.iterator(chunk_size=10_000)]
-        rebuilt = summarise((row[3], row[2], row[4]) for row in rows)
+        points = Metric.objects.filter(run_id=run_id, name=name, step__gte=start).values_list("name", "step", "value")
+        rebuilt = summarise(points.iterator(chunk_size=10_000))  # streamed: only the summaries are kept
         kept = {key: summary for key, summary in rebuilt.items() if key[2] >= first >> key[1]}
         if kept:
             _table(MetricSummary).insert([(run_id, *key, *summary) for key, summary in kept.items()])
