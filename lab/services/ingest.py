@@ -9,6 +9,8 @@ The database mirrors the file, keyed by (run, seq):
   as the stored one it is skipped — so each step's metrics and traces are stored once — and from the
   first seq where the new attempt differs, the rows of the dead attempt's lost steps are replaced;
 - `final=True` (the trainer has exited) drops rows above the file's last seq.
+Metric rows also update the run's metric summaries (min/max per power-of-two step block, for charts;
+lab.services.metric_summaries) in the same transaction; dropped rows have their blocks rebuilt.
 
 A line without its newline is a write in progress (or torn by a crash): it is left for the next call.
 A complete line that is not a JSON object with an integer `seq` and a known `type` is skipped and logged.
