@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import torch
 
-from r1model.rollout.engine import BuiltinEngine, Completion, SamplingParams, filter_probs, left_pad, sample
+from r1model.rollout.engine import (
+    BuiltinEngine, Completion, SamplingParams, filter_probs, left_pad, sample, tempered_entropy,
+)
 
 
 def accept_or_resample(p: torch.Tensor, q: torch.Tensor, draft: torch.Tensor,
@@ -67,9 +69,12 @@ class SpeculativeEngine(BuiltinEngine):
         rows = torch.arange(n, device=device)
         tokens: list[list[int]] = [[] for _ in prompts]
         logprobs: list[list[float]] = [[] for _ in prompts]
-        for r, t, l in zip(rows.tolist(), nxt.tolist(), lp.tolist()):
+        entropies: list[list[float]] = [[] for _ in prompts]  # of the main model's tempered distribution
+        first_entropy = tempered_entropy(out.logits[:, -1], params.temperature)
+        for r, t, l, e in zip(rows.tolist(), nxt.tolist(), lp.tolist(), first_entropy.tolist()):
             tokens[r].append(t)
             logprobs[r].append(l)
+            entropies[r].append(e)
         live = ~torch.isin(nxt, stop) & (params.max_new_tokens > 1)
         stop_set = set(stop.tolist())
         drafts = accepted_total = 0
@@ -100,14 +105,16 @@ class SpeculativeEngine(BuiltinEngine):
             first = torch.where(ok, draft, choice)
             first_lp = logp[:, 0].gather(1, first[:, None]).squeeze(1)
             bonus_lp = logp[:, 1].gather(1, bonus[:, None]).squeeze(1)
+            entropy = -(logp.exp() * logp).sum(-1)  # (N, 2): tempered_entropy at both positions
             live_rows = []
-            for r, o, t1, l1, t2, l2 in zip(rows.tolist(), ok.tolist(), first.tolist(), first_lp.tolist(),
-                                            bonus.tolist(), bonus_lp.tolist()):
-                emit = [(t1, l1), (t2, l2)] if o and t1 not in stop_set else [(t1, l1)]
+            for r, o, t1, l1, t2, l2, (e1, e2) in zip(rows.tolist(), ok.tolist(), first.tolist(), first_lp.tolist(),
+                                                      bonus.tolist(), bonus_lp.tolist(), entropy.tolist()):
+                emit = [(t1, l1, e1), (t2, l2, e2)] if o and t1 not in stop_set else [(t1, l1, e1)]
                 alive = True
-                for t, l in emit:
+                for t, l, e in emit:
                     tokens[r].append(t)
                     logprobs[r].append(l)
+                    entropies[r].append(e)
                     if t in stop_set or len(tokens[r]) >= params.max_new_tokens:
                         alive = False
                         break
@@ -121,4 +128,4 @@ class SpeculativeEngine(BuiltinEngine):
             draft, q = self._draft(mtp_logits[torch.arange(len(ok), device=device), last], params, generator)
             nxt, pos = new_next, pos + 1 + ok.long()
         extras = {"drafts": drafts, "accepted": accepted_total, "acceptance": accepted_total / drafts if drafts else 0.0}
-        return tokens, logprobs, [[] for _ in prompts], extras  # no per-token entropies from this engine
+        return tokens, logprobs, entropies, extras

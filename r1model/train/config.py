@@ -157,6 +157,12 @@ class GRPOConfig(_Strict):
     temperature: float = Field(1.0, gt=0, description="Sampling temperature of the rollouts. Report: 1.0.")
     top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling of the rollouts (1.0 = off).")
     top_k: int = Field(0, ge=0, description="Top-k sampling of the rollouts (0 = off).")
+    rollout_engine: Literal["builtin", "speculative"] = Field(
+        "builtin",
+        description="How rollouts are sampled: builtin (batched decoding with a KV cache) or speculative (the "
+        "model's MTP module drafts one token ahead and the model verifies it, V3 report §5.4.3; the same "
+        "distribution, fewer forwards; needs num_nextn_predict_layers ≥ 1).",
+    )
     max_new_tokens: int = Field(
         256, ge=1, description="Longest completion; longer ones are cut and flagged truncated. Report: 32,768 (65,536 after step 8.2k)."
     )

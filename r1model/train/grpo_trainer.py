@@ -59,7 +59,7 @@ class GRPOTrainer:
             self.optimizer, ctx.config.total_steps * updates_per_step, self.hp.warmup_steps * updates_per_step,
             self.hp.lr_schedule, self.hp.min_lr_ratio,
         )
-        self.engine = modeling.make_engine(model, tokenizer)
+        self.engine = modeling.make_engine(model, tokenizer, self.hp.rollout_engine)
         self.start_step = 0
         self.eos = modeling.eos_id(tokenizer)
         self.pad = modeling.pad_id(tokenizer)
@@ -163,6 +163,9 @@ class GRPOTrainer:
         # 6. metrics and traces
         values = self._metrics(totals, components, completions, texts, truncated, zero_std, skipped_group, keep_group)
         values.update(update)
+        acceptance = getattr(getattr(self.engine, "last_stats", None), "extras", {}).get("acceptance")
+        if acceptance is not None:  # the speculative engine's drafts
+            values["rollout/draft_acceptance"] = acceptance
         if all(_has_entropies(c) for c in completions):  # the sampling policy's, over every sampled token
             values["entropy"] = sum(sum(c.entropies) for c in completions) / max(1, sum(len(c.token_ids) for c in completions))
         elapsed = time.perf_counter() - started

@@ -55,6 +55,7 @@ _GRPO = [
     Metric("time/update", "Seconds spent on old-policy log-probabilities, losses, backward and optimizer steps.", "s"),
     Metric("time/step", "Seconds for the whole step.", "s"),
     Metric("throughput/tokens_per_s", "Completion tokens generated per second of the whole step.", "tokens/s"),
+    Metric("rollout/draft_acceptance", "Speculative rollouts (grpo.rollout_engine = speculative): share of the MTP module's drafts the model kept (V3 report: 85–90 %).", "fraction"),
 ]
 
 _SUPERVISED = [

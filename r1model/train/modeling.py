@@ -87,9 +87,15 @@ def pad_id(tokenizer) -> int:
     return tokenizer.pad_id
 
 
-def make_engine(model, tokenizer):
-    from r1model.rollout import BuiltinEngine
+def make_engine(model, tokenizer, kind: str = "builtin"):
+    """The rollout engine named by grpo.rollout_engine for `model`."""
+    from r1model.rollout import BuiltinEngine, SpeculativeEngine
 
+    if kind == "speculative":
+        if not len(getattr(model, "mtp", ())):
+            raise ValueError("grpo.rollout_engine: speculative decoding needs a model with an MTP module "
+                             "(model num_nextn_predict_layers ≥ 1)")
+        return SpeculativeEngine(model, tokenizer)
     return BuiltinEngine(model, tokenizer)
 
 

@@ -126,7 +126,7 @@ def _run_job(ctx: RunContext, data: DataSource, main_latest: Path | None, base_l
         if config.kind == "grpo" and config.grpo.beta > 0:  # the reference is the starting policy
             start_model, tokenizer, _ = _starting_model(ctx, data, base_latest)
         model, tokenizer = modeling.load_model(main_latest, ctx.device)
-    engine = modeling.make_engine(model, tokenizer)
+    engine = modeling.make_engine(model, tokenizer, config.grpo.rollout_engine)
 
     def evaluate(step: int) -> None:
         if config.evaluation.benchmarks:

@@ -51,6 +51,7 @@ def test_greedy_speculative_equals_plain_greedy_and_accepts_drafts(trained):
     assert [c.finish_reason for c in spec] == [c.finish_reason for c in plain]
     for a, b in zip(spec, plain):
         assert torch.allclose(torch.tensor(a.logprobs), torch.tensor(b.logprobs), atol=1e-4)
+        assert torch.allclose(torch.tensor(a.entropies), torch.tensor(b.entropies), atol=1e-4)
     assert engine.last_stats.extras["acceptance"] > 0.5
 
 
@@ -67,6 +68,9 @@ def test_sampled_speculative_logprobs_equal_teacher_forced_and_are_seeded(traine
         expected = logp.gather(1, torch.tensor(c.token_ids)[:, None]).squeeze(1)
         assert len(c.token_ids) <= 30
         assert torch.allclose(expected, torch.tensor(c.logprobs), atol=1e-4)
+        # each token's entropy is the main model's (tempered), as the plain engine reports it, so a GRPO
+        # update on this engine may skip zero-advantage rows (r1model.train.grpo_trainer)
+        assert torch.allclose(-(logp.exp() * logp).sum(-1), torch.tensor(c.entropies), atol=1e-4)
 
 
 def test_speculative_engine_needs_an_mtp_module():
@@ -74,3 +78,48 @@ def test_speculative_engine_needs_an_mtp_module():
     model = DeepSeekV3(ModelConfig.preset("tiny", num_nextn_predict_layers=0))
     with pytest.raises(ValueError, match="^num_nextn_predict_layers: "):
         SpeculativeEngine(model, tok).generate([[5, 6]], SamplingParams(max_new_tokens=3))
+
+
+def test_a_grpo_step_on_speculative_rollouts_reports_acceptance_and_skips_zero_advantage_rows(tmp_path, monkeypatch):
+    from r1model.events import EventWriter
+    from r1model.train import grpo_trainer, modeling
+    from r1model.train.config import validate_run_config
+    from r1model.train.context import RunContext
+    from r1model.train.data import DataSource
+
+    def trainer_for(engine: str, run_dir):
+        config = validate_run_config({
+            "model": "tiny", "template": "mini", "datasets": [{"task": "addition", "difficulty": {"digits": 1}}],
+            "grpo": {"group_size": 4, "prompts_per_step": 2, "max_new_tokens": 8, "beta": 0.0, "rollout_engine": engine},
+        })
+        ctx = RunContext(config, run_dir, EventWriter(run_dir), torch.device("cpu"))
+        model, tokenizer = modeling.build_model(config.model, ctx.device, seed=0)
+        return grpo_trainer.GRPOTrainer(ctx, model, tokenizer, DataSource(config))
+
+    real_rewards = grpo_trainer.compute_rewards
+
+    def rewards(texts, *args, **kwargs):  # an untrained model earns nothing: totals 1, 0, ½, ½ in each group
+        _, components = real_rewards(texts, *args, **kwargs)
+        return [(1.0, 0.0, 0.5, 0.5)[i % 4] for i in range(len(texts))], components
+
+    monkeypatch.setattr(grpo_trainer, "compute_rewards", rewards)
+    trainer = trainer_for("speculative", tmp_path / "spec")
+    assert isinstance(trainer.engine, SpeculativeEngine)
+    forwarded, advantages = [], []
+    real_micro, real_update = trainer._micro_batches, trainer._update
+    trainer._micro_batches = lambda rows, *a: forwarded.extend(rows) or real_micro(rows, *a)
+    trainer._update = lambda step, rows, p, c, adv: advantages.extend(adv.tolist()) or real_update(step, rows, p, c, adv)
+    values = trainer.step(1)
+    assert 0 <= values["rollout/draft_acceptance"] <= 1 and values["entropy"] > 0
+    # the engine reports every token's entropy, so (β = 0) the rows with advantage 0 skip the forward
+    assert sorted(forwarded) == [i for i, a in enumerate(advantages) if a != 0] == [0, 1, 4, 5]
+    assert "rollout/draft_acceptance" not in trainer_for("builtin", tmp_path / "plain").step(1)
+
+
+def test_speculative_rollouts_need_an_mtp_module_named_by_field(tmp_path):
+    from r1model.train import modeling
+
+    tok = R1Tokenizer.build()
+    model = DeepSeekV3(ModelConfig.preset("tiny", num_nextn_predict_layers=0))
+    with pytest.raises(ValueError, match="^grpo.rollout_engine: "):
+        modeling.make_engine(model, tok, "speculative")
