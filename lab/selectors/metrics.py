@@ -93,11 +93,10 @@ def _bucket_width(first: int, last: int, max_points: int) -> int:
     return -(-span // (half - 1))
 
 
-def _summary_level(first: int, last: int, max_points: int) -> int | None:
+def _summary_level(first: int, last: int, width: int, max_points: int) -> int | None:
     """The summary level whose blocks over [first, last] number at most max_points / 2 (the smallest such
-    power-of-two width), or None when buckets of half the lowest level's block or less do (the stored
-    points are read then: a span of at most 2 × max_points steps)."""
-    width = _bucket_width(first, last, max_points)
+    power-of-two width; `width` is _bucket_width's), or None when buckets of half the lowest level's block
+    or less do (the stored points are read then: a span of at most 2 × max_points steps)."""
     if width <= 1 << (MIN_LEVEL - 1):
         return None
     level = max(MIN_LEVEL, (width - 1).bit_length())
@@ -187,13 +186,15 @@ def metric_series_many(run_id: int, names: list[str], *, max_points: int = MAX_P
             if found is None:
                 continue
             first, last, out[index]["raw"] = found
-            level = _summary_level(first, last, max_points)
+            width = _bucket_width(first, last, max_points)
+            level = _summary_level(first, last, width, max_points)
+            if level is not None:
+                width = 1 << level
+            out[index]["bucket"] = width
             if level is not None and after_step is None and summaries:
                 from_summaries.append(_SUMMARY_BRANCH)
                 summary_params += [index, run_id, names[index], level]
-                out[index]["bucket"] = 1 << level
                 continue
-            width = out[index]["bucket"] = _bucket_width(first, last, max_points) if level is None else 1 << level
             sql = branch.format(t=_TABLE, where=where, i=index)
             if connection.vendor == "postgresql":
                 branches.append(sql)

@@ -322,7 +322,8 @@ class _Table:
     savepoint is rolled back and the rows go the careful way: COPY into a session temp table (no
     indexes, no WAL) and one INSERT … SELECT … ON CONFLICT DO NOTHING that also empties the stage.
     A table whose rows merge into stored ones instead (`on_conflict`: ON CONFLICT … DO UPDATE, the
-    metric summaries) uses it in both places; rows expected to clash (`clashing`) go straight to the stage.
+    metric summaries; `{t}` stands for the table) uses it in both places; rows expected to clash
+    (`clashing`) go straight to the stage.
     """
 
     def __init__(self, model, fields: tuple[str, ...], on_conflict: str = "DO NOTHING"):
@@ -332,6 +333,7 @@ class _Table:
         columns = [meta.get_field(name).column for name in fields] + [f.column for f in self.extra]
         quote = connection.ops.quote_name
         table, names = quote(meta.db_table), ", ".join(quote(c) for c in columns)
+        on_conflict = on_conflict.format(t=table)
         self.sql = f"INSERT INTO {table} ({names}) VALUES ({', '.join(['%s'] * len(columns))}) ON CONFLICT {on_conflict}"
         stage = quote(f"ingest_stage_{meta.db_table}")
         # ON COMMIT DELETE ROWS is a second guard only: inside an outer transaction there is no commit
@@ -400,16 +402,13 @@ _SUMMARY_MERGE = (
     "THEN excluded.high_step ELSE {t}.high_step END, "
     "high = CASE WHEN excluded.high > {t}.high THEN excluded.high ELSE {t}.high END"
 )
+ON_CONFLICT = {MetricSummary: _SUMMARY_MERGE}  # the others skip a row already stored (DO NOTHING)
 
 
 def _table(model) -> _Table:
     key = (model, connection.vendor)
     if key not in _TABLES:
-        if model is MetricSummary:
-            merge = _SUMMARY_MERGE.format(t=connection.ops.quote_name(model._meta.db_table))
-            _TABLES[key] = _Table(model, COLUMNS[model], on_conflict=merge)
-        else:
-            _TABLES[key] = _Table(model, COLUMNS[model])
+        _TABLES[key] = _Table(model, COLUMNS[model], ON_CONFLICT.get(model, "DO NOTHING"))
     return _TABLES[key]
 
 

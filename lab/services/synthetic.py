@@ -68,17 +68,13 @@ def _value(name: str, t: float, rng: random.Random) -> float:
 def _bulk(model, rows: Iterator, on_batch=None) -> int:
     """bulk_create `rows` a batch per transaction; `on_batch(batch)` runs in each batch's transaction."""
     count = 0
-    batch = []
-    for row in itertools.chain(rows, [None]):
-        if row is not None:
-            batch.append(row)
-        if batch and (row is None or len(batch) >= BATCH):
-            with transaction.atomic():
-                model.objects.bulk_create(batch, batch_size=1000)
-                if on_batch is not None:
-                    on_batch(batch)
-            count += len(batch)
-            batch = []
+    rows = iter(rows)
+    while batch := list(itertools.islice(rows, BATCH)):
+        with transaction.atomic():
+            model.objects.bulk_create(batch, batch_size=1000)
+            if on_batch is not None:
+                on_batch(batch)
+        count += len(batch)
     return count
 
 

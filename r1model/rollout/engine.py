@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import torch
 
 from r1model.model.tokenizer import ANSWER_END
+from r1model.rollout.logprobs import entropy_of
 
 
 @dataclass(frozen=True)
@@ -184,8 +185,7 @@ def sample(logits: torch.Tensor, params: SamplingParams,
 
 def tempered_entropy(logits: torch.Tensor, temperature: float) -> torch.Tensor:
     """Entropy (N,) of softmax(logits / T) for logits (N, V); T = 0 (greedy) reports that of T = 1."""
-    logp = (logits.float() / (temperature or 1.0)).log_softmax(-1)
-    return -(logp.exp() * logp).sum(-1)
+    return entropy_of((logits.float() / (temperature or 1.0)).log_softmax(-1))
 
 
 def filter_probs(scaled: torch.Tensor, top_k: int, top_p: float) -> torch.Tensor:

@@ -29,7 +29,7 @@ def sequence_logprobs(model, input_ids: torch.Tensor, attention_mask: torch.Tens
     # position i predicts token i+1: columns for tokens first .. T-1 come from positions first-1 .. T-2
     logp = (logits[:, first - 1:-1].float() / temp).log_softmax(-1)  # (B, width, V)
     tok_lp = logp.gather(-1, input_ids[:, first:, None]).squeeze(-1)  # (B, width)
-    entropy = -(logp.exp() * logp).sum(-1) if return_entropy else None
+    entropy = entropy_of(logp) if return_entropy else None
     if bool((starts != first).any()):
         shift = (starts - first)[:, None] + torch.arange(width, device=input_ids.device)  # (B, width)
         inside = shift < width
@@ -38,3 +38,8 @@ def sequence_logprobs(model, input_ids: torch.Tensor, attention_mask: torch.Tens
         if entropy is not None:
             entropy = entropy.gather(1, idx).masked_fill(~inside, 0.0)
     return (tok_lp, entropy) if return_entropy else tok_lp
+
+
+def entropy_of(logp: torch.Tensor) -> torch.Tensor:
+    """Entropy (...,) of distributions given as log-probabilities (..., V)."""
+    return -(logp.exp() * logp).sum(-1)

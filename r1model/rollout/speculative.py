@@ -18,6 +18,7 @@ import torch
 from r1model.rollout.engine import (
     BuiltinEngine, Completion, SamplingParams, filter_probs, left_pad, sample, tempered_entropy,
 )
+from r1model.rollout.logprobs import entropy_of
 
 
 def accept_or_resample(p: torch.Tensor, q: torch.Tensor, draft: torch.Tensor,
@@ -105,7 +106,7 @@ class SpeculativeEngine(BuiltinEngine):
             first = torch.where(ok, draft, choice)
             first_lp = logp[:, 0].gather(1, first[:, None]).squeeze(1)
             bonus_lp = logp[:, 1].gather(1, bonus[:, None]).squeeze(1)
-            entropy = -(logp.exp() * logp).sum(-1)  # (N, 2): tempered_entropy at both positions
+            entropy = entropy_of(logp)  # (N, 2): tempered_entropy at both positions
             live_rows = []
             for r, o, t1, l1, t2, l2, (e1, e2) in zip(rows.tolist(), ok.tolist(), first.tolist(), first_lp.tolist(),
                                                       bonus.tolist(), bonus_lp.tolist(), entropy.tolist()):

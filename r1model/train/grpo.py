@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from r1model.rollout.logprobs import entropy_of
+
 AGGREGATIONS = ("grpo", "dapo", "dr_grpo")
 
 
@@ -58,7 +60,7 @@ def token_logprobs(logits: torch.Tensor, targets: torch.Tensor, temperature: flo
     logp_all = F.log_softmax(logits.float() / temperature, dim=-1)  # (B, T, V)
     logp = logp_all.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
     with torch.no_grad():  # a metric: no graph for it
-        entropy = -(logp_all.exp() * logp_all).sum(-1)
+        entropy = entropy_of(logp_all)
     return logp, entropy
 
 
