@@ -399,12 +399,11 @@ def recipe_config(
     if dataset is not None:
         use_dataset(data, dataset)
     source = f"recipe {name}"
-    try:
-        for key, value in sets:
+    for key, value in sets:
+        try:
             set_path(data, key, value)
-    except ValueError as exc:
-        field = str(exc).split(":", 1)[0].removeprefix("--set ")
-        raise ConfigError([{"field": field, "loc": tuple(field.split(".")), "msg": str(exc)}], source) from None
+        except ValueError as exc:  # the field is the path being set (not read back out of the message)
+            raise ConfigError([{"field": key, "loc": tuple(key.split(".")), "msg": str(exc)}], source) from None
     config = validate_run_config(data, source=source)
     if require_inputs:
         missing = missing_inputs(name, config, check_paths=True)

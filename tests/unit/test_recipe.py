@@ -111,6 +111,9 @@ def test_set_changes_nested_fields_and_list_items_and_wins_over_options():
     with pytest.raises(ConfigError) as caught:  # a typo is the trainer's unknown-field error, by name
         recipe_config("r1-zero", sets=[("grpo.betta", 0)])
     assert caught.value.errors[0]["field"] == "grpo.betta"
+    with pytest.raises(ConfigError) as caught:  # a path that cannot be followed names the path being set
+        recipe_config("r1-zero", sets=[("name", "ok"), ("datasets.3.task", "x")])
+    assert caught.value.errors[0]["field"] == "datasets.3.task" and "not an item" in caught.value.errors[0]["msg"]
 
 
 def test_sft_on_accepted_samples_wraps_the_problem_not_the_already_rendered_prompt(tmp_path):
