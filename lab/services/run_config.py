@@ -71,6 +71,11 @@ def resolve(prop: dict, defs: dict) -> dict:
     return prop
 
 
+def recipe_names() -> list[str]:
+    """The trainer's recipe names (no config built: for checking a name)."""
+    return list(recipes_module.RECIPES)
+
+
 def recipes() -> dict[str, dict]:
     """name → {"description": str, "config": dict, "needs": [{"field", "what"}]}: the trainer's recipes, for
     the new-run page. `needs`: what the user must give (a checkpoint in model.source, a dataset file); the

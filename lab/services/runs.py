@@ -17,7 +17,7 @@ from django.utils import timezone
 from lab.access import require_team_role
 from lab.models import Project, Run, RunStatus, Team
 from lab.services.dispatch import dispatch_run
-from lab.services.run_config import config_schema, recipe_config, recipe_input_errors, recipes, validate_config
+from lab.services.run_config import config_schema, recipe_config, recipe_input_errors, recipe_names, validate_config
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ def run_create(
         not isinstance(eval_benchmarks, list) or not all(isinstance(b, str) and b.strip() for b in eval_benchmarks)
     ):
         errors["eval_benchmarks"] = ["must be a list of benchmark names"]
-    if recipe and recipe not in recipes():
+    if recipe and recipe not in recipe_names():
         errors["recipe"] = [f"unknown recipe {recipe!r}"]
     if errors:
         raise ValidationError(errors)

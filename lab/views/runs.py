@@ -12,7 +12,7 @@ from lab.access import get_for_user
 from lab.forms import ConfigForm, RunForm
 from lab.models import CheckpointRecord, Dataset, Membership, Project, Run, RunStatus
 from lab.selectors.runs import OVERVIEW_PAGE, benchmarks_in, overview_rows, team_runs
-from lab.services.run_config import config_edits, config_schema, recipe_config, recipes
+from lab.services.run_config import config_edits, config_schema, recipe_config, recipe_names, recipes
 from lab.services.runs import run_cancel, run_create, run_resume
 from lab.views.common import int_param, page, team_page
 
@@ -71,7 +71,7 @@ def _start_values(request, team) -> tuple[dict, dict]:
     config: dict | None = None
     fork_id, parent_id = request.GET.get("fork"), request.GET.get("parent")
     recipe = request.GET.get("recipe", "")
-    recipe = recipe if recipe in recipes() else ""
+    recipe = recipe if recipe in recipe_names() else ""
     if fork_id:
         source, _ = get_for_user(request.user, Run, id=fork_id)
         config = dict(source.config)
