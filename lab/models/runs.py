@@ -34,6 +34,8 @@ class StageProgress:
     stage's, as the trainer says them; the overall step counts the base steps before the main ones.
     Shared by Run and the overview's light rows (lab.selectors.runs.RunSummary)."""
 
+    __slots__ = ()  # no instance dict of its own: RunSummary's __slots__ then keep its rows small
+
     @property
     def is_active(self) -> bool:
         return self.status in ACTIVE_STATUSES
