@@ -45,9 +45,23 @@ def zero_std_groups(rewards: torch.Tensor, group_size: int) -> torch.Tensor:
     return (grouped == grouped[:, :1]).all(dim=1)
 
 
-def k3_kl(logp: torch.Tensor, ref_logp: torch.Tensor) -> torch.Tensor:
-    """Per-token k3 estimate of KL(π_θ ‖ π_ref): exp(Δ) − Δ − 1 with Δ = log π_ref − log π_θ; ≥ 0, 0 iff equal."""
-    delta = ref_logp - logp
+def masked_log_ratio(numerator: torch.Tensor, denominator: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """numerator − denominator (log-probabilities) on the mask, exactly 0 off it — before any exp.
+
+    At padding the log-probabilities are placeholders (0 for the stored π_old/π_ref, the pad token's, perhaps
+    −100, for π_θ): their exp can overflow, and inf · 0 is NaN both in the masked sum and in backward. A
+    where() after the exp would fix the value but not the gradient, so the exp's input is masked.
+    """
+    delta = numerator - denominator
+    if mask is None:
+        return delta
+    return torch.where(mask.bool(), delta, torch.zeros_like(delta))
+
+
+def k3_kl(logp: torch.Tensor, ref_logp: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Per-token k3 estimate of KL(π_θ ‖ π_ref) (DeepSeek-R1 §2.2.1, eq. 2): exp(Δ) − Δ − 1 with
+    Δ = log π_ref − log π_θ; ≥ 0, 0 iff equal. Positions off ``mask`` get 0 (see masked_log_ratio)."""
+    delta = masked_log_ratio(ref_logp, logp, mask)
     return torch.exp(delta) - delta - 1
 
 
@@ -113,9 +127,9 @@ def policy_loss(
 
     logp (B, T): log π_θ of the sampled tokens (with grad); old_logp (B, T): log π_old at sampling time
     (no grad); advantages (B,) one per sequence; mask (B, T) 1 on completion tokens; ref_logp (B, T) only
-    when beta > 0.
+    when beta > 0. Off the mask the inputs may hold any placeholder: ρ = 1 and KL = 0 there.
     """
-    ratio = torch.exp(logp - old_logp)  # ρ (B, T)
+    ratio = torch.exp(masked_log_ratio(logp, old_logp, mask))  # ρ (B, T)
     adv = advantages.unsqueeze(1).to(logp.dtype)  # (B, 1): every token of o_i shares A_i
     unclipped = ratio * adv
     clipped = torch.clamp(ratio, 1 - epsilon_low, 1 + epsilon_high) * adv
@@ -124,7 +138,7 @@ def policy_loss(
     if beta > 0:
         if ref_logp is None:
             raise ValueError("beta > 0 needs the reference log-probabilities")
-        kl_tokens = k3_kl(logp, ref_logp)
+        kl_tokens = k3_kl(logp, ref_logp, mask)
         token_loss = token_loss + beta * kl_tokens
     loss = aggregate(token_loss, mask, aggregation, max_new_tokens)
 

@@ -117,6 +117,29 @@ def test_on_policy_loss_is_minus_the_mean_advantage_and_kl_adds_beta_times_k3():
     assert stats.ratio_mean == pytest.approx(1.0)
 
 
+def test_kl_ignores_padding_where_the_policy_gives_the_pad_token_almost_no_probability():
+    """Off the mask the reference log-probs are 0 and the policy's may be −100: exp(100) overflows float32,
+    and inf·0 in the masked sum (or in backward) was NaN. The padded position must add nothing."""
+    logp = torch.tensor([[-1.0, -100.0]], requires_grad=True)
+    ref = torch.tensor([[-1.0, 0.0]])
+    mask = torch.tensor([[1.0, 0.0]])
+    loss, stats = policy_loss(logp, logp.detach(), torch.tensor([1.0]), mask, beta=1e-3, ref_logp=ref)
+    # token 0: on-policy ρ = 1, A = 1 → −1; its KL is 0 (π = π_ref); token 1 is padding
+    assert loss.item() == pytest.approx(-1.0)
+    assert stats.kl == 0.0
+    loss.backward()
+    # d(−ρ·A)/d log π = −ρ·A = −1 at token 0; k3's derivative 1 − π_ref/π = 0 there; nothing from the padding
+    assert logp.grad.tolist() == [[-1.0, 0.0]]
+
+
+def test_k3_kl_is_zero_off_the_mask_even_where_exp_would_overflow():
+    logp = torch.tensor([[-1.0, -100.0]])
+    ref = torch.log(torch.tensor([[0.5, 1.0]]))
+    kl = k3_kl(logp, ref, torch.tensor([[1.0, 0.0]]))
+    delta = math.log(0.5) + 1.0
+    assert kl[0].tolist() == pytest.approx([math.exp(delta) - delta - 1, 0.0])
+
+
 def test_beta_without_reference_logprobs_is_an_error():
     logp, old, adv, mask = _toy([1.0], [1.0])
     with pytest.raises(ValueError, match="reference"):

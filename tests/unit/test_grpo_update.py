@@ -133,3 +133,33 @@ def test_a_minibatch_of_only_zero_advantages_still_takes_the_optimizer_step(tmp_
     assert values["grad_norm"] == 0.0
     moved = [float((a - b.detach()).abs().max()) for a, b in zip(before, model.parameters()) if a.dim() >= 2]
     assert max(moved) > 0  # decoupled weight decay shrank the matrices
+
+
+@pytest.mark.parametrize("iterations", [1, 2])
+def test_update_with_kl_stays_finite_when_the_policy_pushes_the_pad_token_down(tmp_path, iterations):
+    """The first padded position of a short completion holds the model's log-prob of the pad token after its
+    last real token. A policy that learnt never to emit pad puts it near −200 there, while the reference's
+    log-probs are 0 at padding: exp(0 − (−200)) overflowed, and the masked k3 became NaN (loss and grads)."""
+    config = validate_run_config({
+        "model": {"source": "tiny", "overrides": SMALL_MODEL}, "template": "mini",
+        "datasets": [{"task": "addition", "difficulty": {"digits": 2}}],
+        "grpo": {"group_size": 4, "prompts_per_step": 2, "max_new_tokens": 12, "beta": 0.1,
+                 "num_iterations": iterations, "minibatches": iterations, "learning_rate": 1e-2},
+    })
+    ctx = RunContext(config, tmp_path, EventWriter(tmp_path), torch.device("cpu"))
+    model, tokenizer = modeling.build_model(config.model, ctx.device, seed=0)
+    trainer = grpo_trainer.GRPOTrainer(ctx, model, tokenizer, DataSource(config), reference=modeling.frozen_copy(model))
+    pad = modeling.pad_id(tokenizer)
+    shift = torch.zeros(model.config.vocab_size)
+    shift[pad] = -200.0
+    model.lm_head.register_forward_hook(lambda module, inputs, output: output + shift)  # the policy's pad logit only
+    prompts = [tokenizer.encode(f"User: {a}+{a}\nAssistant: ") for a in (1, 22) for _ in range(4)]
+    completions = [type("C", (), {"token_ids": [5 + (k % 7) for k in range(n)]})() for n in [1, 12, 2, 11, 3, 10, 4, 9]]
+    assert all(pad not in c.token_ids for c in completions)
+    before = [p.detach().clone() for p in model.parameters()]
+    values = trainer._update(1, list(range(8)), prompts, completions, torch.tensor([1.0, -1.0, 0.5, -0.5, 2.0, -2.0, 0.0, 1.5]))
+    for name in ("loss", "kl", "grad_norm"):
+        assert torch.isfinite(torch.tensor(values[name])), name
+    assert values["grad_norm"] > 0 and values["kl"] >= 0
+    assert all(bool(torch.isfinite(p).all()) for p in model.parameters())
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
