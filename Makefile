@@ -1,5 +1,7 @@
 # R1 Lab. Quickstart: `make run` (serve the lab) and `make test` (run the whole suite).
-# Both create .venv when missing and reinstall only when pyproject.toml or constraints.txt changed.
+# Both create .venv when missing and reinstall only when pyproject.toml or constraints.txt changed, and
+# first install the Debian packages they need when missing (scripts/system-deps: as root or through sudo,
+# else one line naming the command to run).
 
 PYTHON ?= python3
 VENV := .venv
@@ -8,7 +10,7 @@ STAMP := $(VENV)/.installed
 export OMP_NUM_THREADS ?= 1
 export DEBUG ?= true
 
-.PHONY: setup run test test-fast bench clean-data
+.PHONY: setup system-deps-run system-deps-test run test test-fast bench clean-data
 
 setup: $(STAMP)
 
@@ -20,19 +22,27 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
 	@touch $(STAMP)
 
-run: setup
+# bubblewrap for `make run` (the sandbox for code rewards); redis-server, chromium and postgresql too for
+# the tests and benches. Listed before setup: python3-venv comes with them when .venv cannot be created.
+system-deps-run:
+	@PYTHON=$(PYTHON) scripts/system-deps run
+
+system-deps-test:
+	@PYTHON=$(PYTHON) scripts/system-deps test
+
+run: system-deps-run setup
 	$(PY) manage.py lab_run
 
-test: setup
+test: system-deps-test setup
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-test-fast: setup
+test-fast: system-deps-test setup
 	$(PY) -m pytest -m "not slow and not e2e" $(PYTEST_ARGS)
 
 # bench/dispatch_stub_trainer.py is a stand-in trainer that dispatch_latency.py starts, not a figure
 BENCH_SCRIPTS := $(filter-out bench/dispatch_stub_trainer.py,$(wildcard bench/*.py))
 
-bench: setup
+bench: system-deps-test setup
 	@for script in $(BENCH_SCRIPTS); do echo "== $$script"; $(PY) $$script || exit 1; done
 
 clean-data:

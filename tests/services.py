@@ -45,7 +45,7 @@ class RedisServer:
     def start(self) -> "RedisServer":
         binary = shutil.which("redis-server")
         if binary is None:
-            raise RuntimeError("redis-server not found: install Debian's redis-server (.ci/run does)")
+            raise RuntimeError("redis-server not found: install Debian's redis-server (make test does)")
         self.proc = subprocess.Popen(
             [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
             stdout=subprocess.DEVNULL,
@@ -67,7 +67,7 @@ def _pg_bin(name: str) -> str:
         return found
     candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
     if not candidates:
-        raise RuntimeError(f"{name} not found: install Debian's postgresql (.ci/run does)")
+        raise RuntimeError(f"{name} not found: install Debian's postgresql (make test does)")
     return candidates[-1]
 
 
