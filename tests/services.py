@@ -12,8 +12,11 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -29,6 +32,22 @@ def wait_for_port(port: int, timeout: float = 20.0) -> None:
             return
         time.sleep(0.05)
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+
+
+def wait_until(predicate: Callable[[], T], timeout: float = 30.0, what: str | Callable[[], str] = "the condition",
+               interval: float = 0.1) -> T:
+    """Poll `predicate` until it returns something truthy and return that; AssertionError naming `what`
+    (a callable is called then, to describe the state at the failure) after `timeout` seconds.
+    The tests' one way to wait for something to happen (no fixed sleeps)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            described = what() if callable(what) else what
+            raise AssertionError(f"{described}: not reached within {timeout:g} s (last value {value!r})")
+        time.sleep(interval)
 
 
 class RedisServer:

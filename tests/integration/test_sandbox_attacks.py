@@ -8,11 +8,12 @@ import os
 import secrets
 import socket
 import subprocess
-import time
 
 import pytest
 
 from r1model.sandbox import SandboxLimits, judge_function, judge_stdio, run_python, sandbox_available
+from r1model.sandbox.judge import classify_stdio_run
+from tests.services import wait_until
 
 pytestmark = [
     pytest.mark.integration,
@@ -35,21 +36,41 @@ def assert_next_run_clean():
     assert verdict.passed, (verdict.status, verdict.detail, verdict.stdout)
 
 
-def host_processes_of(uid: int) -> set[int]:
+# Prepended to an attack: print the command line the host sees for this process (and, by fork, its children).
+SHOW_CMDLINE = "print(open('/proc/self/cmdline').read().split(chr(0)), flush=True)\n"
+
+
+def run_marked(code: str, timeout: float):
+    """Run `code` with a fresh marker as its argv[1] and return (marker, RunResult).
+
+    Every process the run forks inherits that command line, so `processes_of_run(marker)` finds exactly this
+    run's processes on the host (bwrap's and the program's), and no other sandbox run's at the same time.
+    """
+    marker = "r1-attack-" + secrets.token_hex(8)
+    result = run_python({"main.py": SHOW_CMDLINE + code}, args=[marker], limits=SandboxLimits(timeout=timeout))
+    assert marker in result.stdout.decode(errors="replace"), result  # the host can see the marker
+    return marker, result
+
+
+def processes_of_run(marker: str) -> set[int]:
+    """Host pids (zombies excepted: their command line is empty) whose command line carries `marker`."""
     pids = set()
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
-            with open(f"/proc/{entry}/status") as fh:
-                for line in fh:
-                    if line.startswith("Uid:"):
-                        if int(line.split()[1]) == uid:
-                            pids.add(int(entry))
-                        break
+            with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                argv = fh.read().split(b"\0")
         except OSError:
             continue
+        if marker.encode() in argv:
+            pids.add(int(entry))
     return pids
+
+
+def assert_run_left_nothing(marker: str) -> None:
+    wait_until(lambda: not processes_of_run(marker), timeout=10,
+               what=lambda: f"every process of the run gone (left: {sorted(processes_of_run(marker))})")
 
 
 # --- time, processes, memory, disk, output -------------------------------------------------------
@@ -69,11 +90,9 @@ def test_sleeping_children_are_killed_with_the_run():
             "        os.setsid()\n"
             "        time.sleep(1000)\n"
             "time.sleep(1000)\n")
-    before = host_processes_of(NOBODY)
-    verdict = judge_stdio(code, [("", "")], timeout=1.5)
-    assert verdict.status == "timeout"
-    time.sleep(0.2)
-    assert host_processes_of(NOBODY) - before == set()
+    marker, result = run_marked(code, timeout=1.5)
+    assert classify_stdio_run(result, "").status == "timeout"
+    assert_run_left_nothing(marker)
     assert_next_run_clean()
 
 
@@ -105,11 +124,9 @@ def test_exponential_fork_bomb_ends_in_timeout_and_leaves_nothing_behind():
             "        os.fork()\n"
             "    except OSError:\n"
             "        pass\n")
-    before = host_processes_of(NOBODY)
-    verdict = judge_stdio(code, [("", "")], timeout=2.0)
-    assert verdict.status == "timeout"
-    time.sleep(0.2)
-    assert host_processes_of(NOBODY) - before == set()
+    marker, result = run_marked(code, timeout=2.0)
+    assert classify_stdio_run(result, "").status == "timeout"
+    assert_run_left_nothing(marker)
     assert subprocess.run(["true"]).returncode == 0  # the host can still start processes
     assert_next_run_clean()
 
