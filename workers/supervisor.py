@@ -34,6 +34,7 @@ from lab.models import Run, RunStatus, Worker
 from lab.services.datasets import rollout_dataset_create
 from lab.services.dispatch import dispatch_run, requeue_run
 from lab.services.ingest import EventTail, ingest_events
+from lab.services.references import InputError, resolve_inputs
 from workers.config import WorkerConfig
 
 logger = logging.getLogger(__name__)
@@ -50,7 +51,10 @@ def run_directory(run: Run) -> Path:
 
 
 def trainer_command(run: Run, run_dir: Path, cfg: WorkerConfig) -> list[str]:
-    """The trainer's argv: `train FILE` with the run's RunConfig (or `recipe run NAME` for a bare recipe)."""
+    """The trainer's argv: `train FILE` with the run's RunConfig (or `recipe run NAME` for a bare recipe).
+
+    The stored config names its inputs by reference (run:ID@STEP, dataset:ID); the file the trainer reads
+    has them resolved to paths on the data volume (InputError when one is gone or not the team's)."""
     prefix = list(cfg.trainer_cmd)
     if run.gpu_count > 1 and prefix[-2:] == ["-m", "r1model"]:
         # one process per GPU on this node
@@ -61,7 +65,7 @@ def trainer_command(run: Run, run_dir: Path, cfg: WorkerConfig) -> list[str]:
     # The lab stores a recipe's full config with the user's changes: the trainer runs exactly that.
     config_path = run_dir / "lab_config.json"
     tmp = config_path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(run.config, indent=1, sort_keys=True))
+    tmp.write_text(json.dumps(resolve_inputs(run), indent=1, sort_keys=True))
     tmp.replace(config_path)
     return [*prefix, "train", str(config_path), "--run-dir", str(run_dir)]
 
@@ -116,7 +120,10 @@ class Supervisor:
             return self._finish_with(lambda: requeue_run(
                 self.run_id, self.attempt, reason="previous trainer still holds the run directory"))
         try:
-            self._start()
+            try:
+                self._start()
+            except InputError as exc:  # a deleted dataset, a rotated checkpoint: nothing to retry
+                return self._end(RunStatus.FAILED, f"cannot start: {exc}")
             while True:
                 rc = self.proc.poll()
                 self._tick()

@@ -1,6 +1,8 @@
 """Model rows → JSON-ready dicts for the API (one function per model, no framework)."""
 from __future__ import annotations
 
+from lab.services.references import redact_paths
+
 
 def _iso(value):
     return value.isoformat() if value else None
@@ -16,7 +18,7 @@ def dataset_json(d) -> dict:
 def run_json(r, *, full: bool = False) -> dict:
     data = {
         "id": r.id, "name": r.name, "kind": r.kind, "recipe": r.recipe, "quick": r.quick, "queue": r.queue,
-        "status": r.status, "message": r.message, "step": r.step, "total_steps": r.total_steps, "progress": r.progress,
+        "status": r.status, "message": redact_paths(r.message), "step": r.step, "total_steps": r.total_steps, "progress": r.progress,
         # one progress across the stages (a base pretraining, then the main job); step/total_steps are the stage's
         "stage": {"index": r.stage_index, "count": r.stage_count, "name": r.stage_name},
         "overall_step": r.overall_step, "overall_total": r.overall_total,

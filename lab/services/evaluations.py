@@ -26,13 +26,13 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from lab.models import Run, RunStatus
+from lab.services.references import INPUT_DIR, checkpoint_ref
 from lab.services.run_config import validate_config
 
 logger = logging.getLogger(__name__)
 
 EVALUATE = "evaluate"
 TRAINING_KINDS = ("pretrain", "sft", "grpo")  # runs whose checkpoints are worth evaluating
-INPUT_DIR = "input-checkpoint"
 TRAINER_STATE_FILES = ("trainer_state.pt", "trainer_state.json")  # resume state: the evaluation needs none
 LINK_TRIES = 5  # the checkpoint may be renamed from .tmp-step-N to step-N while it is being linked
 
@@ -114,11 +114,12 @@ def schedule_evaluation(parent: Run, step: int, checkpoint_path: str) -> Run | N
                 source = Path(parent.run_dir) / source
             copied = copy_checkpoint(source, run_dir / INPUT_DIR)
             child.run_dir = str(run_dir)
-            child.config = evaluation_config(parent.config, source=str(run_dir / INPUT_DIR), benchmarks=benchmarks,
-                                             name=name)
+            # the child reads its pinned copy; its config names the checkpoint, not a server path
+            child.config = evaluation_config(parent.config, source=checkpoint_ref(parent.id, step),
+                                             benchmarks=benchmarks, name=name)
             if copied is None:
                 child.status, child.finished_at = RunStatus.FAILED, now
-                child.message = f"checkpoint {source} was gone before it could be copied for evaluation"
+                child.message = f"checkpoint {checkpoint_ref(parent.id, step)} was gone before it could be copied for evaluation"
                 logger.warning("run %s: %s", parent.id, child.message)
             child.save(update_fields=["run_dir", "config", "status", "finished_at", "message"])
     except IntegrityError:  # another ingester created it first

@@ -12,9 +12,26 @@ from r1model.train import config as run_config_module
 from r1model.train import recipes as recipes_module
 
 
+# In the lab, fields that name files take references (lab.services.references): their help says so.
+LAB_FIELD_HELP = {
+    ("ModelSpec", "source"): "A model preset (e.g. 'tiny': a fresh, randomly initialised model) or a checkpoint "
+    "of one of this team's runs, written run:ID@STEP (run:ID = its latest; each run page lists its checkpoints).",
+    ("DatasetSpec", "path"): "A dataset of this team, written dataset:ID (the datasets page lists them). Null when "
+    "`task` is given.",
+    ("EvalConfig", "benchmarks"): "'heldout' = the test split of the run's datasets; a built-in benchmark "
+    "(math500, gsm8k, addition-test, …); or a dataset of this team, written dataset:ID.",
+}
+
+
 def config_schema() -> dict:
-    """RunConfig's JSON Schema (a copy; callers may change it)."""
-    return copy.deepcopy(run_config_module.run_config_schema())
+    """RunConfig's JSON Schema as the lab shows it (a copy; callers may change it)."""
+    schema = copy.deepcopy(run_config_module.run_config_schema())
+    defs = schema.get("$defs", {})
+    for (model, field), text in LAB_FIELD_HELP.items():
+        prop = defs.get(model, {}).get("properties", {}).get(field)
+        if prop is not None:
+            prop["description"] = text
+    return schema
 
 
 def _as_dict(config) -> dict:

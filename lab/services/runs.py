@@ -17,6 +17,7 @@ from django.utils import timezone
 from lab.access import require_team_role
 from lab.models import Project, Run, RunStatus, Team
 from lab.services.dispatch import dispatch_run
+from lab.services.references import benchmark_error, check_inputs, is_benchmark
 from lab.services.run_config import config_schema, recipe_config, recipe_input_errors, recipe_names, validate_config
 
 logger = logging.getLogger(__name__)
@@ -50,6 +51,9 @@ def run_create(
 ) -> Run:
     """Validate `config` (r1model RunConfig), store a queued run and send it to `queue` after commit.
 
+    Inputs that name files (model.source, datasets' paths, benchmarks) must be references of `team`
+    (run:ID@STEP, dataset:ID; lab.services.references): a server path is a field error, and nothing is read.
+
     `eval_every` = K > 0: every checkpoint at a multiple of K steps is evaluated by a child run of kind
     "evaluate" on `eval_benchmarks` (default: the config's evaluation.benchmarks); lab.services.evaluations.
     """
@@ -72,6 +76,8 @@ def run_create(
         not isinstance(eval_benchmarks, list) or not all(isinstance(b, str) and b.strip() for b in eval_benchmarks)
     ):
         errors["eval_benchmarks"] = ["must be a list of benchmark names"]
+    elif eval_benchmarks and not all(is_benchmark(team.id, b.strip()) for b in eval_benchmarks):
+        errors["eval_benchmarks"] = [benchmark_error([b for b in eval_benchmarks if not is_benchmark(team.id, b.strip())])]
     if recipe and recipe not in recipe_names():
         errors["recipe"] = [f"unknown recipe {recipe!r}"]
     if errors:
@@ -84,6 +90,8 @@ def run_create(
     if config and not config.get("name") and "name" in config_schema().get("properties", {}):
         config = {**config, "name": name[:200]}
     validated = validate_config(config) if config else {}
+    if validated:  # files and folders only as references of this team (lab.services.references)
+        validated = check_inputs(team.id, validated)
     run = Run.objects.create(
         team=team,
         project=project,

@@ -7,9 +7,16 @@ from django import template
 from django.utils.html import conditional_escape, format_html
 from django.utils.safestring import mark_safe
 
+from lab.services.references import redact_paths as _redact_paths
 from lab.services.traces import split_markers
 
 register = template.Library()
+
+
+@register.filter
+def redact_paths(text):
+    """A trainer's message with the data volume's location hidden (pages show references, not paths)."""
+    return _redact_paths(text or "")
 
 
 @register.filter

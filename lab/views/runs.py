@@ -12,6 +12,7 @@ from lab.access import get_for_user
 from lab.forms import ConfigForm, RunForm
 from lab.models import CheckpointRecord, Dataset, Membership, Project, Run, RunStatus
 from lab.selectors.runs import OVERVIEW_PAGE, benchmarks_in, overview_rows, team_runs
+from lab.services.references import checkpoint_ref, dataset_ref
 from lab.services.run_config import config_edits, config_schema, recipe_config, recipe_names, recipes
 from lab.services.runs import run_cancel, run_create, run_resume
 from lab.views.common import int_param, page, team_page
@@ -102,7 +103,8 @@ def _on_checkpoint(config: dict, parent: Run, step: int | None) -> CheckpointRec
     if checkpoint is not None:
         model = config.get("model")
         # the checkpoint's architecture is its own: a recipe's preset overrides do not apply to it
-        config["model"] = {**(model if isinstance(model, dict) else {}), "source": checkpoint.path, "overrides": {}}
+        config["model"] = {**(model if isinstance(model, dict) else {}), "source": checkpoint_ref(parent.id, checkpoint.step),
+                           "overrides": {}}
     return checkpoint
 
 
@@ -134,7 +136,7 @@ def run_new(request, team, access):
                 config = {} if data["config_json"] is None else config
             if data["dataset"]:
                 dataset = get_object_or_404(Dataset, id=data["dataset"], team=team)
-                config = {**config, "datasets": [{"task": None, "path": dataset.path}]}
+                config = {**config, "datasets": [{"task": None, "path": dataset_ref(dataset.id)}]}
             project = get_object_or_404(Project, id=data["project"], team=team) if data["project"] else None
             try:
                 run = run_create(

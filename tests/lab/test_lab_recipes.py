@@ -38,7 +38,7 @@ def test_form_starts_distillation_on_a_saved_dataset(owner_client, lab, no_dispa
     assert response.status_code == 302, response.content.decode()[:2000]
     run = Run.objects.get(name="student")
     assert run.recipe == "distill" and run.quick and run.kind == "sft"
-    assert [d["path"] for d in run.config["datasets"]] == [lab.dataset.path]
+    assert [d["path"] for d in run.config["datasets"]] == [f"dataset:{lab.dataset.id}"]
     assert run.config["model"]["overrides"]["num_hidden_layers"] == 2  # the recipe's small student
     assert run.config["total_steps"] == 5  # --quick
 
@@ -52,12 +52,12 @@ def test_form_refuses_a_recipe_without_its_checkpoint_naming_the_field(owner_cli
 
 def test_api_creates_a_run_from_a_recipe_with_a_checkpoint_and_refuses_one_without(lab, client, no_dispatch):
     auth = {"HTTP_AUTHORIZATION": f"Bearer {token_create(user=lab.owner)}"}
-    body = {"name": "resample", "recipe": "rejection-sampling", "quick": True, "config": {"model": {"source": lab.checkpoint.path}}}
+    body = {"name": "resample", "recipe": "rejection-sampling", "quick": True, "config": {"model": {"source": f"run:{lab.run.id}@{lab.checkpoint.step}"}}}
     response = client.post("/api/v1/runs", body, content_type="application/json", **auth)
     assert response.status_code == 201, response.content.decode()
     run = Run.objects.get(id=response.json()["id"])
     assert run.kind == "rollout" and run.recipe == "rejection-sampling"
-    assert run.config["model"]["source"] == lab.checkpoint.path and run.config["grpo"]["group_size"] == 4
+    assert run.config["model"]["source"] == f"run:{lab.run.id}@{lab.checkpoint.step}" and run.config["grpo"]["group_size"] == 4
     missing = client.post("/api/v1/runs", {"name": "no-model", "recipe": "evaluate"}, content_type="application/json", **auth)
     assert missing.status_code == 400 and "model.source" in missing.json()["errors"]
     no_data = client.post("/api/v1/runs", {"name": "no-data", "recipe": "distill"}, content_type="application/json", **auth)
@@ -120,14 +120,14 @@ def test_a_recipe_from_a_runs_checkpoint_runs_with_the_form_as_shown_and_edited(
     page = owner_client.get(f"/runs/new/?recipe=evaluate&parent={parent.id}&step={lab.checkpoint.step}").content.decode()
     fields = _form_of(page)
     assert fields["recipe"] == "evaluate" and fields["cfg-kind"] == "evaluate" and "override_recipe" not in fields
-    assert fields["cfg-model.source"] == lab.checkpoint.path
+    assert fields["cfg-model.source"] == f"run:{lab.run.id}@{lab.checkpoint.step}"
     fields["name"] = "judge-ckpt"
     fields["cfg-seed"] = "7"
     response = owner_client.post("/runs/new/", fields)
     assert response.status_code == 302, html.unescape(response.content.decode())[-3000:]
     run = Run.objects.get(name="judge-ckpt")
     assert run.recipe == "evaluate" and run.kind == "evaluate" and run.parent_id == parent.id
-    assert run.config["model"]["source"] == lab.checkpoint.path and run.config["seed"] == 7
+    assert run.config["model"]["source"] == f"run:{lab.run.id}@{lab.checkpoint.step}" and run.config["seed"] == 7
 
 
 def test_a_recipe_chosen_in_the_form_alone_ignores_the_default_fields(owner_client, lab, no_dispatch):
@@ -135,7 +135,7 @@ def test_a_recipe_chosen_in_the_form_alone_ignores_the_default_fields(owner_clie
     recipe's, so they do not override it (kind stays the recipe's)."""
     fields = _form_of(owner_client.get("/runs/new/").content.decode())
     assert fields["cfg-kind"] == "grpo" and not fields.get("config_from")
-    fields.update(name="rs-blank", recipe="rejection-sampling", **{"cfg-model.source": lab.checkpoint.path})
+    fields.update(name="rs-blank", recipe="rejection-sampling", **{"cfg-model.source": f"run:{lab.run.id}@{lab.checkpoint.step}"})
     response = owner_client.post("/runs/new/", fields)
     assert response.status_code == 200  # the model edit was not applied: the recipe still needs its checkpoint
     assert "needs a model checkpoint" in html.unescape(response.content.decode())

@@ -94,15 +94,15 @@ def test_new_run_form_shows_the_trainer_errors_next_to_fields(owner_client, lab)
 def test_start_from_checkpoint_records_lineage_and_points_the_model_at_it(owner_client, lab, monkeypatch):
     monkeypatch.setattr(run_services, "_dispatch", lambda run_id: None)
     page = owner_client.get(f"/runs/new/?parent={lab.run.id}&step=20").content.decode()
-    assert lab.checkpoint.path in page
+    assert f"run:{lab.run.id}@20" in page and lab.checkpoint.path not in page  # a reference, not the server path
     response = owner_client.post(
         "/runs/new/",
-        {"name": "child", "queue": "cpu", "parent": lab.run.id, "parent_step": 20, "config_json": '{"kind": "grpo", "model": "%s"}' % lab.checkpoint.path},
+        {"name": "child", "queue": "cpu", "parent": lab.run.id, "parent_step": 20, "config_json": '{"kind": "grpo", "model": "run:%d@20"}' % lab.run.id},
     )
     assert response.status_code == 302
     child = Run.objects.get(name="child")
     assert child.parent_id == lab.run.id and child.parent_step == 20
-    assert child.config["model"]["source"] == lab.checkpoint.path
+    assert child.config["model"]["source"] == f"run:{lab.run.id}@20"
     detail = owner_client.get(f"/runs/{child.id}/").content.decode()
     assert "Lineage" in detail and "alpha-run" in detail
 
@@ -135,4 +135,4 @@ def test_a_saved_dataset_becomes_the_runs_data_source(owner_client, lab, monkeyp
     assert f'value="{lab.dataset.id}" selected' in owner_client.get(f"/runs/new/?dataset={lab.dataset.id}").content.decode()
     response = owner_client.post("/runs/new/", {"name": "on-data", "queue": "cpu", "dataset": lab.dataset.id, "cfg-kind": "grpo"})
     assert response.status_code == 302, response.content.decode()[:1500]
-    assert Run.objects.get(name="on-data").config["datasets"][0]["path"] == lab.dataset.path
+    assert Run.objects.get(name="on-data").config["datasets"][0]["path"] == f"dataset:{lab.dataset.id}"

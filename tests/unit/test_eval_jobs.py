@@ -79,7 +79,10 @@ def test_child_config_evaluates_its_copy_of_the_checkpoint_on_the_runs_benchmark
     child = Run.objects.get(parent=parent)
     config = child.config
     assert config["kind"] == "evaluate"
-    assert config["model"]["source"] == child.run_dir + "/input-checkpoint"
+    assert config["model"]["source"] == f"run:{parent.id}@5"  # a reference, never a server path
+    # the trainer reads the child's own pinned copy
+    from lab.services.references import resolve_inputs
+    assert resolve_inputs(child)["model"]["source"] == child.run_dir + "/input-checkpoint"
     assert config["base"]["steps"] == 0  # the checkpoint is the model: no base pretraining first
     assert config["evaluation"]["benchmarks"] == ["heldout"]
     assert config["datasets"] == parent.config["datasets"]  # 'heldout' = their test split
@@ -125,7 +128,7 @@ def test_checkpoint_gone_before_the_copy_makes_a_failed_child_that_says_why(pare
     ingest_events(parent, write_events(parent, [checkpoint_event(0, 5, "/nowhere/checkpoints/step-5")]))
     child = Run.objects.get(parent=parent)
     assert child.status == RunStatus.FAILED
-    assert "/nowhere/checkpoints/step-5" in child.message
+    assert f"run:{parent.id}@5" in child.message and "/nowhere" not in child.message
 
 
 def test_evaluate_childs_scores_show_under_the_parent_at_the_step_it_evaluated(parent):

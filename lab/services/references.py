@@ -1,0 +1,191 @@
+"""A run's inputs are references the lab resolves inside the run's team — never server paths.
+
+Every RunConfig field that names a file or folder holds, in the lab, one of these (INPUT_FIELDS):
+
+    model.source              a model preset ("tiny", …) or a checkpoint of a run: "run:ID@STEP"
+                              ("run:ID" = that run's latest checkpoint, pinned to its step when the run is made)
+    datasets[i].path          a dataset version of the team: "dataset:ID"
+    base.datasets[i].path     the same
+    evaluation.benchmarks[i]  "heldout", a built-in benchmark name, or "dataset:ID"
+
+`check_inputs` runs when a run is created (the form, the API, a fork, a child run): it reads the database
+only — never the file system, so an answer cannot tell which server paths exist — and any other string
+(an absolute path, `..`, another team's run) is a field error. `resolve_inputs` runs on the worker just
+before the trainer starts: it turns each reference into the folder or file on the data volume, and
+refuses any that leads outside its run directory or the datasets folder (a symlink included).
+The CLI (`python -m r1model`, local and trusted) keeps taking paths; only the lab speaks references.
+"""
+from __future__ import annotations
+
+import copy
+import os
+import re
+from pathlib import Path
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+
+from lab.models import CheckpointRecord, Dataset, Run
+from r1model.model.config import PRESETS
+
+CHECKPOINT_REF = re.compile(r"run:(?P<run>\d{1,18})(?:@(?P<step>\d{1,18}))?")
+DATASET_REF = re.compile(r"dataset:(?P<id>\d{1,18})")
+HELDOUT = "heldout"
+INPUT_DIR = "input-checkpoint"  # an evaluation child's own copy of its parent's checkpoint
+
+MODEL_HELP = (
+    "a model preset ({presets}) or a checkpoint of one of this team's runs, written run:ID@STEP "
+    "(run:ID = its latest); server paths are not accepted"
+)
+DATASET_HELP = "a dataset of this team, written dataset:ID (the datasets page lists them); server paths are not accepted"
+
+
+class InputError(Exception):
+    """A reference that cannot be resolved when the trainer is about to start (deleted, rotated away)."""
+
+
+def _benchmark_names() -> set[str]:
+    from r1model.evaluate.benchmarks import list_benchmarks  # torch-free; imported when first needed
+
+    return set(list_benchmarks())
+
+
+def checkpoint_ref(run_id: int, step: int) -> str:
+    return f"run:{run_id}@{step}"
+
+
+def dataset_ref(dataset_id: int) -> str:
+    return f"dataset:{dataset_id}"
+
+
+def _dataset_fields(config: dict):
+    """(field name, spec dict) for every dataset spec of the run and of its base stage."""
+    for i, spec in enumerate(config.get("datasets") or []):
+        if isinstance(spec, dict):
+            yield f"datasets.{i}.path", spec
+    base = config.get("base") or {}
+    for i, spec in enumerate(base.get("datasets") or []):
+        if isinstance(spec, dict):
+            yield f"base.datasets.{i}.path", spec
+
+
+def check_inputs(team_id: int, config: dict) -> dict:
+    """`config` (a validated RunConfig dict) with every input a reference of team `team_id`, normalised
+    (run:ID pinned to its latest checkpoint's step); ValidationError naming each field that is not."""
+    config = copy.deepcopy(config)
+    errors: dict[str, list[str]] = {}
+    model = config.get("model") or {}
+    source = model.get("source")
+    if isinstance(source, str) and source not in PRESETS:
+        normalised = _check_checkpoint(team_id, source)
+        if normalised is None:
+            errors["model.source"] = [f"{source!r} is not " + MODEL_HELP.format(presets=", ".join(sorted(PRESETS)))]
+        else:
+            model["source"] = normalised
+    for field, spec in _dataset_fields(config):
+        path = spec.get("path")
+        if path is not None and _dataset(team_id, path) is None:
+            errors[field] = [f"{path!r} is not " + DATASET_HELP]
+    benchmarks = (config.get("evaluation") or {}).get("benchmarks") or []
+    bad = [b for b in benchmarks if not is_benchmark(team_id, b)]
+    if bad:
+        errors["evaluation.benchmarks"] = [benchmark_error(bad)]
+    if errors:
+        raise ValidationError(errors)
+    return config
+
+
+def is_benchmark(team_id: int, name) -> bool:
+    """'heldout', a built-in benchmark name, or a dataset reference of the team."""
+    if not isinstance(name, str):
+        return False
+    return name == HELDOUT or name in _benchmark_names() or _dataset(team_id, name) is not None
+
+
+def benchmark_error(bad: list) -> str:
+    known = ", ".join(sorted(_benchmark_names() | {HELDOUT}))
+    return f"unknown benchmark {bad[0]!r}: use one of {known}, or a dataset of this team (dataset:ID)"
+
+
+def _check_checkpoint(team_id: int, source: str) -> str | None:
+    match = CHECKPOINT_REF.fullmatch(source)
+    if match is None:
+        return None
+    checkpoints = CheckpointRecord.objects.filter(run_id=int(match["run"]), run__team_id=team_id)
+    if match["step"] is not None:
+        checkpoints = checkpoints.filter(step=int(match["step"]))
+    latest = checkpoints.order_by("-step").values_list("step", flat=True).first()
+    return None if latest is None else checkpoint_ref(int(match["run"]), latest)
+
+
+def _dataset(team_id: int, reference: str) -> Dataset | None:
+    match = DATASET_REF.fullmatch(reference) if isinstance(reference, str) else None
+    if match is None:
+        return None
+    return Dataset.objects.filter(id=int(match["id"]), team_id=team_id).first()
+
+
+# --- on the worker: references → paths on the data volume -----------------------------------------------
+
+def resolve_inputs(run: Run) -> dict:
+    """The run's config with each reference replaced by its server path, checked again against the run's
+    team (a dataset or run may have been deleted since) and confined to the data volume's folders.
+    InputError names the field and the reference."""
+    config = copy.deepcopy(run.config)
+    model = config.get("model") or {}
+    source = model.get("source")
+    if isinstance(source, str) and source not in PRESETS:
+        model["source"] = str(_checkpoint_path(run, source))
+    for field, spec in _dataset_fields(config):
+        if spec.get("path") is not None:
+            spec["path"] = str(_dataset_path(run.team_id, field, spec["path"]))
+    evaluation = config.get("evaluation") or {}
+    evaluation_benchmarks = evaluation.get("benchmarks") or []
+    for i, name in enumerate(evaluation_benchmarks):
+        if isinstance(name, str) and DATASET_REF.fullmatch(name):
+            evaluation_benchmarks[i] = str(_dataset_path(run.team_id, f"evaluation.benchmarks.{i}", name))
+    return config
+
+
+def _inside(path: Path, root: Path) -> bool:
+    real, real_root = os.path.realpath(path), os.path.realpath(root)
+    return real == real_root or real.startswith(real_root + os.sep)
+
+
+def _checkpoint_path(run: Run, source: str) -> Path:
+    match = CHECKPOINT_REF.fullmatch(source)
+    if match is None or match["step"] is None:
+        raise InputError(f"model.source: {source!r} is not a checkpoint reference (run:ID@STEP)")
+    parent_id, step = int(match["run"]), int(match["step"])
+    # an evaluation child reads its own pinned copy (the parent may rotate the original away meanwhile)
+    own_copy = Path(run.run_dir) / INPUT_DIR if run.run_dir else None
+    if run.parent_id == parent_id and run.parent_step == step and own_copy and (own_copy / "config.json").is_file():
+        return own_copy
+    record = (CheckpointRecord.objects.filter(run_id=parent_id, run__team_id=run.team_id, step=step)
+              .select_related("run").order_by("-seq").first())
+    if record is None or not record.run.run_dir:
+        raise InputError(f"model.source: no checkpoint {source} in this team")
+    path = Path(record.path)
+    if not path.is_absolute():
+        path = Path(record.run.run_dir) / path
+    if not _inside(path, Path(record.run.run_dir)):
+        raise InputError(f"model.source: checkpoint {source} lies outside its run's directory")
+    if not (path / "config.json").is_file():
+        raise InputError(f"model.source: checkpoint {source} is no longer on disk (rotated away by keep_checkpoints?)")
+    return path
+
+
+def _dataset_path(team_id: int, field: str, reference: str) -> Path:
+    dataset = _dataset(team_id, reference)
+    if dataset is None:
+        raise InputError(f"{field}: no dataset {reference} in this team")
+    path = Path(dataset.path)
+    if not _inside(path, Path(settings.DATASETS_DIR)):
+        raise InputError(f"{field}: dataset {reference} lies outside the datasets folder")
+    return path
+
+
+def redact_paths(text: str) -> str:
+    """`text` (a trainer's message or log tail) with the data volume's location hidden."""
+    root = str(settings.LAB_DATA_DIR)
+    return text.replace(root, "<data>") if text else text
