@@ -17,6 +17,16 @@ from r1model.template import format_completion
 from r1model.train.config import DatasetSpec, RunConfig
 
 EVAL_SEED = 0  # held-out problems are the same for every run seed, so seeds compare on one set
+HELDOUT_SHARE = 0.2  # a dataset file's held-out tail is at most this share of its problems: training keeps most
+
+
+def heldout_count(rows: int, eval_size: int) -> int:
+    """How many of a file's `rows` problems are held out for evaluation: eval_size, capped at HELDOUT_SHARE
+    of the file but at least one (0 when eval_size is 0 or the file has no problems). Training keeps the rest,
+    so the two never share a row."""
+    if eval_size == 0 or rows == 0:
+        return 0
+    return max(1, min(eval_size, int(rows * HELDOUT_SHARE)))
 
 
 def step_seed(seed: int, step: int, purpose: str) -> int:
@@ -69,11 +79,19 @@ class DataSource:
         self.config = config
         self.specs: list[DatasetSpec] = list(config.datasets)
         self._files: dict[int, _FileSource] = {}
+        self._heldout: dict[int, int] = {}  # file dataset index → problems held out at the end of the file
         for index, spec in enumerate(self.specs):
-            if spec.path is not None:
-                self._files[index] = _FileSource.load(spec.path)
-            else:
+            if spec.path is None:
                 get_task(spec.task)  # unknown task names fail here, before any compute
+                continue
+            source = self._files[index] = _FileSource.load(spec.path)
+            rows = len(source.problems)
+            held = self._heldout[index] = heldout_count(rows, spec.eval_size)
+            if held and held >= rows:
+                raise ValueError(
+                    f"dataset {spec.path} has {rows} problem row{'s' if rows != 1 else ''}: too few to split into "
+                    f"training and held-out rows (eval_size {spec.eval_size}); add rows or set eval_size to 0"
+                )
 
     def _pick(self, rng: random.Random, n: int) -> list[int]:
         weights = [spec.weight for spec in self.specs]
@@ -90,10 +108,34 @@ class DataSource:
         return [problems[rng.randrange(len(problems))] for _ in range(n)]
 
     def _train_rows(self, index: int) -> list[Problem]:
-        """A file's problems less its held-out tail (kept when the file is too small to spare it)."""
+        """A file's problems less its held-out tail."""
         problems = self._files[index].problems
-        held = self.specs[index].eval_size
-        return problems[:-held] if 0 < held < len(problems) else problems
+        return problems[: len(problems) - self._heldout[index]]
+
+    def _heldout_rows(self, index: int) -> list[Problem]:
+        problems = self._files[index].problems
+        return problems[len(problems) - self._heldout[index]:]
+
+    def split_sizes(self) -> list[dict]:
+        """Per dataset: {"dataset" (the file path or task name), "train_size", "heldout_size"}. A task's
+        training problems are generated without end: its train_size is None."""
+        out = []
+        for index, spec in enumerate(self.specs):
+            if spec.path is None:
+                out.append({"dataset": spec.task, "train_size": None, "heldout_size": spec.eval_size})
+            else:
+                source = self._files[index]
+                train = len(self._train_rows(index)) if source.problems else len(source.pairs)
+                out.append({"dataset": spec.path, "train_size": train, "heldout_size": self._heldout[index]})
+        return out
+
+    def split_message(self) -> str:
+        """One line for the run's log: how each dataset splits into training and held-out problems."""
+        parts = []
+        for sizes in self.split_sizes():
+            train = "generated" if sizes["train_size"] is None else sizes["train_size"]
+            parts.append(f"{sizes['dataset']}: {train} training, {sizes['heldout_size']} held-out")
+        return "data split: " + "; ".join(parts)
 
     def grpo_problems(self, step: int, n: int) -> list[Problem]:
         """The n prompts of GRPO step `step` (1-based)."""
@@ -141,6 +183,5 @@ class DataSource:
             if spec.path is None:
                 out.extend(get_task(spec.task).generate("test", spec.eval_size, seed=EVAL_SEED, **spec.difficulty))
             else:
-                problems = self._files[index].problems
-                out.extend(problems[-spec.eval_size:])
+                out.extend(self._heldout_rows(index))
         return out

@@ -1,4 +1,8 @@
 """The data cursor is the step: batches are pure functions of (seed, step); held-out problems stay out."""
+import json
+
+import pytest
+
 from r1model.train.config import validate_run_config
 from r1model.train.data import DataSource
 from r1model.train.supervised import length_buckets
@@ -32,3 +36,32 @@ def test_length_buckets_keep_every_row_and_cut_padding():
     padded = sum(len(b) * max(len(r[0]) for r in b) for b in buckets)
     assert padded < 16 * 60 * 0.85
     assert len(length_buckets([([1] * 10, [1] * 10)] * 8)) == 1  # nothing to gain: one batch
+
+
+def _file_source(tmp_path, rows: int, eval_size: int = 200) -> tuple[DataSource, str]:
+    path = tmp_path / "small.jsonl"
+    path.write_text("".join(json.dumps({"id": f"q{i}", "problem": f"What is {i}+{i}?", "answer": str(2 * i)}) + "\n"
+                            for i in range(rows)), encoding="utf-8")
+    config = validate_run_config({"datasets": [{"task": None, "path": str(path), "eval_size": eval_size}]})
+    return DataSource(config), str(path)
+
+
+def test_a_small_dataset_file_splits_into_disjoint_non_empty_training_and_held_out_rows(tmp_path):
+    source, path = _file_source(tmp_path, rows=10, eval_size=200)
+    held_out = {p.id for p in source.eval_problems()}
+    trained = {p.id for step in range(1, 30) for p in source.grpo_problems(step, 8)}
+    trained |= {prompt for step in range(1, 10) for prompt, _ in source.supervised_pairs(step, 8, 0.5)}
+    assert held_out and trained
+    assert not held_out & trained
+    assert not {p.problem for p in source.eval_problems()} & trained
+    sizes = source.split_sizes()
+    assert sizes == [{"dataset": path, "train_size": 10 - len(held_out), "heldout_size": len(held_out)}]
+    assert sizes[0]["train_size"] > sizes[0]["heldout_size"]  # training keeps most of a small file
+
+
+def test_a_one_row_dataset_file_is_refused_naming_the_file_and_its_row_count(tmp_path):
+    with pytest.raises(ValueError) as info:
+        _file_source(tmp_path, rows=1)
+    assert "small.jsonl" in str(info.value) and "1 problem row" in str(info.value)
+    source, _ = _file_source(tmp_path, rows=1, eval_size=0)  # nothing held out: nothing to split
+    assert source.split_sizes()[0]["train_size"] == 1 and not source.eval_problems()
