@@ -77,7 +77,8 @@ def _start_values(request, team) -> tuple[dict, dict]:
         source, _ = get_for_user(request.user, Run, id=fork_id)
         config = dict(source.config)
         initial.update(
-            name=f"{source.name} (fork)", queue=source.queue, recipe=source.recipe, quick=source.quick, project=source.project_id
+            name=f"{source.name} (fork)", queue=source.queue, recipe=source.recipe, quick=source.quick, project=source.project_id,
+            config_from=f"run:{source.id}",
         )
     elif parent_id:  # start from its checkpoint: with its config, or with a recipe's (?recipe=distill)
         parent, _ = get_for_user(request.user, Run, id=parent_id)
@@ -89,6 +90,8 @@ def _start_values(request, team) -> tuple[dict, dict]:
                        parent=parent.id)
         if recipe:
             initial.update(recipe=recipe, config_from=recipe)
+        else:
+            initial.update(config_from=f"run:{parent.id}")
     elif recipe:
         initial.update(name=recipe, recipe=recipe, config_from=recipe)
         config = recipe_config(recipe)
@@ -123,17 +126,7 @@ def run_new(request, team, access):
             parent, _ = get_for_user(request.user, Run, id=request.POST["parent"])
         if form.is_valid() and config_form.is_valid():
             data = form.cleaned_data
-            config = data["config_json"] if data["config_json"] is not None else config_form.to_config()
-            # the config fields hold the recipe's own config when the page was opened from it (?recipe=): the
-            # fields the user edited apply on top of the recipe (quick or not); otherwise a recipe ignores the
-            # fields unless asked to take them all as overrides
-            shown = data["recipe"] and request.POST.get("config_from") == data["recipe"]
-            if shown and data["config_json"] is None and not request.POST.get("override_recipe"):
-                # against the recipe's own config: a parent's checkpoint in model.source counts as an edit
-                shown_form = ConfigForm(schema=schema, config=recipe_config(data["recipe"]), prefix="cfg")
-                config = config_edits(shown_form.initial_config(), config)
-            elif data["recipe"] and not request.POST.get("override_recipe"):
-                config = {} if data["config_json"] is None else config
+            config = _config_to_run(request, data, config_form, schema)
             if data["dataset"]:
                 dataset = get_object_or_404(Dataset, id=data["dataset"], team=team)
                 config = {**config, "datasets": [{"task": None, "path": dataset_ref(dataset.id)}]}
@@ -162,6 +155,24 @@ def run_new(request, team, access):
         {"form": form, "config_form": config_form, "recipes": recipe_table, "parent_run": parent_run, "initial": initial},
         nav="runs",
     )
+
+
+def _config_to_run(request, data: dict, config_form: ConfigForm, schema: dict) -> dict:
+    """The config a submitted form runs: what the user sees and edits is what runs, always.
+
+    `config_from` says what the fields were filled with: a recipe's own config (its name), another run's
+    config (run:ID — a fork, a start from a checkpoint) or the defaults (empty). With a recipe, the fields the
+    user changed from what was shown apply on top of the recipe (so quick keeps its scaling where nothing
+    was edited); a run's config was shown whole, so the fields are the config. A JSON config is taken as is.
+    """
+    if data["config_json"] is not None:
+        return data["config_json"]
+    submitted = config_form.to_config()
+    shown_from = request.POST.get("config_from", "")
+    if not data["recipe"] or shown_from.startswith("run:"):
+        return submitted
+    shown = recipe_config(data["recipe"]) if shown_from == data["recipe"] else {}
+    return config_edits(ConfigForm(schema=schema, config=shown, prefix="cfg").initial_config(), submitted)
 
 
 def _attach_errors(form, config_form, exc: ValidationError) -> None:

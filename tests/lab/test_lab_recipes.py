@@ -7,6 +7,7 @@ import pytest
 
 from lab.models import Run
 from lab.services import runs as run_services
+from lab.services.run_config import recipe_config
 from lab.services.tokens import token_create
 from r1model.train.recipes import RECIPES
 
@@ -130,15 +131,31 @@ def test_a_recipe_from_a_runs_checkpoint_runs_with_the_form_as_shown_and_edited(
     assert run.config["model"]["source"] == f"run:{lab.run.id}@{lab.checkpoint.step}" and run.config["seed"] == 7
 
 
-def test_a_recipe_chosen_in_the_form_alone_ignores_the_default_fields(owner_client, lab, no_dispatch):
+def test_a_recipe_chosen_in_the_form_alone_takes_the_fields_the_user_changed(owner_client, lab, no_dispatch):
     """The recipe picked in the drop-down of a blank form: the fields hold the schema defaults, not the
-    recipe's, so they do not override it (kind stays the recipe's)."""
+    recipe's; the ones the user changed (the checkpoint) apply on top of the recipe, the others do not
+    override it (kind stays the recipe's)."""
     fields = _form_of(owner_client.get("/runs/new/").content.decode())
     assert fields["cfg-kind"] == "grpo" and not fields.get("config_from")
     fields.update(name="rs-blank", recipe="rejection-sampling", **{"cfg-model.source": f"run:{lab.run.id}@{lab.checkpoint.step}"})
     response = owner_client.post("/runs/new/", fields)
-    assert response.status_code == 200  # the model edit was not applied: the recipe still needs its checkpoint
-    assert "needs a model checkpoint" in html.unescape(response.content.decode())
+    assert response.status_code == 302, html.unescape(response.content.decode())[-2000:]
+    run = Run.objects.get(name="rs-blank")
+    assert run.kind == "rollout" and run.config["model"]["source"] == f"run:{lab.run.id}@{lab.checkpoint.step}"
+
+
+def test_a_fork_runs_what_the_form_shows_with_the_users_edits(owner_client, lab, no_dispatch):
+    """Fork a recipe run → change the seed → queue: the fork keeps its source's config and takes the new seed
+    (the recipe used to win over the edited form unless a tick box was ticked)."""
+    source = Run.objects.create(team=lab.team, name="aha", recipe="aha-mini", quick=True, created_by=lab.owner,
+                                config=recipe_config("aha-mini", quick=True, overrides={"seed": 3, "total_steps": 9}))
+    fields = _form_of(owner_client.get(f"/runs/new/?fork={source.id}").content.decode())
+    assert fields["cfg-seed"] == "3" and fields["recipe"] == "aha-mini"
+    fields.update({"name": "aha fork", "cfg-seed": "11"})
+    response = owner_client.post("/runs/new/", fields)
+    assert response.status_code == 302, html.unescape(response.content.decode())[-2000:]
+    fork = Run.objects.get(name="aha fork")
+    assert fork.config["seed"] == 11 and fork.config["total_steps"] == 9 and fork.recipe == "aha-mini"
 
 
 def test_a_quick_recipe_from_its_link_keeps_its_scaling_and_takes_only_the_edits(owner_client, lab, no_dispatch):
