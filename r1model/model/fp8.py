@@ -159,6 +159,32 @@ class BF16Linear(nn.Linear):
         return F.linear(x.to(torch.bfloat16), self.weight.to(torch.bfloat16)).to(x.dtype)
 
 
+def gemm_weight(linear: nn.Linear) -> torch.Tensor:
+    """The weight (out, in) as this Linear's GEMM multiplies it, in fp32 for FP8 and BF16.
+
+    For code that folds a Linear's matrix into another product instead of calling it (absorbed MLA decoding,
+    V2 report §2.1.3): FP8 -> the E4M3 round trip of its 128x128 blocks (V3 §3.3; DeepSeek-V3's inference
+    code dequantises wkv_b the same way), BF16 -> its bfloat16 rounding, fp32 -> the weight itself. Reading
+    ``.weight`` directly would compute with the master weight, a different function from the forward's.
+    """
+    if isinstance(linear, FP8Linear):
+        return fake_quant_blocks(linear.weight)
+    if isinstance(linear, BF16Linear):
+        return linear.weight.to(torch.bfloat16).float()
+    return linear.weight
+
+
+def gemm_input(linear: nn.Linear, x: torch.Tensor) -> torch.Tensor:
+    """x (..., in) as this Linear's GEMM takes it (the partner of gemm_weight), in x's dtype: FP8 -> the E4M3
+    round trip of its 1x128 tiles (per token, so any rows give the same result), BF16 -> its bfloat16 rounding,
+    fp32 -> x itself."""
+    if isinstance(linear, FP8Linear):
+        return fake_quant_tiles(x).to(x.dtype)
+    if isinstance(linear, BF16Linear):
+        return x.to(torch.bfloat16).to(x.dtype)
+    return x
+
+
 def make_linear(in_features: int, out_features: int, precision: str) -> nn.Linear:
     """The precision switch: fp32 -> nn.Linear, bf16 -> BF16Linear, fp8 -> FP8Linear (all bias-free)."""
     if precision == "fp8":

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from r1model.model.config import ModelConfig
-from r1model.model.fp8 import make_linear
+from r1model.model.fp8 import gemm_input, gemm_weight, make_linear
 from r1model.model.norm import RMSNorm
 from r1model.model.rope import apply_rope
 
@@ -209,9 +209,18 @@ class MLA(nn.Module):
         return out.transpose(1, 2)  # (B, T, H, v)
 
     def _absorbed(self, q_nope, q_rope, kv, mask) -> torch.Tensor:
-        """kv (B, S, C + R): cached [c_kv | k_rope] rows. Scores = [q_nope W_UK | q_rope] . kv in one matmul."""
+        """kv (B, S, C + R): cached [c_kv | k_rope] rows. Scores = [q_nope W_UK | q_rope] . kv in one matmul.
+
+        W_UK, W_UV and c_kv are taken as kv_b_proj's GEMM takes them in the naive path (under FP8 their E4M3
+        round trips, fp8.gemm_weight / gemm_input), so that decoding samples from the very function that
+        teacher forcing computes and trains: the absorbed product equals the naive one up to summation order.
+        """
         b, t, h, _ = q_nope.shape
-        w = self.kv_b_proj.weight.view(self.num_heads, -1, self.kv_lora_rank)  # (H, nope + v, C)
+        latent = kv[..., : self.kv_lora_rank]
+        gemm_latent = gemm_input(self.kv_b_proj, latent)
+        if gemm_latent is not latent:
+            kv = torch.cat([gemm_latent, kv[..., self.kv_lora_rank:]], dim=-1)
+        w = gemm_weight(self.kv_b_proj).view(self.num_heads, -1, self.kv_lora_rank)  # (H, nope + v, C)
         w_uk, w_uv = w[:, : self.qk_nope_head_dim], w[:, self.qk_nope_head_dim:]
         q_latent = torch.einsum("bthd,hdc->bthc", q_nope, w_uk)  # query in latent space
         q = torch.cat([q_latent, q_rope], dim=-1).reshape(b, t * h, -1)  # (B, T*H, C + R)

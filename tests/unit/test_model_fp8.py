@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from r1model.model import DeepSeekV3, ModelConfig
+from r1model.model import fp8 as fp8_module
 from r1model.model.fp8 import (E4M3_MAX, BF16Linear, FP8Linear, dequantize_blocks, dequantize_tiles,
                                quantize_blocks, quantize_tiles)
 
@@ -79,3 +80,56 @@ def test_precision_switch_quantises_gemms_but_not_embedding_head_gate(precision,
     assert out.logits.dtype == torch.float32
     assert abs(out.loss.item() - out_ref.loss.item()) / out_ref.loss.item() < 0.01
     assert not torch.equal(out.logits, out_ref.logits)
+
+
+
+def _rollout_and_teacher_forced_logprobs(seed: int):
+    """Per-token log-probs of fp8 tiny-model completions from KV-cache decoding (absorbed MLA) and from a
+    teacher-forced forward (naive MLA) of the same tokens, all rows concatenated."""
+    from r1model.model import R1Tokenizer
+    from r1model.rollout import BuiltinEngine, SamplingParams, sequence_logprobs
+    from r1model.rollout.engine import left_pad
+
+    torch.manual_seed(seed)
+    tok = R1Tokenizer.build()
+    model = DeepSeekV3(ModelConfig.preset("tiny", precision="fp8")).eval()
+    prompts = [tok.encode("12+34="), tok.encode("<think>"), tok.encode("a much longer prompt: 7*8=")]
+    rollout, teacher = [], []
+    for sample_seed in range(3):
+        completions = BuiltinEngine(model, tok).generate(prompts, SamplingParams(max_new_tokens=16, seed=sample_seed))
+        ids, mask = left_pad(prompts, 0, "cpu")
+        width = max(len(c.token_ids) for c in completions)
+        tail = torch.zeros(len(prompts), width, dtype=torch.long)
+        tail_mask = torch.zeros_like(tail)
+        for i, c in enumerate(completions):
+            tail[i, :len(c.token_ids)] = torch.tensor(c.token_ids)
+            tail_mask[i, :len(c.token_ids)] = 1
+        with torch.no_grad():
+            forced = sequence_logprobs(model, torch.cat([ids, tail], 1), torch.cat([mask, tail_mask], 1), ids.shape[1])
+        for i, c in enumerate(completions):
+            rollout.append(torch.tensor(c.logprobs))
+            teacher.append(forced[i, :len(c.token_ids)])
+    return torch.cat(rollout), torch.cat(teacher)
+
+
+def test_fp8_decoding_multiplies_the_same_quantised_kv_b_weight_as_teacher_forcing(monkeypatch):
+    """Under FP8 the sampler must be the policy that teacher forcing trains (π_old at μ = 1): absorbed-MLA
+    decoding read kv_b_proj's fp32 master weight while the forward multiplies its E4M3 blocks (median
+    log-prob gap ~5e-3). With the activations' quantiser switched off, every remaining function is continuous
+    and the two paths are the same product up to float summation order."""
+    monkeypatch.setattr(fp8_module, "fake_quant_tiles", lambda x: x.float())
+    rollout, teacher = _rollout_and_teacher_forced_logprobs(seed=0)
+    assert torch.allclose(rollout, teacher, atol=1e-5, rtol=0)
+
+
+def test_fp8_rollout_logprobs_equal_teacher_forced_ones():
+    """Full FP8 (weights and activations quantised). The two paths compute the same function, but in another
+    summation order: an activation a few ulps apart can round to the neighbouring E4M3 value, and such a flip
+    changes that token and the later ones of its row by up to one E4M3 step (2^-4 relative) of one element.
+    So most tokens agree to float precision, and all within a few E4M3 steps' worth of log-probability;
+    before decoding used the quantised kv_b weight and latent, nearly every token was off (median ~1e-2)."""
+    rollout, teacher = _rollout_and_teacher_forced_logprobs(seed=1)
+    gap = (rollout - teacher).abs()
+    assert float(gap.median()) < 1e-5
+    assert float((gap < 1e-5).float().mean()) > 2 / 3
+    assert float(gap.max()) < 0.1
