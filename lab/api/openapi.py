@@ -49,8 +49,12 @@ PATHS = {
     "/api/v1/runs": {
         "get": _op("List a team's runs", params=[TEAM, _q("project"), _q("user"), _q("status", description="a status, or 'active'"), _q("q"), _q("offset", "integer")], tag="runs"),
         "post": _op(
-            "Create a run (validated RunConfig), queued and dispatched",
-            body={"type": "object", "required": ["name"], "properties": {"team": {"type": "string"}, "name": {"type": "string"}, "config": {"type": "object", "description": "RunConfig (see r1model.train.config)"}, "queue": {"type": "string", "enum": ["cpu", "gpu"]}, "recipe": {"type": "string"}, "quick": {"type": "boolean"}, "project": {"type": "string"}, "parent": {"type": "integer"}, "parent_step": {"type": "integer"}}},
+            "Create a run (validated RunConfig), queued and dispatched. Files are named by reference: model.source "
+            "a preset or run:ID@STEP, datasets[].path dataset:ID. A repeated Idempotency-Key returns the run it made (200, "
+            "Idempotent-Replayed: true) instead of a second one",
+            params=[{"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string", "maxLength": 100},
+                     "description": "a client token: the same key again makes no second run"}],
+            body={"type": "object", "required": ["name"], "properties": {"team": {"type": "string"}, "name": {"type": "string"}, "config": {"type": "object", "description": "RunConfig (see r1model.train.config); inputs as references"}, "queue": {"type": "string", "enum": ["cpu", "gpu"]}, "recipe": {"type": "string"}, "quick": {"type": "boolean"}, "project": {"type": "string"}, "parent": {"type": "integer"}, "parent_step": {"type": "integer"}}},
             ok=201, tag="runs",
         ),
     },

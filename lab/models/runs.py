@@ -111,6 +111,8 @@ class Run(StageProgress, models.Model):
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     dispatched_at = models.DateTimeField(null=True, blank=True)  # last message sent; the reconciler resends lost ones
     run_dir = models.CharField(max_length=500, blank=True)
+    # the client's token of the request that made it (Idempotency-Key, the form's): a repeat makes no second run
+    client_token = models.CharField(max_length=100, blank=True, default="")
     ingested_seq = models.BigIntegerField(default=-1)  # highest event seq stored
     compute_seconds = models.FloatField(default=0.0)  # summed over attempts, per device kind below
     gpu_count = models.PositiveIntegerField(default=0)
@@ -133,6 +135,8 @@ class Run(StageProgress, models.Model):
             # one evaluation job per checkpoint, however often its event is ingested
             models.UniqueConstraint(fields=["parent", "parent_step"], condition=models.Q(kind="evaluate"),
                                     name="one_eval_per_checkpoint"),
+            models.UniqueConstraint(fields=["created_by", "client_token"], condition=~models.Q(client_token=""),
+                                    name="one_run_per_client_token"),
         ]
 
     def __str__(self) -> str:

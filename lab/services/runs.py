@@ -10,7 +10,7 @@ import logging
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -48,6 +48,7 @@ def run_create(
     parent_step: int | None = None,
     eval_every: int = 0,
     eval_benchmarks: list[str] | None = None,
+    client_token: str = "",
 ) -> Run:
     """Validate `config` (r1model RunConfig), store a queued run and send it to `queue` after commit.
 
@@ -58,7 +59,14 @@ def run_create(
     "evaluate" on `eval_benchmarks` (default: the config's evaluation.benchmarks); lab.services.evaluations.
     """
     require_team_role(user, team, "write")
+    client_token = (client_token or "").strip()
+    if client_token:  # the same request again (a retried POST, a double click): the run it made, not a second
+        existing = _made_by_token(user, client_token)
+        if existing is not None:
+            return existing
     errors: dict[str, list[str]] = {}
+    if len(client_token) > 100:
+        errors["client_token"] = ["at most 100 characters"]
     name = (name or "").strip()
     if not name:
         errors["name"] = ["required"]
@@ -92,26 +100,34 @@ def run_create(
     validated = validate_config(config) if config else {}
     if validated:  # files and folders only as references of this team (lab.services.references)
         validated = check_inputs(team.id, validated)
-    run = Run.objects.create(
-        team=team,
-        project=project,
-        name=name[:200],
-        kind=str(validated.get("kind") or ("recipe" if recipe else "grpo"))[:16],
-        recipe=recipe,
-        quick=quick,
-        config=validated,
-        queue=queue,
-        status=RunStatus.QUEUED,
-        parent=parent,
-        parent_step=parent_step,
-        eval_every=eval_every,
-        eval_benchmarks=[b.strip() for b in eval_benchmarks or []],
-        created_by=user,
-        last_activity_at=timezone.now(),
-    )
+    try:
+        with transaction.atomic():  # a savepoint: a concurrent twin that wins the token leaves this one usable
+            run = _create_row(
+                team=team, project=project, name=name[:200], kind=str(validated.get("kind") or ("recipe" if recipe else "grpo"))[:16],
+                recipe=recipe, quick=quick, config=validated, queue=queue, parent=parent, parent_step=parent_step,
+                eval_every=eval_every, eval_benchmarks=[b.strip() for b in eval_benchmarks or []], created_by=user,
+                client_token=client_token,
+            )
+    except IntegrityError:
+        existing = _made_by_token(user, client_token) if client_token else None
+        if existing is None:
+            raise
+        return existing
+    transaction.on_commit(lambda: _dispatch(run.id))
+    return run
+
+
+def _made_by_token(user, client_token: str) -> Run | None:
+    run = Run.objects.filter(created_by=user, client_token=client_token).first()
+    if run is not None:
+        run.replayed = True  # the API answers 200 (not 201) and says so
+    return run
+
+
+def _create_row(**fields) -> Run:
+    run = Run.objects.create(status=RunStatus.QUEUED, last_activity_at=timezone.now(), **fields)
     run.run_dir = str(settings.RUNS_DIR / f"run-{run.id}")
     run.save(update_fields=["run_dir"])
-    transaction.on_commit(lambda: _dispatch(run.id))
     return run
 
 

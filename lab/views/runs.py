@@ -1,6 +1,8 @@
 """Run pages: the manager's overview, the runs list, the new-run form, cancel and resume."""
 from __future__ import annotations
 
+import uuid
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpResponseRedirect
@@ -68,7 +70,7 @@ def demo_run(request, team, access):
 
 def _start_values(request, team) -> tuple[dict, dict]:
     """Initial run fields and config for the form: a fork, a start from a checkpoint, a recipe, or defaults."""
-    initial: dict = {"queue": "cpu"}
+    initial: dict = {"queue": "cpu", "client_token": uuid.uuid4().hex}  # a second click makes no second run
     config: dict | None = None
     fork_id, parent_id = request.GET.get("fork"), request.GET.get("parent")
     recipe = request.GET.get("recipe", "")
@@ -136,6 +138,7 @@ def run_new(request, team, access):
                     team=team, user=request.user, config=config, name=data["name"], queue=data["queue"],
                     project=project, recipe=data["recipe"], quick=data["quick"], parent=parent,
                     parent_step=int_param(request.POST, "parent_step"), eval_every=data.get("eval_every") or 0,
+                    client_token=request.POST.get("client_token", "")[:100],
                 )
             except ValidationError as exc:
                 _attach_errors(form, config_form, exc)
@@ -143,7 +146,7 @@ def run_new(request, team, access):
                 messages.success(request, f"Run “{run.name}” queued on {run.queue}.")
                 return HttpResponseRedirect(reverse("run", args=[run.id]))
         initial = {"parent": request.POST.get("parent", ""), "parent_step": request.POST.get("parent_step", ""),
-                   "config_from": request.POST.get("config_from", "")}
+                   "config_from": request.POST.get("config_from", ""), "client_token": request.POST.get("client_token", "")}
     else:
         initial, config = _start_values(request, team)
         form = RunForm(initial=initial, projects=projects, recipe_names=list(recipe_table), datasets=datasets)

@@ -1,5 +1,6 @@
 """REST API v1: tokens, bearer vs session+CSRF, the resources, OpenAPI document."""
 import json
+import re
 
 import pytest
 from django.test import Client
@@ -125,3 +126,25 @@ def test_runs_create_asks_for_evaluation_jobs_every_k_steps(lab, client, owner_t
     bad = client.post("/api/v1/runs", {**body, "eval_every": "often"}, content_type="application/json",
                       **_auth(owner_token))
     assert bad.status_code == 400 and "eval_every" in bad.json()["error"]
+
+
+def test_the_same_idempotency_key_twice_makes_one_run(lab, client, owner_token, monkeypatch):
+    monkeypatch.setattr(run_services, "_dispatch", lambda run_id: None)
+    post = {"name": "once", "config": {"kind": "grpo", "total_steps": 5}}
+    first = client.post("/api/v1/runs", post, content_type="application/json", HTTP_IDEMPOTENCY_KEY="k-1", **_auth(owner_token))
+    again = client.post("/api/v1/runs", post, content_type="application/json", HTTP_IDEMPOTENCY_KEY="k-1", **_auth(owner_token))
+    assert first.status_code == 201 and again.status_code == 200 and again["Idempotent-Replayed"] == "true"
+    assert first.json()["id"] == again.json()["id"] and Run.objects.filter(name="once").count() == 1
+    other = client.post("/api/v1/runs", post, content_type="application/json", HTTP_IDEMPOTENCY_KEY="k-2", **_auth(owner_token))
+    assert other.status_code == 201 and Run.objects.filter(name="once").count() == 2
+    assert client.post("/api/v1/runs", post, content_type="application/json", **_auth(owner_token)).status_code == 201
+
+
+def test_the_new_run_form_submitted_twice_makes_one_run(lab, owner_client, monkeypatch):
+    monkeypatch.setattr(run_services, "_dispatch", lambda run_id: None)
+    page = owner_client.get("/runs/new/").content.decode()
+    token = re.search(r'name="client_token" value="([0-9a-f]+)"', page).group(1)
+    fields = {"name": "double click", "queue": "cpu", "cfg-kind": "grpo", "client_token": token}
+    assert owner_client.post("/runs/new/", fields).status_code == 302
+    assert owner_client.post("/runs/new/", fields).status_code == 302
+    assert Run.objects.filter(name="double click").count() == 1
