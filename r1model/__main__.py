@@ -19,9 +19,17 @@ import sys
 EXIT_USAGE = 2
 
 
+def _print_warnings(config) -> None:
+    from r1model.train.config import config_warnings
+
+    for warning in config_warnings(config):
+        print(f"warning: {warning['field']}: {warning['msg']}", file=sys.stderr)
+
+
 def _train(config, run_dir: str, quiet: bool) -> int:
     from r1model.train.runner import run
 
+    _print_warnings(config)
     return run(config, run_dir, progress_stream=open(os.devnull, "w") if quiet else sys.stderr)
 
 
@@ -44,6 +52,7 @@ def _cmd_validate(args) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return EXIT_USAGE
+    _print_warnings(config)
     print(f"{args.config}: valid {config.kind} config")
     return 0
 

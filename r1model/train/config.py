@@ -173,14 +173,26 @@ class GRPOConfig(_Strict):
         "grpo",
         description="How token losses become one number: grpo = mean over sequences of each sequence's token "
         "mean (the report's formula); dapo = mean over all tokens of the batch; dr_grpo = sum over tokens / "
-        "(sequences × max_new_tokens) (Dr. GRPO's constant normaliser).",
+        "(sequences × max_new_tokens) (Dr. GRPO's constant normaliser; it also sets advantage_scaling to none "
+        "unless that is given).",
     )
     advantage_scaling: Literal["std", "none"] = Field(
-        "std", description="A = (r − mean)/std within the group (std, the report) or r − mean (none, Dr. GRPO)."
+        "std",
+        description="A = (r − mean)/std within the group (std, the report) or r − mean (none, Dr. GRPO). "
+        "Left out, it follows loss_aggregation: none with dr_grpo (Dr. GRPO drops both the length normaliser "
+        "and the std division), std otherwise. dr_grpo with std given explicitly is kept, with a warning.",
     )
     drop_all_equal_groups: bool = Field(
         False, description="Leave out groups whose G rewards are all equal (zero advantage, no signal; DAPO dynamic sampling without refill)."
     )
+
+    @model_validator(mode="after")
+    def _scaling_follows_aggregation(self):
+        # Dr. GRPO (Liu et al. 2025, "Understanding R1-Zero-Like Training") removes the std division as well
+        # as the length normaliser: an unset advantage_scaling follows the aggregation. Explicit values stay.
+        if self.loss_aggregation == "dr_grpo" and "advantage_scaling" not in self.model_fields_set:
+            self.advantage_scaling = "none"
+        return self
 
     @model_validator(mode="after")
     def _divisible(self):
@@ -335,6 +347,20 @@ def validate_run_config(data: Any, source: str = "") -> RunConfig:
             msg = item["msg"].removeprefix("Value error, ")
             errors.append({"field": _field_path(item["loc"]), "loc": tuple(item["loc"]), "msg": msg})
         raise ConfigError(errors, source) from None
+
+
+def config_warnings(config: RunConfig) -> list[dict]:
+    """Settings that are valid but probably not what was meant, as [{"field": "grpo.advantage_scaling",
+    "msg": ...}] (the shape of ConfigError.errors, without loc); empty when there are none."""
+    warnings = []
+    grpo = config.grpo
+    if config.kind == "grpo" and grpo.loss_aggregation == "dr_grpo" and grpo.advantage_scaling == "std":
+        warnings.append({
+            "field": "grpo.advantage_scaling",
+            "msg": "'std' with loss_aggregation 'dr_grpo' is not Dr. GRPO, which also leaves out the division by "
+            "the group's reward std; set 'none' (or leave advantage_scaling out) for Dr. GRPO",
+        })
+    return warnings
 
 
 def load_run_config(path: str | Path) -> RunConfig:

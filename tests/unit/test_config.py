@@ -5,7 +5,8 @@ import sys
 
 import pytest
 
-from r1model.train.config import ConfigError, RunConfig, load_run_config, run_config_schema, validate_run_config
+from r1model.train.config import (ConfigError, RunConfig, config_warnings, load_run_config, run_config_schema,
+                                  validate_run_config)
 from r1model.train.metrics import METRICS, describe, registry
 
 
@@ -96,3 +97,40 @@ def test_metric_registry_documents_every_name_with_a_unit():
     for name in ("reward", "kl", "entropy", "clip_ratio/low_mean", "time/generate", "train/loss", "moe/max_violation"):
         assert name in METRICS
     assert all(row["description"] and row["unit"] for row in registry())
+
+
+def test_dr_grpo_aggregation_drops_the_std_division_unless_told_otherwise():
+    """Dr. GRPO removes both the length normaliser and the std division: an unset advantage_scaling follows."""
+    cfg = validate_run_config({"grpo": {"loss_aggregation": "dr_grpo"}})
+    assert cfg.grpo.advantage_scaling == "none" and config_warnings(cfg) == []
+    assert validate_run_config({"grpo": {"loss_aggregation": "dapo"}}).grpo.advantage_scaling == "std"
+    assert validate_run_config({}).grpo.advantage_scaling == "std"
+    again = validate_run_config(json.loads(cfg.to_json()))  # stored config.json: now explicit, same value
+    assert again.grpo.advantage_scaling == "none" and config_warnings(again) == []
+
+
+def test_dr_grpo_with_explicit_std_scaling_is_kept_with_a_warning_on_the_field():
+    cfg = validate_run_config({"grpo": {"loss_aggregation": "dr_grpo", "advantage_scaling": "std"}})
+    assert cfg.grpo.advantage_scaling == "std"
+    warnings = config_warnings(cfg)
+    assert [w["field"] for w in warnings] == ["grpo.advantage_scaling"]
+    assert "Dr. GRPO" in warnings[0]["msg"] and "none" in warnings[0]["msg"]
+    explicit_none = validate_run_config({"grpo": {"loss_aggregation": "dr_grpo", "advantage_scaling": "none"}})
+    assert config_warnings(explicit_none) == []
+    # the GRPO section of a rollout job only sets its sampling: nothing to warn about
+    assert config_warnings(validate_run_config({"kind": "rollout", "grpo": cfg.grpo.model_dump()})) == []
+
+
+def test_cli_train_and_validate_print_config_warnings_to_stderr(tmp_path, capsys, monkeypatch):
+    import r1model.train.runner
+    from r1model.__main__ import main
+
+    path = tmp_path / "dr.json"
+    path.write_text(json.dumps({"grpo": {"loss_aggregation": "dr_grpo", "advantage_scaling": "std"}}))
+    ran = []
+    monkeypatch.setattr(r1model.train.runner, "run", lambda config, run_dir, progress_stream: ran.append(config) or 0)
+    assert main(["train", str(path), "--run-dir", str(tmp_path / "run"), "--quiet"]) == 0
+    assert ran and "warning: grpo.advantage_scaling:" in capsys.readouterr().err
+    assert main(["validate-config", str(path)]) == 0
+    out = capsys.readouterr()
+    assert "warning: grpo.advantage_scaling:" in out.err and "valid grpo config" in out.out
