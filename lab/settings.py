@@ -92,10 +92,15 @@ TEMPLATES = [
 
 DATABASES = {"default": database_from_env(str(LAB_DATA_DIR / "lab.sqlite3"))}
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-    # WAL lets the web server read while a worker ingests events.
+    # WAL lets the web server read while a worker ingests events; the busy timeout makes a writer wait
+    # for another's transaction to end. IMMEDIATE: every transaction takes the write lock when it begins.
+    # A deferred one (SQLite's default) that read first and then writes must upgrade its read lock, and
+    # if another connection committed in between SQLite refuses at once ("database is locked") — a
+    # busy timeout cannot help there (Django docs, "Transactions behavior" under SQLite notes).
     DATABASES["default"].setdefault("OPTIONS", {})
     DATABASES["default"]["OPTIONS"].update(
-        {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
+        {"timeout": 20, "transaction_mode": "IMMEDIATE",
+         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 CACHES = cache_from_env()

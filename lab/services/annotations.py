@@ -3,13 +3,17 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
+import time
 from collections.abc import Iterable, Iterator
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import OperationalError, transaction
 
 from lab.access import require_team_role
 from lab.models import Annotation, Trace
+
+logger = logging.getLogger(__name__)
 
 MAX_LABELS = 20
 MAX_LABEL_LENGTH = 40
@@ -28,9 +32,32 @@ def clean_labels(raw: str | Iterable[str]) -> list[str]:
     return labels
 
 
-@transaction.atomic
+LOCKED_RETRIES = 4  # a save that still finds SQLite locked after its busy timeout is tried again this often
+
+
+def _locked(exc: OperationalError) -> bool:
+    return "database is locked" in str(exc) or "database table is locked" in str(exc)
+
+
 def annotation_save(*, trace: Trace, user, rating: str, labels: str | Iterable[str] = (), comment: str = "") -> Annotation:
-    """Create or replace `user`'s annotation of `trace` (reviewers, researchers and admins)."""
+    """Create or replace `user`'s annotation of `trace` (reviewers, researchers and admins).
+
+    SQLite has one writer at a time: a save that finds the database locked (a worker storing a long batch
+    of events) is tried again a few times before the error reaches the reviewer. Inside a caller's
+    transaction nothing can be retried, so the error is raised at once."""
+    for attempt in range(LOCKED_RETRIES + 1):
+        try:
+            return _annotation_save(trace=trace, user=user, rating=rating, labels=labels, comment=comment)
+        except OperationalError as exc:
+            if not _locked(exc) or attempt == LOCKED_RETRIES or transaction.get_connection().in_atomic_block:
+                raise
+            logger.warning("annotation of trace %s: %s; trying again", trace.id, exc)
+            time.sleep(0.05 * 2**attempt)
+    raise AssertionError("unreachable")
+
+
+@transaction.atomic
+def _annotation_save(*, trace: Trace, user, rating: str, labels: str | Iterable[str], comment: str) -> Annotation:
     require_team_role(user, trace.run.team_id, "annotate")
     if rating not in Annotation.Rating.values:
         raise ValidationError({"rating": f"one of {', '.join(Annotation.Rating.values)}"})

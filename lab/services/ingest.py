@@ -40,6 +40,9 @@ from lab.services.traces import REFLECTION_MARKERS, has_reflection, language_mix
 logger = logging.getLogger(__name__)
 
 BATCH_EVENTS = 5000  # events per transaction: large enough for speed, small enough to show progress
+# rows per transaction at most (an event with many metrics is many rows): a transaction holds SQLite's only
+# write lock, so a reviewer's save waits for the batch being stored; bounded, that wait stays well under a second
+BATCH_ROWS = 10_000
 READ_CHUNK = 4 << 20  # bytes read per pass over the file
 MARK_BYTES = 128  # the bytes before the offset, to notice a file rewritten behind the reader's back
 TRACE_STATUSES = ("correct", "wrong", "unparseable", "skipped")
@@ -239,11 +242,25 @@ def _store(run: Run, events: list[dict], rows: list[tuple], stored_seq: int) -> 
     for index in range(start, len(events)):
         if rows[index] is None:  # replaced after a divergence: not built in advance
             rows[index] = _rows(run.id, events[index])
-    for batch in range(start, len(events), BATCH_EVENTS):
-        _store_batch(run, events[batch : batch + BATCH_EVENTS], rows[batch : batch + BATCH_EVENTS])
+    for first, last in _batches(rows, start):
+        _store_batch(run, events[first:last], rows[first:last])
     if start < len(events):
         stored_seq = events[-1]["seq"]
     return len(events) - start, stored_seq
+
+
+def _batches(rows: list[tuple], start: int):
+    """(first, last) index ranges of `rows` from `start` on, one transaction each: at most BATCH_EVENTS
+    events and, unless one event alone has more, at most BATCH_ROWS rows."""
+    first, count = start, 0
+    for index in range(start, len(rows)):
+        size = len(rows[index][1])
+        if index > first and (index - first >= BATCH_EVENTS or count + size > BATCH_ROWS):
+            yield first, index
+            first, count = index, 0
+        count += size
+    if first < len(rows):
+        yield first, len(rows)
 
 
 def _signature(event: dict) -> tuple:
