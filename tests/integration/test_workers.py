@@ -4,12 +4,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.integration.conftest import TINY_GRPO, group_alive
+from tests.services import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -76,17 +76,15 @@ def test_thread_pool_worker_answers_ping_while_it_supervises_a_run(redis_lab, tr
 def test_worker_announces_queues_capabilities_and_heartbeat(fs_lab):
     lab = fs_lab
     lab.start_worker("gpu1", queues="gpu")
-    deadline = time.monotonic() + 60
-    rows = []
-    while not rows and time.monotonic() < deadline:
-        rows = lab.query("SELECT name, queues, capabilities, heartbeat_at FROM lab_worker")
-        time.sleep(0.3)
+    rows = wait_until(lambda: lab.query("SELECT name, queues, capabilities, heartbeat_at FROM lab_worker"),
+                      timeout=60, what=lambda: "the worker's row\n" + lab.worker_log("gpu1")[-3000:])
     name, queues, capabilities, first_beat = rows[0]
     assert name.startswith("gpu1@") and json.loads(queues) == ["gpu"]
     caps = json.loads(capabilities)
     assert caps["cores"] >= 1 and caps["memory_gb"] > 0 and caps["gpus"] >= 0
-    time.sleep(2.5)
-    assert lab.query("SELECT heartbeat_at FROM lab_worker")[0][0] > first_beat
+    # WORKER_HEARTBEAT_S=1: a later beat comes
+    wait_until(lambda: lab.query("SELECT heartbeat_at FROM lab_worker")[0][0] > first_beat, timeout=60,
+               what="a heartbeat after the first")
 
 
 def test_same_run_dispatched_twice_starts_once(redis_lab, trainer):
@@ -112,9 +110,8 @@ def test_cancelled_queued_run_never_starts(fs_lab):
     assert lab.cancel(run_id) == "cancelled"
     lab.start_worker()
     # the message arrives and is dropped by the claim
-    deadline = time.monotonic() + 60
-    while f"run {run_id}: not claimed (status cancelled)" not in lab.worker_log() and time.monotonic() < deadline:
-        time.sleep(0.3)
+    wait_until(lambda: f"run {run_id}: not claimed (status cancelled)" in lab.worker_log(), timeout=60,
+               what=lambda: "the worker dropping the cancelled run's message\n" + lab.worker_log()[-3000:])
     state = lab.run(run_id)
     assert state["status"] == "cancelled" and state["attempt"] == 0
     assert not (lab.data / "runs" / str(run_id)).exists()
