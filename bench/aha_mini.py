@@ -87,10 +87,10 @@ def summarise_seed(run_dir: Path) -> dict:
     last_traces = [e for e in eval_traces if e["step"] == steps[-1]]
     return {
         "eval_steps": steps,
-        "accuracy_before": start["accuracy"], "accuracy_after": end["accuracy"],
+        "accuracy_before": start["pass@1"], "accuracy_after": end["pass@1"],
         "length_before": start["mean_length"], "length_after": end["mean_length"],
         "worked_before": start["worked_ratio"], "worked_after": end["worked_ratio"],
-        "accuracy_gain_points": 100 * (end["accuracy"] - start["accuracy"]),
+        "accuracy_gain_points": 100 * (end["pass@1"] - start["pass@1"]),
         "length_ratio": end["mean_length"] / max(start["mean_length"], 1e-9),
         "eval_curve": {s: evals[s] for s in steps},
         "train_curve": {s: {k: v for k, v in vals.items() if k in ("accuracy", "completions/mean_length", "reward", "time/step")}
@@ -115,7 +115,7 @@ def curves_markdown(per_seed: dict[int, dict]) -> str:
         cells = []
         for s in seeds:
             point = per_seed[s]["eval_curve"].get(step) or per_seed[s]["eval_curve"].get(str(step))
-            cells += [f"{point['accuracy']:.3f}", f"{point['mean_length']:.1f}"] if point else ["", ""]
+            cells += [f"{point['pass@1']:.3f}", f"{point['mean_length']:.1f}"] if point else ["", ""]
         lines.append(f"| {step} | " + " | ".join(cells) + " |")
     lines += ["", "## training batches (sampled at temperature 1): accuracy / mean length per GRPO step", ""]
     lines.append("| step | " + " | ".join(f"seed {s} acc | seed {s} len" for s in seeds) + " |")

@@ -158,7 +158,7 @@ def make_synthetic_run(
         checkpoints.append(CheckpointRecord(run=run, seq=seq_start, step=step, path=f"{run.run_dir or '/runs/synthetic'}/checkpoints/step-{step}"))
         seq_start += 1
         for benchmark, base in (("addition-test", 0.1), ("gsm8k", 0.02)):
-            for metric, bonus in (("pass@1", 0.0), ("cons@8", 0.08)):
+            for metric, bonus in (("pass@1", 0.0), ("cons@k", 0.08)):
                 evals.append(EvalResult(run=run, seq=seq_start, step=step, benchmark=benchmark, metric=metric, value=min(1.0, base + 0.6 * t + bonus), n=8 * 100))
                 seq_start += 1
     CheckpointRecord.objects.bulk_create(checkpoints)

@@ -1,7 +1,21 @@
 """Answer checking: take the final answer out of a completion and judge it against the gold answer.
 
-    extract_answer(text) -> str | None          # <answer>…</answer>, else the last \\boxed{…}
+    extract_answer(text) -> str | None          # the answer-extraction policy below
     check_answer(prediction_text, gold, mode="auto", timeout=5.0) -> CheckResult
+
+How answers are scored (the one policy of r1model: the accuracy reward of GRPO, the in-run held-out
+evaluation, `python -m r1model evaluate` and `python -m r1model score` all judge a completion through
+`r1model.evaluate.score.judge_completions`, which applies it):
+
+1. The answer is the content of the last complete `<answer>…</answer>` (a `\\boxed{…}` inside it is
+   unwrapped); when the completion has no `<answer>` pair, the content of its last complete `\\boxed{…}`
+   (DeepSeek-R1 report §2.2.2: the model must give its final answer "in a specified format (e.g., within a
+   box)" so that rules can verify it). Nothing else is an answer: a bare final number or free text is
+   `unparseable`, never credited.
+2. A completion cut off at the token limit has no answer (`unparseable`, reason "truncated"), whatever it
+   contains, unless the run sets `truncated_is_wrong: false` (RunConfig).
+3. The answer is judged by the problem's checker: a built-in task's exact checker, the code judge in the
+   sandbox, or `check_answer` in the problem's check mode (imported data).
 
 Modes: `math` (math-verify: LaTeX and plain, sets, intervals, fractions vs decimals), `numeric`
 (numbers with a relative tolerance), `exact` (whitespace-normalised string), `choice` (a letter A–J),
@@ -11,6 +25,9 @@ are judged by the code task (`r1model.tasks.code.check_code`).
 Every check ends in correct / wrong / unparseable (the prediction gave nothing judgeable) or error (the
 gold answer itself cannot be parsed: skip it, never score it). Math checks run in a helper process with
 a hard deadline, so a pathological answer cannot hang the caller, from any thread.
+
+`check_answer(..., fallback=True)` also reads free text (a stated final number, math-verify's search):
+that is for checking a dataset's own worked gold solutions, never for scoring a model.
 
 Standard library only here; math-verify is loaded by the helper process.
 """
@@ -159,14 +176,13 @@ def detect_mode(gold: str) -> str:
 
 
 def check_answer(prediction_text: str | None, gold: str, mode: str = "auto", timeout: float = 5.0,
-                 fallback: bool = True) -> CheckResult:
-    """Judge a completion (or a bare answer) against the gold answer.
+                 fallback: bool = False) -> CheckResult:
+    """Judge a completion against the gold answer.
 
-    The answer is the `<answer>` content or the last `\\boxed{}`. With `fallback` (the default, for
-    completions from anywhere), a completion with neither is still judged: its final number (numeric,
-    see final_number),
-    math-verify's own search of the text (math) or the whole text (exact, choice). Rewards in RL pass
-    fallback=False so that only a marked answer counts.
+    The answer is the `<answer>` content or the last `\\boxed{}` (the module's policy); a completion with
+    neither is unparseable. With `fallback=True` (only for checking a dataset's free-text gold solutions)
+    it is still judged: its final number (numeric, see final_number), math-verify's own search of the
+    text (math) or the whole text (exact, choice).
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")

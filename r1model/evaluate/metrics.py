@@ -1,5 +1,12 @@
 """Evaluation metrics of the R1 report: pass@1 (mean correctness over k samples), unbiased pass@k
-(Chen et al. 2021, the HumanEval paper) and cons@k (majority vote over the extracted answers).
+(Chen et al. 2021, the HumanEval paper) and cons@k (majority vote over the samples' answers).
+
+cons@k votes on the checker's verdict classes, not on raw answer strings, so that it means the same on
+tasks with many right answers (countdown expressions, programs) as on single-answer ones: every answer the
+checker accepted is one candidate ("correct"), each wrong answer votes for its normalised string, and
+samples without an answer (unparseable, truncated, unjudgeable) do not vote. Three different correct
+expressions therefore beat two identical wrong ones. (Wrong answers that are equivalent to each other but
+written differently, e.g. '\\sqrt{9}' and '3' against the gold 4, stay separate candidates.)
 
 Standard library only.
 """
@@ -8,7 +15,23 @@ from __future__ import annotations
 import re
 from collections import Counter
 from fractions import Fraction
-from typing import Callable, Sequence
+from typing import Sequence
+
+
+# The one set of metric names of every evaluation (the in-run held-out evaluation, `evaluate`, `score`):
+# `eval` events, the trainer's `eval/<benchmark>/<name>` metrics and the summaries use exactly these.
+EVAL_METRICS = {
+    "pass@1": "Mean correctness over the k samples of each problem, averaged over problems (R1 report §3).",
+    "cons@k": "Majority vote over each problem's k samples on the checker's verdict classes: all accepted "
+              "answers are one candidate, wrong answers vote by normalised string, samples without an "
+              "answer do not vote (so it is meaningful on tasks with many right answers).",
+    "pass@k": "Unbiased pass@k (Chen et al. 2021) with k = the samples per problem.",
+    "mean_length": "Mean completion length in tokens.",
+    "format_rate": "Share of completions that are well-formed <think>…</think><answer>…</answer> and not truncated.",
+    "worked_ratio": "Share of completions with a non-empty <think> part (reasoning written).",
+    "truncated_ratio": "Share of completions cut off at the token limit.",
+    "unparseable_rate": "Share of completions with no judgeable answer (no tag or box, truncated, unreadable).",
+}
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -46,25 +69,37 @@ def normalise_for_vote(answer: str) -> str:
     return "".join(s.split()).rstrip(".")
 
 
-def majority_answer(extracted_answers: Sequence[str | None]) -> str | None:
-    """The most common answer (by normalised form; ties go to the one seen first); None if none."""
+CORRECT = "correct"  # the vote class of every accepted answer
+
+
+def vote_class(status: str, answer: str | None) -> str | None:
+    """The candidate a sample votes for: CORRECT for an accepted answer, the normalised answer (prefixed, so
+    no wrong answer can collide with CORRECT) for a wrong one, None (no vote) for anything else."""
+    if status == "correct":
+        return CORRECT
+    if status == "wrong" and answer is not None and str(answer).strip():
+        return "wrong:" + normalise_for_vote(str(answer))
+    return None
+
+
+def majority_vote(statuses: Sequence[str], answers: Sequence[str | None]) -> tuple[str | None, bool]:
+    """(an answer of the winning class, whether that class is CORRECT) over the samples' verdicts; ties
+    go to the class voted for first; (None, False) when no sample voted."""
     votes: Counter = Counter()
-    first_form: dict[str, str] = {}
-    for answer in extracted_answers:
-        if answer is None or not str(answer).strip():
+    first_answer: dict[str, str | None] = {}
+    for status, answer in zip(statuses, answers, strict=True):
+        key = vote_class(status, answer)
+        if key is None:
             continue
-        key = normalise_for_vote(str(answer))
         votes[key] += 1
-        first_form.setdefault(key, str(answer))
+        first_answer.setdefault(key, answer)
     if not votes:
-        return None
+        return None, False
     best = max(votes.values())
-    winner = next(key for key in first_form if votes[key] == best)  # dicts keep insertion order
-    return first_form[winner]
+    winner = next(key for key in first_answer if votes[key] == best)  # dicts keep insertion order
+    return first_answer[winner], winner == CORRECT
 
 
-def cons_at_k(extracted_answers: Sequence[str | None], gold: str,
-              checker: Callable[[str, str], bool]) -> float:
-    """1.0 when the majority answer is correct by checker(answer, gold), else 0.0."""
-    winner = majority_answer(extracted_answers)
-    return 1.0 if winner is not None and checker(winner, gold) else 0.0
+def cons_at_k(statuses: Sequence[str], answers: Sequence[str | None]) -> float:
+    """1.0 when the majority verdict class (see the module docstring) is the correct one, else 0.0."""
+    return 1.0 if majority_vote(statuses, answers)[1] else 0.0

@@ -1,25 +1,28 @@
 """Evaluate a model on a benchmark with the R1 report's protocol: k samples per problem at temperature
 0.6 and top-p 0.95, pass@1 = mean correctness over the samples, cons@k = majority vote over the
-extracted answers, unbiased pass@k; greedy decoding available (k = 1).
+checker's verdicts, unbiased pass@k; greedy decoding available (k = 1).
 
     result = evaluate(model, tokenizer, load_benchmark("addition-test"), k=8, template="mini")
     python -m r1model evaluate --checkpoint DIR --benchmark NAME [--k K] [--run-dir DIR]
 
-This is the one module of r1model.evaluate that imports torch (it generates).
+`score_generations` and `write_eval_events` are the one path from generated completions to numbers and
+`eval` events: this CLI and the trainer's in-run evaluation (r1model.train.evaluation) both use them, so
+both judge answers by the same policy (r1model.evaluate.answer_check) and emit the same metric names
+(r1model.evaluate.score.EVAL_METRICS).
+
+This is the one module of r1model.evaluate that imports torch (it generates; torch is imported lazily).
 """
 from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from r1model.evaluate.benchmarks import load_benchmark
-from r1model.evaluate.metrics import pass_at_k
-from r1model.evaluate.score import score_problem
+from r1model.evaluate.score import eval_metrics, judge_completions, problem_score, summarise
 from r1model.tasks.problem import Problem
 from r1model.template import R1_ZERO_TEMPLATE, parse_completion, render_prompt, resolve_template
 
@@ -28,8 +31,9 @@ CHUNK = 256  # prompts per generate call
 
 @dataclass
 class EvalResult:
-    """summary: {'n', 'samples', 'k', 'pass@1', 'cons@k', 'pass@k', 'unparseable', 'skipped',
-    'mean_length', 'truncated_ratio', 'seconds', 'problems_per_s', 'tokens_per_s'};
+    """summary: score.summarise's keys ('n', 'samples', 'judged_samples', 'k', 'pass@1', 'cons@k', 'pass@k',
+    'mean_length', 'format_rate', 'worked_ratio', 'truncated_ratio', 'unparseable_rate', 'unparseable',
+    'skipped') and 'seconds', 'generate_seconds', 'problems_per_s', 'tokens_per_s';
     problems: one dict per problem with its samples (completion, answer, status, tokens, truncated)."""
 
     benchmark: str
@@ -55,7 +59,7 @@ def _generate(engine, tokenizer, prompts: list[str], params, seed: int):
 def evaluate(model, tokenizer, problems: list[Problem], k: int = 8, temperature: float = 0.6, top_p: float = 0.95,
              max_new_tokens: int = 512, template: str = R1_ZERO_TEMPLATE, greedy: bool = False, seed: int = 0,
              engine=None, events=None, step: int = 0, benchmark: str = "custom", traces: bool = True,
-             timeout: float = 5.0) -> EvalResult:
+             timeout: float = 5.0, truncated_is_wrong: bool = True) -> EvalResult:
     """Sample k completions per problem, check them, and summarise. With `events` (an EventWriter) one
     `eval` event per metric and one `trace` event per sample (source 'eval') are written."""
     from r1model.rollout import BuiltinEngine, SamplingParams
@@ -79,69 +83,68 @@ def evaluate(model, tokenizer, problems: list[Problem], k: int = 8, temperature:
     generated_s = time.perf_counter() - started
     if was_training:
         model.train()
-
-    rows, scores = [], []
-    for index, problem in enumerate(problems):
-        group = completions[index * k : (index + 1) * k]
-        texts = [c.text for c in group]
-        score = score_problem(problem, texts, timeout=timeout)
-        scores.append(score)
-        samples = []
-        for c, status, extracted in zip(group, score.statuses, score.extracted):
-            samples.append({"completion": c.text, "answer": extracted, "status": status,
-                            "tokens": len(c.token_ids), "truncated": c.finish_reason == "length"})
-        rows.append({"id": problem.id, "problem": problem.problem, "gold": problem.answer, "pass@1": score.pass_at_1,
-                     "cons": score.cons, "majority": score.majority, "samples": samples})
+    result = score_generations(problems, completions, k, benchmark=benchmark, timeout=timeout,
+                               truncated_is_wrong=truncated_is_wrong)
     seconds = time.perf_counter() - started
-    summary = _summarise(scores, rows, k, seconds, generated_s)
-    if events is not None:
-        _write_events(events, step, benchmark, summary, rows, prompts, k, traces)
-    return EvalResult(benchmark=benchmark, summary=summary, problems=rows)
-
-
-def _summarise(scores, rows, k, seconds, generated_s) -> dict:
-    judged = [s for s in scores if s.pass_at_1 is not None]
-    lengths = [sample["tokens"] for row in rows for sample in row["samples"]]
-    truncated = [sample["truncated"] for row in rows for sample in row["samples"]]
-    eligible = [s for s in judged if s.samples - s.skipped >= k]
-    return {
-        "n": len(judged),
-        "samples": len(lengths),
-        "k": k,
-        "pass@1": sum(s.pass_at_1 for s in judged) / len(judged) if judged else None,
-        "cons@k": sum(s.cons for s in judged) / len(judged) if judged else None,
-        "pass@k": (sum(pass_at_k(s.samples - s.skipped, s.correct, k) for s in eligible) / len(eligible)
-                   if eligible else None),
-        "unparseable": sum(s.unparseable for s in scores),
-        "skipped": sum(s.skipped for s in scores),
-        "mean_length": statistics.fmean(lengths) if lengths else 0.0,
-        "truncated_ratio": sum(truncated) / len(truncated) if truncated else 0.0,
+    tokens = sum(sample["tokens"] for row in result.problems for sample in row["samples"])
+    result.summary.update({
         "seconds": round(seconds, 3),
         "generate_seconds": round(generated_s, 3),
-        "problems_per_s": len(rows) / seconds if seconds > 0 else None,
-        "tokens_per_s": sum(lengths) / generated_s if generated_s > 0 else None,
-    }
+        "problems_per_s": len(problems) / seconds if seconds > 0 else None,
+        "tokens_per_s": tokens / generated_s if generated_s > 0 else None,
+    })
+    if events is not None:
+        write_eval_events(events, step, benchmark, result, prompts, k, trace_problems=None if traces else 0)
+    return result
 
 
-def _write_events(events, step, benchmark, summary, rows, prompts, k, traces) -> None:
-    metrics = {"pass@1": summary["pass@1"], "cons@k": summary["cons@k"], f"pass@{k}": summary["pass@k"],
-               "unparseable_rate": summary["unparseable"] / max(1, summary["samples"]),
-               "mean_length": summary["mean_length"], "truncated_ratio": summary["truncated_ratio"]}
+def score_generations(problems: list[Problem], completions, k: int, *, benchmark: str = "custom",
+                      timeout: float = 5.0, truncated_is_wrong: bool = True) -> EvalResult:
+    """Judge k generated completions per problem (Completion objects, problem-major order) and summarise
+    them: the one scoring path of every evaluation (see the module docstring)."""
+    if len(completions) != len(problems) * k:
+        raise ValueError(f"{len(completions)} completions for {len(problems)} problems x k={k}")
+    truncated = [c.finish_reason == "length" for c in completions]
+    texts = [c.text for c in completions]
+    checks = judge_completions(texts, [p for p in problems for _ in range(k)], truncated=truncated,
+                               truncated_is_wrong=truncated_is_wrong, timeout=timeout)
+    rows, scores = [], []
+    for index, problem in enumerate(problems):
+        part = slice(index * k, (index + 1) * k)
+        score = problem_score(problem, texts[part], checks[part], truncated[part])
+        scores.append(score)
+        samples = [{"completion": c.text, "answer": check.extracted, "status": check.status,
+                    "tokens": len(c.token_ids), "truncated": cut}
+                   for c, check, cut in zip(completions[part], checks[part], truncated[part])]
+        rows.append({"id": problem.id, "problem": problem.problem, "gold": problem.answer, "pass@1": score.pass_at_1,
+                     "cons": score.cons, "majority": score.majority, "samples": samples})
+    lengths = [len(c.token_ids) for c in completions]
+    return EvalResult(benchmark=benchmark, summary=summarise(scores, k, lengths), problems=rows)
+
+
+def write_eval_events(events, step: int, benchmark: str, result: EvalResult, prompts: list[str], k: int,
+                      trace_problems: int | None = None, trace_id: str | None = None) -> dict[str, float]:
+    """One `eval` event per metric of EVAL_METRICS (n = judged samples) and `trace` events (source
+    'eval'): every sample when trace_problems is None, else the first sample of the first trace_problems
+    problems. trace_id: the group id prefix (default eval-<benchmark>). Returns the metrics written."""
+    metrics = eval_metrics(result.summary)
+    prefix = trace_id or f"eval-{benchmark}"
     with events.batch():
         for metric, value in metrics.items():
-            if value is not None:
-                events.eval(step, benchmark, metric, value, summary["n"])
-        if not traces:
-            return
-        for index, row in enumerate(rows):
-            for j, sample in enumerate(row["samples"]):
+            events.eval(step, benchmark, metric, value, result.summary["judged_samples"])
+        for index, row in enumerate(result.problems):
+            if trace_problems is not None and index >= trace_problems:
+                break
+            for j, sample in enumerate(row["samples"] if trace_problems is None else row["samples"][:1]):
                 parsed = parse_completion(sample["completion"], truncated=sample["truncated"])
                 status = "skipped" if sample["status"] == "error" else sample["status"]
                 correct = None if status == "skipped" else status == "correct"
-                events.trace(step, f"eval-{benchmark}-{row['id']}", prompts[index * k + j], sample["completion"],
-                             parsed.think, parsed.answer, {"accuracy": None if correct is None else float(correct)},
-                             float(bool(correct)), None, correct, status, sample["tokens"], sample["truncated"],
-                             prompt_id=row["id"], source="eval")
+                rewards = {"accuracy": None if correct is None else float(correct),
+                           "format": float(parsed.well_formed)}
+                events.trace(step, f"{prefix}-{row['id']}", prompts[index * k + j], sample["completion"],
+                             parsed.think, parsed.answer, rewards, float(bool(correct)), None, correct, status,
+                             sample["tokens"], sample["truncated"], prompt_id=row["id"], source="eval")
+    return metrics
 
 
 def _template_of(checkpoint: Path) -> str:
@@ -171,6 +174,8 @@ def evaluate_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--template", default=None, help="'r1-zero', 'mini' or text with {prompt} "
                         "(default: the checkpoint's run config, else r1-zero)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--credit-truncated", action="store_true", help="judge the answer of a completion cut at "
+                        "--max-new-tokens too (default: it has no answer, as RunConfig.truncated_is_wrong)")
     parser.add_argument("--step", type=int, default=0, help="step recorded on the eval events")
     parser.add_argument("--run-dir", default=None, help="write eval/trace events and samples here")
     parser.add_argument("--threads", type=int, default=1)
@@ -202,7 +207,8 @@ def evaluate_main(argv: list[str] | None = None) -> int:
     try:
         result = evaluate(model, tokenizer, problems, k=args.k, temperature=args.temperature, top_p=args.top_p,
                           max_new_tokens=args.max_new_tokens, template=template, greedy=args.greedy, seed=args.seed,
-                          events=events, step=args.step, benchmark=args.benchmark)
+                          events=events, step=args.step, benchmark=args.benchmark,
+                          truncated_is_wrong=not args.credit_truncated)
     except Exception as exc:
         if events is not None:
             events.status("failed", 0, len(problems), message=f"{type(exc).__name__}: {exc}")

@@ -1,41 +1,65 @@
-"""Score completions that came from anywhere (a vLLM server, another lab) against a dataset.
+"""Score completions that came from anywhere (a vLLM server, another lab) against a dataset, and the one
+evaluation code path of r1model: `judge_completions` (the answer policy, see answer_check), `problem_score`
+(one problem's judged samples), `summarise` and `eval_metrics` (the metric names every evaluation emits).
 
     python -m r1model score --dataset D.jsonl --predictions P.jsonl [--table] [--k K] [--mode auto]
 
-D rows: id, problem, answer (any format load_dataset reads). P rows: id, completion (several rows per id
-are several samples). The last line printed is one JSON object:
-{"n", "samples", "pass@1", "cons@k", "unparseable", ...}.
+D rows: id, problem, answer (any format load_dataset reads). P rows: id, completion, and optionally
+truncated (bool) or finish_reason ("length" = cut at the token limit); several rows per id are several
+samples. The last line printed is one JSON object: {"n", "samples", "pass@1", "cons@k", "format_rate", ...}.
 
-Standard library only (no torch): the lab and the workers call score_samples directly.
+Standard library only (no torch): the rewards, the trainer's in-run evaluation and the evaluate CLI all
+score through this module.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from r1model.evaluate.answer_check import check_answer
-from r1model.evaluate.metrics import cons_at_k, majority_answer, pass_at_k
+from r1model.evaluate.answer_check import check_answer, extract_answer
+from r1model.evaluate.metrics import EVAL_METRICS, majority_vote, pass_at_k
 from r1model.tasks import TASKS
 from r1model.tasks.dataset_io import DatasetError, load_dataset, read_jsonl, rows_to_problems
 from r1model.tasks.problem import CheckResult, Problem
+from r1model.template import parse_completion
 
+TRUNCATED_REASON = "truncated: cut off at the token limit, so it has no answer (truncated_is_wrong)"
+NO_ANSWER_REASON = "no <answer>…</answer> or \\boxed{} in the completion"
 
-def check_sample(completion: str, problem: Problem, timeout: float = 5.0) -> CheckResult:
-    """One sample against its problem: the built-in task's checker, the code judge, or answer checking
-    in the problem's check mode. Completions without tags are judged too (fallback extraction)."""
-    task = TASKS.get(problem.task)
-    if task is not None:
-        return task.check(completion, problem)
-    return check_answer(completion, problem.answer, mode=problem.meta.get("check_mode", "auto"), timeout=timeout)
-
-
-def answers_agree(answer: str, problem: Problem, timeout: float = 5.0) -> bool:
-    """Is this extracted answer correct for the problem (used on the majority answer of cons@k)."""
-    return check_sample(f"<answer>{answer}</answer>", problem, timeout).correct
+def judge_completions(completions: list[str], problems: list[Problem], *, truncated: list[bool] | None = None,
+                      truncated_is_wrong: bool = True, timeout: float = 5.0) -> list[CheckResult]:
+    """Judge each completion against its problem by the one answer policy (answer_check's docstring):
+    a truncated completion has no answer (when truncated_is_wrong), else the answer is the last
+    `<answer>` or, without one, the last `\\boxed{}`, judged by the built-in task's checker (all of one
+    task's answers at once: the code judge runs them in parallel) or check_answer in the problem's
+    meta['check_mode'] (default auto)."""
+    if len(completions) != len(problems):
+        raise ValueError(f"{len(completions)} completions but {len(problems)} problems")
+    truncated = truncated or [False] * len(completions)
+    results: list[CheckResult | None] = [None] * len(completions)
+    by_task: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    for i, (completion, problem, cut) in enumerate(zip(completions, problems, truncated, strict=True)):
+        if cut and truncated_is_wrong:
+            results[i] = CheckResult("unparseable", TRUNCATED_REASON, None)
+            continue
+        answer = extract_answer(completion)
+        if answer is None:
+            results[i] = CheckResult("unparseable", NO_ANSWER_REASON, None)
+        elif problem.task in TASKS:
+            by_task[problem.task].append((i, answer))
+        else:
+            results[i] = check_answer(completion, problem.answer, mode=problem.meta.get("check_mode", "auto"),
+                                      timeout=timeout)
+    for task, items in by_task.items():
+        checks = TASKS[task].check_many([answer for _, answer in items], [problems[i] for i, _ in items])
+        for (i, _), check in zip(items, checks, strict=True):
+            results[i] = check
+    return results
 
 
 @dataclass
@@ -48,68 +72,100 @@ class ProblemScore:
     pass_at_1: float | None
     cons: float | None
     majority: str | None
+    truncated: int = 0
+    well_formed: int = 0
+    worked: int = 0
     statuses: list[str] = field(default_factory=list)
     extracted: list[str | None] = field(default_factory=list)
 
 
-def score_problem(problem: Problem, completions: list[str], k: int | None = None,
-                  timeout: float = 5.0) -> ProblemScore:
-    task = TASKS.get(problem.task)
-    if task is not None:  # the task's own batch path (code: parallel sandbox runs)
-        checks = task.check_many(completions, [problem] * len(completions))
-    else:
-        checks = [check_sample(c, problem, timeout) for c in completions]
+def problem_score(problem: Problem, completions: list[str], checks: list[CheckResult], truncated: list[bool],
+                  k: int | None = None) -> ProblemScore:
+    """The ProblemScore of samples already judged by judge_completions (callers that judge many problems
+    at once, so that code runs in parallel)."""
+    parsed = [parse_completion(c, truncated=cut) for c, cut in zip(completions, truncated, strict=True)]
     judged = [c for c in checks if c.status != "error"]
     correct = sum(c.correct for c in judged)
-    # only answers the checker could read take part in the vote (unparseable text is not an answer)
-    vote_pool = [c.extracted for c in checks[: k or len(checks)] if c.status in ("correct", "wrong")]
-    majority = majority_answer(vote_pool)
-    cons = None
-    if judged:
-        cons = cons_at_k(vote_pool, problem.answer, lambda a, _gold: answers_agree(a, problem, timeout))
+    voters = checks[: k or len(checks)]
+    majority, majority_correct = majority_vote([c.status for c in voters], [c.extracted for c in voters])
     return ProblemScore(
         id=problem.id, samples=len(checks), correct=correct,
         unparseable=sum(c.status == "unparseable" for c in checks),
         skipped=len(checks) - len(judged),
         pass_at_1=correct / len(judged) if judged else None,
-        cons=cons, majority=majority,
+        cons=(1.0 if majority_correct else 0.0) if judged else None, majority=majority,
+        truncated=sum(truncated), well_formed=sum(p.well_formed for p in parsed), worked=sum(bool(p.think) for p in parsed),
         statuses=[c.status for c in checks], extracted=[c.extracted for c in checks],
     )
 
 
-def summarise(scores: list[ProblemScore], k: int | None = None) -> dict:
+def summarise(scores: list[ProblemScore], k: int | None = None, lengths: list[int] | None = None) -> dict:
+    """n (judged problems), samples, judged_samples, k, the EVAL_METRICS (mean_length only with `lengths`,
+    pass@k only with k), unparseable and skipped counts."""
     judged = [s for s in scores if s.pass_at_1 is not None]
+    samples = sum(s.samples for s in scores)
+
+    def mean(values):
+        return round(sum(values) / len(values), 6) if values else None
+
     summary = {
         "n": len(judged),
-        "samples": sum(s.samples for s in scores),
-        "pass@1": round(sum(s.pass_at_1 for s in judged) / len(judged), 6) if judged else None,
-        "cons@k": round(sum(s.cons for s in judged) / len(judged), 6) if judged else None,
+        "samples": samples,
+        "judged_samples": samples - sum(s.skipped for s in scores),
+        "k": k,
+        "pass@1": mean([s.pass_at_1 for s in judged]),
+        "cons@k": mean([s.cons for s in judged]),
+        "format_rate": sum(s.well_formed for s in scores) / samples if samples else None,
+        "worked_ratio": sum(s.worked for s in scores) / samples if samples else None,
+        "truncated_ratio": sum(s.truncated for s in scores) / samples if samples else None,
+        "unparseable_rate": sum(s.unparseable for s in scores) / samples if samples else None,
         "unparseable": sum(s.unparseable for s in scores),
         "skipped": sum(s.skipped for s in scores),
     }
+    if lengths is not None:
+        summary["mean_length"] = statistics.fmean(lengths) if lengths else None
     if k:
         eligible = [s for s in judged if s.samples - s.skipped >= k]
-        summary["k"] = k
-        summary[f"pass@{k}"] = (round(sum(pass_at_k(s.samples - s.skipped, s.correct, k) for s in eligible)
-                                      / len(eligible), 6) if eligible else None)
+        summary["pass@k"] = mean([pass_at_k(s.samples - s.skipped, s.correct, k) for s in eligible])
     return summary
 
 
+def eval_metrics(summary: dict) -> dict[str, float]:
+    """The EVAL_METRICS present in a summary, by their one name (what `eval` events carry)."""
+    return {name: summary[name] for name in EVAL_METRICS if summary.get(name) is not None}
+
+
 def score_samples(problems: list[Problem], samples: dict[str, list[str]], k: int | None = None,
-                  timeout: float = 5.0) -> tuple[dict, list[ProblemScore]]:
+                  timeout: float = 5.0, *, truncated: dict[str, list[bool]] | None = None,
+                  truncated_is_wrong: bool = True) -> tuple[dict, list[ProblemScore]]:
     """(summary, per-problem scores) for the problems that have at least one sample."""
-    scores = [score_problem(p, samples[p.id], k, timeout) for p in problems if samples.get(p.id)]
+    truncated = truncated or {}
+    scored = [p for p in problems if samples.get(p.id)]
+    cuts = {p.id: truncated.get(p.id) or [False] * len(samples[p.id]) for p in scored}
+    checks = judge_completions([c for p in scored for c in samples[p.id]],
+                               [p for p in scored for _ in samples[p.id]],
+                               truncated=[cut for p in scored for cut in cuts[p.id]],
+                               truncated_is_wrong=truncated_is_wrong, timeout=timeout)
+    scores, start = [], 0
+    for p in scored:
+        n = len(samples[p.id])
+        scores.append(problem_score(p, samples[p.id], checks[start : start + n], cuts[p.id], k))
+        start += n
     return summarise(scores, k), scores
 
 
-def read_predictions(path: Path) -> dict[str, list[str]]:
+def read_predictions(path: Path) -> tuple[dict[str, list[str]], dict[str, list[bool]]]:
+    """(id → completions, id → truncated flags) from a predictions JSONL; a row is truncated when it says
+    `"truncated": true` or `"finish_reason": "length"` (vLLM / OpenAI)."""
     samples: dict[str, list[str]] = defaultdict(list)
+    truncated: dict[str, list[bool]] = defaultdict(list)
     for number, record in read_jsonl(path, max_row_bytes=16 << 20):
         if "id" not in record or "completion" not in record:
             raise DatasetError(f"{path}: line {number}: a prediction needs 'id' and 'completion' "
                                f"(found {sorted(record)})")
         samples[str(record["id"])].append(str(record["completion"] or ""))
-    return samples
+        truncated[str(record["id"])].append(record.get("truncated") is True or record.get("finish_reason") == "length")
+    return samples, truncated
 
 
 def _table(scores: list[ProblemScore]) -> str:
@@ -127,16 +183,18 @@ def score_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dataset", required=True, help="problems: JSONL/CSV/Parquet with id, problem, answer")
     parser.add_argument("--predictions", required=True, help="JSONL with id, completion (one row per sample)")
     parser.add_argument("--table", action="store_true", help="print a per-problem table first")
-    parser.add_argument("--k", type=int, default=None, help="also report unbiased pass@k; cons@k uses the "
-                        "first k samples of each problem")
+    parser.add_argument("--k", type=int, default=None, help="also report unbiased pass@k (as 'pass@k'); "
+                        "cons@k uses the first k samples of each problem")
     parser.add_argument("--mode", default="auto", choices=["auto", "math", "numeric", "exact", "choice"],
                         help="answer checking for rows without a built-in task (default auto)")
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds per answer check")
+    parser.add_argument("--credit-truncated", action="store_true", help="judge the answer of a truncated "
+                        "prediction too (default: a truncated prediction has no answer, as truncated_is_wrong)")
     parser.add_argument("--per-problem", default=None, help="write per-problem results to this JSONL")
     args = parser.parse_args(argv)
     try:
         rows = load_dataset(args.dataset).rows
-        samples = read_predictions(Path(args.predictions))
+        samples, truncated = read_predictions(Path(args.predictions))
     except (DatasetError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -152,7 +210,8 @@ def score_main(argv: list[str] | None = None) -> int:
         print(f"warning: {len(unknown)} prediction id(s) not in the dataset, e.g. {unknown[:3]}", file=sys.stderr)
     if missing:
         print(f"warning: {len(missing)} dataset id(s) have no prediction, e.g. {missing[:3]}", file=sys.stderr)
-    summary, scores = score_samples(problems, samples, args.k, args.timeout)
+    summary, scores = score_samples(problems, samples, args.k, args.timeout, truncated=truncated,
+                                    truncated_is_wrong=not args.credit_truncated)
     summary["missing"] = len(missing)
     if args.table:
         print(_table(scores))
@@ -162,7 +221,6 @@ def score_main(argv: list[str] | None = None) -> int:
                 f.write(json.dumps(asdict(s), ensure_ascii=False) + "\n")
     print(json.dumps(summary))
     return 0
-
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Callable
 
 from r1model.rewards.base import RewardResult
-from r1model.rewards.rule_based import accuracy_reward, check_completion, format_reward
+from r1model.rewards.rule_based import accuracy_reward, format_reward
 from r1model.rewards.shaping import language_reward, length_reward, repetition_penalty
 
 REWARDS: dict[str, Callable[..., list[RewardResult]]] = {
@@ -26,7 +26,8 @@ REWARDS: dict[str, Callable[..., list[RewardResult]]] = {
 
 # One line each, for the run form and the docs.
 REWARD_HELP = {
-    "accuracy": "1 if the <answer> is correct by the task's checker, else 0 (R1-Zero).",
+    "accuracy": "1 if the <answer> (else the last \\boxed{}) is correct by the task's checker, else 0; 0 when "
+                "truncated (R1-Zero).",
     "format": "1 if the completion is <think>…</think><answer>…</answer> and not truncated, else 0 (R1-Zero).",
     "language": "share of English words in the think part (R1's language-consistency reward).",
     "length": "Kimi k1.5 length reward within each group: shorter correct answers earn more.",
@@ -65,4 +66,4 @@ def compute_rewards(completions: list[str], problems: list, weights: dict[str, f
     return totals, components
 
 
-__all__ = ["REWARDS", "REWARD_HELP", "RewardResult", "check_completion", "compute_rewards"]
+__all__ = ["REWARDS", "REWARD_HELP", "RewardResult", "compute_rewards"]

@@ -2,62 +2,26 @@
 from __future__ import annotations
 
 from r1model.rewards.base import RewardResult
-from r1model.tasks import TASKS, CheckResult, Problem
 from r1model.template import parse_completion
-
-
-def check_completion(completion: str, problem: Problem, truncated: bool = False,
-                     timeout: float = 5.0) -> CheckResult:
-    """Judge the `<answer>` of a completion with the problem's own checker: the built-in task's exact
-    checker, the code judge, or answer checking in meta['check_mode'] (default auto) for imported data.
-    Only a marked answer counts: no `<answer>` tag (and no `\\boxed{}`) is unparseable."""
-    parsed = parse_completion(completion, truncated=truncated)
-    answer = parsed.answer
-    if answer is None:
-        from r1model.evaluate.answer_check import find_last_boxed
-
-        answer = find_last_boxed(completion or "")
-        if answer is None:
-            return CheckResult("unparseable", "no <answer>…</answer> in the completion", None)
-    task = TASKS.get(problem.task)
-    if task is not None:
-        return task.check(answer, problem)
-    from r1model.evaluate.answer_check import check_answer
-
-    mode = problem.meta.get("check_mode", "auto")
-    return check_answer(f"<answer>{answer}</answer>", problem.answer, mode=mode, timeout=timeout, fallback=False)
 
 
 _ACCURACY_VALUE = {"correct": 1.0, "wrong": 0.0, "unparseable": 0.0, "error": None}
 
 
-def accuracy_reward(completions, problems, *, truncated=None, **kwargs) -> list[RewardResult]:
+def accuracy_reward(completions, problems, *, truncated=None, truncated_is_wrong: bool = True,
+                    **kwargs) -> list[RewardResult]:
     """1 for a correct answer, 0 for a wrong or unparseable one (the status tells them apart), None
-    (skipped) when the checker cannot judge: gold answer unparseable, sandbox unavailable."""
-    truncated = truncated or [False] * len(completions)
-    checks: list[CheckResult | None] = [None] * len(completions)
-    code = [i for i, p in enumerate(problems) if p.task == "code"]
-    if len(code) > 1:  # programs run in parallel in the sandbox pool
-        checks_code = _check_code_completions([completions[i] for i in code], [problems[i] for i in code])
-        for i, check in zip(code, checks_code):
-            checks[i] = check
-    results = []
-    for i, (completion, problem, cut) in enumerate(zip(completions, problems, truncated)):
-        check = checks[i] or check_completion(completion, problem, cut, timeout=kwargs.get("timeout", 5.0))
-        results.append(RewardResult(_ACCURACY_VALUE[check.status], check.status, check.reason))
-    return results
+    (skipped) when the checker cannot judge: gold answer unparseable, sandbox unavailable.
 
+    The answer is found and judged exactly as in evaluation (r1model.evaluate.score.judge_completions,
+    the policy in r1model.evaluate.answer_check): the last `<answer>`, else the last `\\boxed{}`; a
+    completion cut at the token limit earns 0 whatever it contains, unless `truncated_is_wrong` is off
+    (RunConfig.truncated_is_wrong)."""
+    from r1model.evaluate.score import judge_completions
 
-def _check_code_completions(completions: list[str], problems: list[Problem]) -> list[CheckResult]:
-    from r1model.evaluate.answer_check import find_last_boxed
-
-    answers = []
-    for completion in completions:
-        answer = parse_completion(completion).answer
-        answers.append(answer if answer is not None else find_last_boxed(completion or ""))
-    results = TASKS["code"].check_many([a or "" for a in answers], problems)
-    return [CheckResult("unparseable", "no <answer>…</answer> in the completion", None) if a is None else r
-            for a, r in zip(answers, results)]
+    checks = judge_completions(list(completions), list(problems), truncated=truncated,
+                               truncated_is_wrong=truncated_is_wrong, timeout=kwargs.get("timeout", 5.0))
+    return [RewardResult(_ACCURACY_VALUE[c.status], c.status, c.reason) for c in checks]
 
 
 def format_reward(completions, problems, *, truncated=None, **kwargs) -> list[RewardResult]:

@@ -41,7 +41,7 @@ def length_reward(completions, problems, *, truncated=None, accuracy=None, lengt
     if accuracy is None:
         from r1model.rewards.rule_based import accuracy_reward
 
-        accuracy = accuracy_reward(completions, problems, truncated=truncated)
+        accuracy = accuracy_reward(completions, problems, truncated=truncated, **kwargs)
     lengths = list(lengths) if lengths is not None else [len(c) for c in completions]
     groups: dict[str, list[int]] = defaultdict(list)
     for i, problem in enumerate(problems):

@@ -78,7 +78,8 @@ class RewardSpec(_Strict):
 
     name: str = Field(
         "accuracy",
-        description="Reward function: accuracy (the task's exact checker), format (well-formed "
+        description="Reward function: accuracy (the <answer>, else the last \\boxed{}, by the task's exact checker; "
+        "0 when truncated, see truncated_is_wrong), format (well-formed "
         "<think>…</think><answer>…</answer>), language (share of target-language words in the think part, R1), "
         "length (Kimi k1.5 length reward), repetition (penalty for repeated n-grams).",
     )
@@ -263,6 +264,12 @@ class RunConfig(_Strict):
     rewards: list[RewardSpec] = Field(
         [RewardSpec(name="accuracy", weight=1.0), RewardSpec(name="format", weight=0.5)],
         description="Rule-based rewards and their weights; the total is the weighted sum. R1-Zero: accuracy + format.",
+    )
+    truncated_is_wrong: bool = Field(
+        True,
+        description="A completion cut off at the token limit has no answer: accuracy 0 in the GRPO reward and "
+        "unparseable in every evaluation, even if it holds a correct <answer> or \\boxed{} (a truncated answer is "
+        "not an answer). false = judge whatever answer the cut text holds.",
     )
     seed: int = Field(0, ge=0, description="Seed of every random choice (data order, sampling, initialisation).")
     deterministic: bool = Field(

@@ -1,18 +1,20 @@
-"""Evaluation inside a run: held-out accuracy, length and how often the model writes reasoning.
+"""Evaluation inside a run: held-out pass@1, cons@k, length, format and how often the model writes reasoning.
 
-Emits one `eval` event per (benchmark, metric), the same numbers as `eval/<benchmark>/*` metrics, and a
-few whole traces (source "eval") so a reviewer can read what the model writes at each evaluation.
+Generation uses the trainer's own engine; scoring, metric names and events are the evaluate CLI's
+(r1model.evaluate.runner.score_generations / write_eval_events), so an in-run number and a CLI number on
+the same completions are the same number (the answer policy: r1model.evaluate.answer_check). Emits one
+`eval` event per (benchmark, metric), the same numbers as `eval/<benchmark>/<metric>` metrics, and a few
+whole traces (source "eval") so a reviewer can read what the model writes at each evaluation.
 """
 from __future__ import annotations
 
 import dataclasses
-import statistics
 import time
 
 import torch
 
-from r1model.rewards import compute_rewards
-from r1model.template import parse_completion, render_prompt
+from r1model.evaluate.runner import score_generations, write_eval_events
+from r1model.template import render_prompt
 from r1model.train import modeling
 from r1model.train.context import RunContext
 from r1model.train.data import DataSource, step_seed
@@ -43,8 +45,8 @@ def _evaluate(ctx: RunContext, model, tokenizer, engine, benchmark: str, problem
     config, ev = ctx.config, ctx.config.evaluation
     started = time.perf_counter()
     k = ev.samples_per_problem
-    expanded = [p for p in problems for _ in range(k)]
-    prompts = [modeling.encode(tokenizer, render_prompt(p.problem, config.template)) for p in expanded]
+    prompt_texts = [render_prompt(p.problem, config.template) for p in problems for _ in range(k)]
+    prompts = [modeling.encode(tokenizer, text) for text in prompt_texts]
     params = modeling.sampling_params(
         tokenizer,
         temperature=ev.temperature,
@@ -59,37 +61,15 @@ def _evaluate(ctx: RunContext, model, tokenizer, engine, benchmark: str, problem
         modeling.sync_engine(engine, model)
         for start in range(0, len(prompts), EVAL_CHUNK):
             completions.extend(engine.generate(prompts[start : start + EVAL_CHUNK], dataclasses.replace(params, seed=params.seed + start)))
-    texts = [c.text for c in completions]
-    truncated = [modeling.is_truncated(c) for c in completions]
-    _, components = compute_rewards(texts, expanded, {"accuracy": 1.0, "format": 1.0}, truncated=truncated)
-    accuracy = components["accuracy"]
-    judged = [r for r in accuracy if r.value is not None]
-    lengths = [len(c.token_ids) for c in completions]
-    parsed = [parse_completion(t, truncated=cut) for t, cut in zip(texts, truncated)]
-    values = {
-        "accuracy": sum(r.value for r in judged) / max(1, len(judged)),
-        "mean_length": statistics.fmean(lengths) if lengths else 0.0,
-        "worked_ratio": sum(1 for p in parsed if p.think) / max(1, len(parsed)),
-        "format_rate": sum(1 for r in components["format"] if r.value == 1.0) / max(1, len(texts)),
-    }
-    n = len(judged)
-    events = ctx.events
-    with events.batch():
-        for metric, value in values.items():
-            events.eval(step, benchmark, metric, value, n)
-        events.metric(step, {f"eval/{benchmark}/{m}": v for m, v in values.items()} | {"time/eval": time.perf_counter() - started}, phase="eval")
-        for i in range(min(EVAL_TRACES, len(problems))):
-            j = i * k
-            status = accuracy[j].status
-            events.trace(
-                step, f"eval-{benchmark}-{step}-{i}", render_prompt(problems[i].problem, config.template), texts[j],
-                parsed[j].think, parsed[j].answer, {"accuracy": accuracy[j].value, "format": components["format"][j].value},
-                float(accuracy[j].value or 0.0), None, status == "correct" if status != "error" else None,
-                {"error": "skipped"}.get(status, status), lengths[j], truncated[j],
-                prompt_id=problems[i].id, source="eval",
-            )
+    result = score_generations(problems, completions, k, benchmark=benchmark, truncated_is_wrong=config.truncated_is_wrong)
+    with ctx.events.batch():
+        values = write_eval_events(ctx.events, step, benchmark, result, prompt_texts, k, trace_problems=EVAL_TRACES,
+                                   trace_id=f"eval-{benchmark}-{step}")
+        ctx.events.metric(step, {f"eval/{benchmark}/{m}": v for m, v in values.items()}
+                          | {"time/eval": time.perf_counter() - started}, phase="eval")
     ctx.progress.message(
-        f"eval {benchmark} step {step}: accuracy {values['accuracy']:.3f}, mean length {values['mean_length']:.1f}, "
-        f"worked {values['worked_ratio']:.2f} (n={n})"
+        f"eval {benchmark} step {step}: pass@1 {values.get('pass@1', 0.0):.3f}, "
+        f"mean length {values.get('mean_length', 0.0):.1f}, worked {values.get('worked_ratio', 0.0):.2f} "
+        f"(n={result.summary['judged_samples']})"
     )
     return values

@@ -137,7 +137,8 @@ class GRPOTrainer:
         t0 = time.perf_counter()
         texts = [c.text for c in completions]
         truncated = [modeling.is_truncated(c) for c in completions]
-        totals, components = compute_rewards(texts, rows_problem, config.reward_weights(), truncated=truncated)
+        totals, components = compute_rewards(texts, rows_problem, config.reward_weights(), truncated=truncated,
+                                              truncated_is_wrong=config.truncated_is_wrong)
         t_score = time.perf_counter() - t0
 
         # 4. group advantages; groups with an unjudgeable sample are left out (counted, never scored)

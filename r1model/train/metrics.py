@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from r1model.evaluate.metrics import EVAL_METRICS
+
 
 @dataclass(frozen=True)
 class Metric:
@@ -70,13 +72,8 @@ _SUPERVISED = [
            "pretrain/sft"),
 ]
 
-_EVAL = [
-    Metric("eval/<benchmark>/accuracy", "pass@1 on a benchmark (also sent as an `eval` event).", "fraction", "eval"),
-    Metric("eval/<benchmark>/mean_length", "Mean completion length at evaluation.", "tokens", "eval"),
-    Metric("eval/<benchmark>/format_rate", "Share of well-formed evaluation answers.", "fraction", "eval"),
-    Metric("time/eval", "Seconds one evaluation took.", "s", "eval"),
-    Metric("eval/<benchmark>/worked_ratio", "Share of evaluation answers with a non-empty <think> (reasoning written).", "fraction", "eval"),
-]
+_EVAL = [Metric(f"eval/<benchmark>/{name}", description, "tokens" if name == "mean_length" else "fraction", "eval")
+         for name, description in EVAL_METRICS.items()] + [Metric("time/eval", "Seconds one evaluation took.", "s", "eval")]
 
 _ROLLOUT = [
     Metric("rollout/accepted", "Samples kept for rejection sampling this step (checker: correct; each text once per problem).", "samples", "rollout"),

@@ -36,7 +36,8 @@ def run_rollouts(ctx: RunContext, model, tokenizer, engine, data: DataSource) ->
                 completions = engine.generate([modeling.encode(tokenizer, p) for p in prompts], params)
             texts = [c.text for c in completions]
             truncated = [modeling.is_truncated(c) for c in completions]
-            totals, components = compute_rewards(texts, rows, config.reward_weights(), truncated=truncated)
+            totals, components = compute_rewards(texts, rows, config.reward_weights(), truncated=truncated,
+                                                  truncated_is_wrong=config.truncated_is_wrong)
             accepted_before = len(seen)
             with events.batch():
                 for i, (problem, text) in enumerate(zip(rows, texts)):

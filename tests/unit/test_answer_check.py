@@ -42,7 +42,6 @@ def test_unclosed_last_boxed_falls_back_to_the_previous_complete_one():
     ("<answer>1,000</answer>", "1000"),
     ("<answer>$18</answer>", "18"),
     ("<answer>50\\%</answer>", "0.5"),
-    ("The answer is 18 dollars.", "18"),
     ("<answer>(B)</answer>", "B"),
     ("\\boxed{\\text{(C)}}", "\\text{(C)}"),
     ("\\boxed{x=5}", "5"),
@@ -79,9 +78,15 @@ def test_unparseable_predictions_are_reported_apart_from_wrong(prediction, gold,
     assert result.status == "unparseable" and result.reason
 
 
-def test_without_fallback_only_a_marked_answer_counts():
-    assert check_answer("The answer is 18.", "18", fallback=False).status == "unparseable"
-    assert check_answer("<answer>18</answer>", "18", fallback=False).status == "correct"
+def test_only_a_marked_answer_counts_by_default():
+    assert check_answer("The answer is 18.", "18").status == "unparseable"
+    assert check_answer("so it is 18", "18", mode="numeric").status == "unparseable"
+    assert check_answer("<answer>18</answer>", "18").status == "correct"
+    assert check_answer("so \\boxed{18}", "18").status == "correct"
+
+
+def test_free_text_fallback_reads_a_stated_final_number():
+    assert check_answer("The answer is 18 dollars.", "18", fallback=True).status == "correct"
 
 
 @pytest.mark.parametrize("gold,mode", [("", "auto"), ("not a number", "numeric"), ("42", "choice")])

@@ -134,10 +134,10 @@ def test_checkpoint_gone_before_the_copy_makes_a_failed_child_that_says_why(pare
 def test_evaluate_childs_scores_show_under_the_parent_at_the_step_it_evaluated(parent):
     ingest_events(parent, write_events(parent, [checkpoint_event(0, 5, make_checkpoint(parent, 5))]))
     child = Run.objects.get(parent=parent)
-    EvalResult.objects.create(run=child, seq=0, step=0, benchmark="heldout", metric="accuracy", value=0.5, n=4)
-    EvalResult.objects.create(run=parent, seq=1, step=10, benchmark="heldout", metric="accuracy", value=0.75, n=4)
+    EvalResult.objects.create(run=child, seq=0, step=0, benchmark="heldout", metric="pass@1", value=0.5, n=4)
+    EvalResult.objects.create(run=parent, seq=1, step=10, benchmark="heldout", metric="pass@1", value=0.75, n=4)
     table = benchmark_table(Run.objects.filter(id=parent.id))
-    assert [(r.run_id, r.step, r.scores["heldout"]["accuracy"]) for r in table.rows] == [
+    assert [(r.run_id, r.step, r.scores["heldout"]["pass@1"]) for r in table.rows] == [
         (parent.id, 5, 0.5), (parent.id, 10, 0.75)]
     team_table = benchmark_table(Run.objects.filter(team=parent.team))  # the child is not a row of its own
     assert [(r.run_id, r.step) for r in team_table.rows] == [(parent.id, 5), (parent.id, 10)]
@@ -148,10 +148,21 @@ def test_evaluate_childs_scores_show_under_the_parent_at_the_step_it_evaluated(p
 def test_overview_best_score_counts_the_runs_evaluation_jobs(parent):
     ingest_events(parent, write_events(parent, [checkpoint_event(0, 5, make_checkpoint(parent, 5))]))
     child = Run.objects.get(parent=parent)
-    EvalResult.objects.create(run=child, seq=0, step=0, benchmark="heldout", metric="accuracy", value=0.9, n=4)
-    EvalResult.objects.create(run=parent, seq=1, step=10, benchmark="heldout", metric="accuracy", value=0.75, n=4)
+    EvalResult.objects.create(run=child, seq=0, step=0, benchmark="heldout", metric="pass@1", value=0.9, n=4)
+    EvalResult.objects.create(run=parent, seq=1, step=10, benchmark="heldout", metric="pass@1", value=0.75, n=4)
     rows = {row.run.id: row.best for row in overview_rows(Run.objects.filter(id=parent.id))}
     assert rows == {parent.id: {"heldout": 0.9}}
+
+
+def test_benchmark_table_reads_the_evaluation_metric_names_headline_first(parent):
+    from r1model.evaluate.metrics import EVAL_METRICS
+
+    for seq, metric in enumerate(reversed(list(EVAL_METRICS))):
+        EvalResult.objects.create(run=parent, seq=seq, step=10, benchmark="heldout", metric=metric, value=0.5, n=4)
+    table = benchmark_table(Run.objects.filter(id=parent.id))
+    assert table.metrics["heldout"][:2] == ["pass@1", "cons@k"]
+    assert set(table.metrics["heldout"]) == set(EVAL_METRICS)
+    assert overview_rows(Run.objects.filter(id=parent.id))[0].best == {"heldout": 0.5}
 
 
 def test_run_create_rejects_a_negative_eval_every(parent, django_user_model):

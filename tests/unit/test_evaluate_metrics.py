@@ -4,7 +4,7 @@ from math import comb
 import pytest
 
 from r1model.evaluate.benchmarks import list_benchmarks, load_benchmark
-from r1model.evaluate.metrics import cons_at_k, majority_answer, pass_at_1, pass_at_k
+from r1model.evaluate.metrics import cons_at_k, majority_vote, pass_at_1, pass_at_k
 
 
 @pytest.mark.parametrize("n,c,k,expected", [
@@ -35,18 +35,34 @@ def test_pass_at_1_is_mean_correctness():
         pass_at_1([])
 
 
-def test_majority_vote_groups_equivalent_forms_and_breaks_ties_by_first_seen():
-    assert majority_answer(["1/2", "\\frac{1}{2}", "0.5", "3", "3"]) == "1/2"
-    assert majority_answer(["\\left( 1,2 \\right)", "(1,2)", "7"]) == "\\left( 1,2 \\right)"
-    assert majority_answer(["4", "5"]) == "4"
-    assert majority_answer([None, "", None]) is None
+def test_wrong_answers_vote_by_normalised_form_and_ties_go_to_the_first_seen():
+    def wrong(*answers):
+        return majority_vote(["wrong"] * len(answers), list(answers))
+
+    assert wrong("1/2", "\\frac{1}{2}", "0.5", "3", "3") == ("1/2", False)
+    assert wrong("\\left( 1,2 \\right)", "(1,2)", "7") == ("\\left( 1,2 \\right)", False)
+    assert wrong("4", "5") == ("4", False)
+    assert majority_vote(["unparseable", "error", "unparseable"], [None, "9", ""]) == (None, False)
 
 
-def test_cons_at_k_scores_the_majority_answer_with_the_checker():
-    exact = lambda a, g: a == g  # noqa: E731
-    assert cons_at_k(["7", "7", "8", None], "7", exact) == 1.0
-    assert cons_at_k(["8", "8", "7"], "7", exact) == 0.0
-    assert cons_at_k([None, None], "7", exact) == 0.0
+def test_cons_at_k_counts_the_majority_verdict_class():
+    assert cons_at_k(["correct", "correct", "wrong", "unparseable"], ["7", "7", "8", None]) == 1.0
+    assert cons_at_k(["wrong", "wrong", "correct"], ["8", "8", "7"]) == 0.0
+    assert cons_at_k(["unparseable", "unparseable"], [None, None]) == 0.0
+
+
+def test_cons_at_k_three_different_correct_answers_beat_two_identical_wrong_ones():
+    # countdown: three different expressions that all make the target, two copies of one that does not
+    statuses = ["correct", "wrong", "correct", "wrong", "correct"]
+    answers = ["(3+5)*2", "3+5+2", "2*(5+3)", "3+5+2", "(5+3)*2"]
+    assert majority_vote(statuses, answers) == ("(3+5)*2", True)
+    assert cons_at_k(statuses, answers) == 1.0
+    # voting on raw strings would have elected "3+5+2" (2 votes against 1, 1, 1)
+
+
+def test_samples_without_an_answer_do_not_vote():
+    # two truncated/unparseable samples never outvote one correct answer
+    assert cons_at_k(["unparseable", "unparseable", "correct"], [None, None, "7"]) == 1.0
 
 
 def test_every_registered_benchmark_loads_problems_with_gold_answers():

@@ -7,6 +7,7 @@ torch = pytest.importorskip("torch")
 torch.set_num_threads(1)
 
 from r1model.evaluate.runner import evaluate, evaluate_main  # noqa: E402
+from r1model.evaluate.metrics import EVAL_METRICS  # noqa: E402
 from r1model.events import read_events  # noqa: E402
 from r1model.model import DeepSeekV3, ModelConfig, R1Tokenizer  # noqa: E402
 from r1model.rollout import Completion, RolloutEngine  # noqa: E402
@@ -69,8 +70,12 @@ def test_events_hold_eval_metrics_and_one_trace_per_sample(tiny, tmp_path):
                  step=7, benchmark="addition-test")
     evs = read_events(tmp_path)
     evals = {e["metric"]: e for e in evs if e["type"] == "eval"}
+    assert set(evals) == set(EVAL_METRICS)
     assert evals["pass@1"]["value"] == pytest.approx(0.5) and evals["pass@1"]["step"] == 7
-    assert evals["pass@1"]["benchmark"] == "addition-test" and evals["pass@1"]["n"] == 2
+    assert evals["pass@1"]["benchmark"] == "addition-test" and evals["pass@1"]["n"] == 8  # judged samples
+    assert evals["cons@k"]["value"] == pytest.approx(0.5) and evals["pass@k"]["value"] == pytest.approx(1.0)
+    # well formed: the 7 completions with both tags (the truncated "garbage..." is not)
+    assert evals["format_rate"]["value"] == pytest.approx(7 / 8)
     traces = [e for e in evs if e["type"] == "trace"]
     assert len(traces) == 8 and {t["source"] for t in traces} == {"eval"}
     assert [t["status"] for t in traces[:4]] == ["correct", "correct", "correct", "unparseable"]
@@ -115,3 +120,50 @@ def test_checkpoint_template_comes_from_its_run_config(tmp_path):
 def test_unknown_benchmark_is_a_clear_error(tmp_path, capsys):
     assert evaluate_main(["--checkpoint", str(tmp_path), "--benchmark", "nope"]) == 2
     assert "unknown benchmark" in capsys.readouterr().err
+
+
+def test_a_truncated_completion_with_the_right_answer_scores_zero_unless_credited(tiny):
+    model, tokenizer = tiny
+    script = ["<think>1+2</think><answer>3</answer>...", "<think>1+2 is \\boxed{3} and...",
+              "<think>2+2</think><answer>4</answer>", "<think>2+2</think><answer>4</answer>..."]
+    strict = evaluate(model, tokenizer, PROBLEMS, k=2, template="mini", engine=ScriptedEngine(script))
+    assert strict.summary["pass@1"] == pytest.approx((0 + 0.5) / 2) and strict.summary["unparseable"] == 3
+    assert [x["status"] for x in strict.problems[0]["samples"]] == ["unparseable", "unparseable"]
+    credited = evaluate(model, tokenizer, PROBLEMS, k=2, template="mini", engine=ScriptedEngine(script),
+                        truncated_is_wrong=False)
+    assert credited.summary["pass@1"] == 1.0 and credited.summary["unparseable"] == 0
+
+
+def _in_run_eval_events(tiny, tmp_path, script, k, **config):
+    from r1model.events import EventWriter
+    from r1model.train import evaluation
+    from r1model.train.config import validate_run_config
+    from r1model.train.context import RunContext
+
+    model, tokenizer = tiny
+    config = validate_run_config({"template": "mini", "evaluation": {"samples_per_problem": k}, **config})
+    with EventWriter(tmp_path) as events:
+        ctx = RunContext(config, tmp_path, events, torch.device("cpu"))
+        values = evaluation._evaluate(ctx, model, tokenizer, ScriptedEngine(script), "heldout", PROBLEMS, step=3)
+    return values, read_events(tmp_path)
+
+
+def test_in_run_evaluation_gives_the_evaluate_commands_numbers_under_the_same_names(tiny, tmp_path):
+    model, tokenizer = tiny
+    values, evs = _in_run_eval_events(tiny, tmp_path / "in-run", SCRIPT, 4)
+    cli = evaluate(model, tokenizer, PROBLEMS, k=4, template="mini", engine=ScriptedEngine(SCRIPT))
+    in_run = {e["metric"]: e["value"] for e in evs if e["type"] == "eval"}
+    assert set(in_run) == set(EVAL_METRICS) and in_run == values
+    assert in_run == pytest.approx({m: cli.summary[m] for m in EVAL_METRICS})
+    metrics = next(e["values"] for e in evs if e["type"] == "metric")
+    assert metrics["eval/heldout/pass@1"] == pytest.approx(0.5)
+    traces = [e for e in evs if e["type"] == "trace"]
+    assert len(traces) == 2 and {t["source"] for t in traces} == {"eval"}  # first sample of each problem
+
+
+def test_in_run_evaluation_follows_truncated_is_wrong(tiny, tmp_path):
+    script = ["<think>1+2</think><answer>3</answer>...", "<think>2+2</think><answer>4</answer>..."]
+    strict, _ = _in_run_eval_events(tiny, tmp_path / "strict", script, 1)
+    assert strict["pass@1"] == 0.0 and strict["truncated_ratio"] == 1.0
+    credited, _ = _in_run_eval_events(tiny, tmp_path / "credited", script, 1, truncated_is_wrong=False)
+    assert credited["pass@1"] == 1.0

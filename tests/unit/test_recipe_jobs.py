@@ -114,10 +114,10 @@ def test_evaluate_writes_eval_events_for_a_checkpoint(teacher, tmp_path):
     events = recipe_run("evaluate", run_dir, "--model", str(teacher), *ONE_DIGIT,
                         "--set", "evaluation.samples_per_problem=2")
     evals = {e["metric"]: e for e in events if e["type"] == "eval"}
-    assert {"accuracy", "mean_length", "worked_ratio", "format_rate"} <= set(evals)
+    assert {"pass@1", "cons@k", "pass@k", "mean_length", "worked_ratio", "format_rate"} <= set(evals)
     assert all(e["benchmark"] == "heldout" and e["step"] == 0 for e in evals.values())
-    assert evals["accuracy"]["n"] == 4 * 2  # problems × samples
-    assert 0.0 <= evals["accuracy"]["value"] <= 1.0
+    assert evals["pass@1"]["n"] == 4 * 2  # problems × samples
+    assert 0.0 <= evals["pass@1"]["value"] <= 1.0
     assert [e for e in events if e["type"] == "trace" and e.get("source") == "eval"]
     assert not (run_dir / "checkpoints").exists()  # evaluation trains nothing
 
@@ -144,7 +144,7 @@ def test_pipeline_teacher_rejection_sampling_distill_evaluate(teacher, tmp_path)
     scores = tmp_path / "scores"
     events = recipe_run("evaluate", scores, "--model", str(student_ckpt), *ONE_DIGIT)
     assert json.loads((scores / "config.json").read_text())["model"]["source"] == str(student_ckpt)
-    accuracy = [e for e in events if e["type"] == "eval" and e["metric"] == "accuracy"]
+    accuracy = [e for e in events if e["type"] == "eval" and e["metric"] == "pass@1"]
     assert len(accuracy) == 1 and accuracy[0]["n"] == 4
 
 

@@ -130,3 +130,26 @@ def test_code_batch_without_sandbox_skips_every_sample(monkeypatch):
     completions = [f"<answer>{p.answer}</answer>" for p in problems]
     results = REWARDS["accuracy"](completions, problems)
     assert [r.value for r in results] == [None, None] and all("sandbox unavailable" in r.reason for r in results)
+
+
+def test_accuracy_of_a_truncated_completion_with_a_correct_answer_is_zero_by_default():
+    cut = ["<think>958+67 is \\boxed{1025}, now check", "<think>x</think><answer>1025</answer>"]
+    results = REWARDS["accuracy"](cut, [ADD, ADD], truncated=[True, True])
+    assert [r.value for r in results] == [0.0, 0.0]
+    assert [r.status for r in results] == ["unparseable", "unparseable"]
+    assert all("truncated" in r.reason for r in results)
+
+
+def test_accuracy_of_a_truncated_completion_is_judged_when_truncated_is_wrong_is_off():
+    cut = ["<think>958+67 is \\boxed{1025}, now check", "<think>x</think><answer>1025</answer>"]
+    totals, components = compute_rewards(cut, [ADD, ADD], {"accuracy": 1.0}, truncated=[True, True],
+                                         truncated_is_wrong=False)
+    assert totals == [1.0, 1.0] and [r.status for r in components["accuracy"]] == ["correct", "correct"]
+
+
+def test_truncated_is_wrong_is_a_run_config_field_on_by_default():
+    from r1model.train.config import RunConfig, validate_run_config
+
+    assert RunConfig().truncated_is_wrong is True
+    assert validate_run_config({"truncated_is_wrong": False}).truncated_is_wrong is False
+    assert "truncated" in RunConfig.model_fields["truncated_is_wrong"].description
