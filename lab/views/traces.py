@@ -36,10 +36,17 @@ def trace_list(request, run_id: int):
     )
 
 
+def group_url(run_id: int, group_id: str) -> str:
+    """The group page of `group_id`; the id travels in the query, where any character is safe."""
+    return reverse("trace_group", args=[run_id]) + "?" + urlencode({"group_id": group_id})
+
+
 @login_required
-def trace_group_view(request, run_id: int, group_id: str):
+def trace_group_view(request, run_id: int, group_id: str | None = None):
     run, access = get_for_user(request.user, Run, id=run_id)
-    traces = trace_group(run.id, group_id)
+    if group_id is None:
+        group_id = request.GET.get("group_id", "")
+    traces = trace_group(run.id, group_id) if group_id else []
     if not traces:
         raise Http404
     mine = {a.trace_id: a for a in Annotation.objects.filter(trace__in=traces, user=request.user)}
@@ -92,7 +99,7 @@ def trace_annotate(request, trace_id: int):
         messages.error(request, "Annotation not saved: " + "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
     back = request.POST.get("back", "")
     if back == "group" and trace.group_id:
-        return HttpResponseRedirect(reverse("trace_group", args=[trace.run_id, trace.group_id]))
+        return HttpResponseRedirect(group_url(trace.run_id, trace.group_id))
     return HttpResponseRedirect(reverse("trace", args=[trace.id]))
 
 

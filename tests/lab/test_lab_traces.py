@@ -90,3 +90,56 @@ def test_csv_export_neutralises_formula_cells(owner_client, lab):
 
 def test_neutralise_cell_leaves_plain_text_alone():
     assert neutralise_cell("fine") == "fine" and neutralise_cell("-3") == "'-3" and neutralise_cell(None) == ""
+
+
+ODD_IDS = ["gsm8k/train/0", "what?x=1#frag", "100% sure", "with space", "plus+and&amp=1", "ünïcødé/数学", "../..", "a/./b/../c", "trailing/"]
+
+
+def _get_ok(client, url):
+    response = client.get(url)
+    assert response.status_code == 200, (url, response.status_code)
+    return response.content.decode()
+
+
+def _links(body, marker):
+    """The links whose path contains `marker`, as a browser resolves them: HTML-unescaped, dot segments
+    ("..", ".") removed, "#…" dropped (urljoin follows RFC 3986 like a browser)."""
+    import html
+    import re
+    from urllib.parse import urljoin, urlsplit
+
+    links = []
+    for href in re.findall(r'href="([^"]*)"', body):
+        parts = urlsplit(urljoin("http://testserver/traces/1/", html.unescape(href)))
+        if marker in parts.path:
+            links.append(parts.path + ("?" + parts.query if parts.query else ""))
+    return links
+
+
+def test_group_and_prompt_ids_with_url_characters_work_on_every_trace_page(owner_client, teammate_client, lab):
+    for i, odd in enumerate(ODD_IDS):
+        _add(lab.run, 5000 + i, step=77, group_id=odd, prompt_id=odd, answer=f"odd-{i}")
+    listing = _get_ok(owner_client, f"/runs/{lab.run.id}/traces/?step_min=77&step_max=77")
+    group_links, prompt_links = _links(listing, "/group"), _links(listing, "/prompt/")
+    assert len(group_links) == len(ODD_IDS) and len(prompt_links) == len(ODD_IDS)
+    for i, odd in enumerate(ODD_IDS):
+        trace = Trace.objects.get(run=lab.run, seq=5000 + i)
+        detail = _get_ok(owner_client, f"/traces/{trace.id}/")
+        (group_link,) = _links(detail, "/group")
+        (prompt_link,) = _links(detail, "/prompt/")
+        group = _get_ok(owner_client, group_link)  # the link the page gives, followed as a browser would
+        assert f"odd-{i}" in group and 'class="card trace-card' in group, odd
+        assert group.count('class="card trace-card') == 1, odd
+        assert f"odd-{i}" in _get_ok(owner_client, prompt_link), odd
+        # rating from the group page goes back to the same group
+        response = teammate_client.post(f"/traces/{trace.id}/annotate", {"rating": "good", "back": "group"})
+        assert response.status_code == 302
+        assert f"odd-{i}" in _get_ok(teammate_client, response["Location"]), odd
+        assert Annotation.objects.filter(trace=trace, user=lab.teammate, rating="good").exists()
+    assert sorted(group_links) == sorted(_links(listing, "/group"))
+
+
+def test_group_page_without_a_group_id_is_not_found(owner_client, lab):
+    _add(lab.run, 6000, group_id="")  # traces without a group must not form one
+    assert owner_client.get(f"/runs/{lab.run.id}/group/").status_code == 404
+    assert owner_client.get(f"/runs/{lab.run.id}/group/?group_id=").status_code == 404
