@@ -4,13 +4,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.services import free_port
+from tests.services import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -49,20 +48,21 @@ def test_lab_run_serves_with_one_worker_and_stops_cleanly(tmp_path):
     proc = subprocess.Popen([sys.executable, "manage.py", "lab_run", "--port", str(port)], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     tracked: set[int] = set()
+    body: dict = {}
+
+    def serving_with_one_worker() -> bool:
+        nonlocal body
+        tracked.update(descendants(proc.pid))
+        try:
+            status, raw = get(f"http://127.0.0.1:{port}/healthz")
+            body = json.loads(raw)
+        except (OSError, ValueError):
+            return False
+        return status == 200 and body.get("workers") == 1
+
     try:
-        body: dict = {}
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            tracked |= descendants(proc.pid)
-            try:
-                status, raw = get(f"http://127.0.0.1:{port}/healthz")
-                body = json.loads(raw)
-                if status == 200 and body.get("workers") == 1:
-                    break
-            except OSError:
-                pass
-            time.sleep(0.5)
-        assert body.get("workers") == 1, body
+        wait_until(serving_with_one_worker, timeout=60, interval=0.5,
+                   what=lambda: f"healthz with one worker (last: {body})")
         status, page = get(f"http://127.0.0.1:{port}/accounts/login/")
         assert status == 200 and b"Log in" in page
         tracked |= descendants(proc.pid)
@@ -73,6 +73,8 @@ def test_lab_run_serves_with_one_worker_and_stops_cleanly(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
-    time.sleep(0.5)
-    alive = [pid for pid in tracked if Path(f"/proc/{pid}").exists()]
-    assert alive == [], f"processes left behind: {alive}"
+
+    def alive() -> list[int]:
+        return [pid for pid in tracked if Path(f"/proc/{pid}").exists()]
+
+    wait_until(lambda: not alive(), timeout=10, what=lambda: f"no process left behind (alive: {alive()})")

@@ -3,13 +3,12 @@ dispatch on commit → a real worker → the real trainer → events in the data
 restarting in the middle of it, which must not touch the run."""
 import json
 import subprocess
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import PYTHON, REPO, TINY_GRPO, group_alive
+from tests.integration.conftest import FINISHED, PYTHON, REPO, TINY_GRPO, group_alive
 from tests.services import free_port, wait_for_port
 
 pytestmark = [
@@ -69,9 +68,9 @@ def test_run_launched_through_the_api_completes_across_a_web_restart(redis_lab, 
     token = researcher_token(lab)
     lab.start_worker()
     run_id = web.call("POST", "/api/v1/runs", token, {"team": "lab", "name": "api run", "config": TINY_GRPO})["id"]
-    lab.wait_for(run_id, lambda s: s["step"] >= 2, what="step 2")
+    step = lab.wait_for(run_id, lambda s: s["step"] >= 2, what="step 2")["step"]
     web.stop()  # the web server dies mid-run: the run's state lives in the database and the worker
-    time.sleep(1)
+    lab.wait_for(run_id, lambda s: s["step"] > step or s["status"] in FINISHED, what="progress without the web")
     web.start()
     state = lab.wait_finished(run_id)
     assert state["status"] == "completed" and state["attempt"] == 1, state["message"]
