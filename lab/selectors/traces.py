@@ -106,13 +106,43 @@ def trace_group(run_id: int, group_id: str) -> list[Trace]:
     return list(Trace.objects.filter(run_id=run_id, group_id=group_id).order_by("seq"))
 
 
-def prompt_history(run_id: int, prompt_id: str, *, limit: int = 200) -> list[Trace]:
-    """One prompt across steps: its completions in step order (how the answer evolved)."""
-    return list(
-        Trace.objects.filter(run_id=run_id, prompt_id=prompt_id)
-        .only(*LIST_FIELDS, "think")
-        .order_by("step", "seq")[:limit]
-    )
+PROMPT_PAGE_SIZE = 200
+
+
+@dataclass
+class PromptHistory:
+    """One page of one prompt's completions across steps, and how many there are in all."""
+
+    traces: list[Trace]
+    total: int
+    page: int
+    page_size: int
+
+    @property
+    def first(self) -> int:  # 1-based position of the page's first trace (0 when empty)
+        return (self.page - 1) * self.page_size + 1 if self.traces else 0
+
+    @property
+    def last(self) -> int:
+        return self.first + len(self.traces) - 1 if self.traces else 0
+
+    @property
+    def has_next(self) -> bool:
+        return self.page * self.page_size < self.total
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.page_size))
+
+
+def prompt_history(run_id: int, prompt_id: str, *, page: int = 1, page_size: int = PROMPT_PAGE_SIZE) -> PromptHistory:
+    """One prompt across steps: its completions in step order (how the answer evolved), a page at a time.
+    The count is one prompt's (indexed by prompt_id), so it is cheap."""
+    page = max(1, page)
+    traces = Trace.objects.filter(run_id=run_id, prompt_id=prompt_id)
+    rows = list(traces.only(*LIST_FIELDS, "think").order_by("step", "seq")[(page - 1) * page_size : page * page_size])
+    total = traces.count() if rows or page > 1 else 0
+    return PromptHistory(traces=rows, total=total, page=page, page_size=page_size)
 
 
 def next_unreviewed(run_id: int, user, *, after_seq: int | None = None) -> Trace | None:

@@ -58,11 +58,19 @@ def trace_group_view(request, run_id: int, group_id: str | None = None):
 def prompt_view(request, run_id: int):
     run, _ = get_for_user(request.user, Run, id=run_id)
     prompt_id = request.GET.get("prompt_id", "")
-    traces = prompt_history(run.id, prompt_id) if prompt_id else []
-    if not traces:
+    page_number = max(1, int_param(request.GET, "page", 1) or 1)
+    history = prompt_history(run.id, prompt_id, page=page_number) if prompt_id else None
+    if history is None or not history.total:
         raise Http404
-    prompt = Trace.objects.filter(id=traces[0].id).values_list("prompt", flat=True).first()
-    return page(request, "lab/prompt_history.html", {"run": run, "traces": traces, "prompt_id": prompt_id, "prompt": prompt}, nav="review")
+    if not history.traces:  # past the last page
+        return HttpResponseRedirect(reverse("prompt_history", args=[run.id]) + "?" + urlencode({"prompt_id": prompt_id}))
+    prompt = Trace.objects.filter(id=history.traces[0].id).values_list("prompt", flat=True).first()
+    return page(
+        request, "lab/prompt_history.html",
+        {"run": run, "history": history, "traces": history.traces, "prompt_id": prompt_id, "prompt": prompt,
+         "query": urlencode({"prompt_id": prompt_id})},
+        nav="review",
+    )
 
 
 @login_required

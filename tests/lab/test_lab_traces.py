@@ -143,3 +143,28 @@ def test_group_page_without_a_group_id_is_not_found(owner_client, lab):
     _add(lab.run, 6000, group_id="")  # traces without a group must not form one
     assert owner_client.get(f"/runs/{lab.run.id}/group/").status_code == 404
     assert owner_client.get(f"/runs/{lab.run.id}/group/?group_id=").status_code == 404
+
+
+def test_prompt_across_steps_pages_past_200_and_says_how_many_there_are(owner_client, lab):
+    Trace.objects.bulk_create([
+        Trace(run=lab.run, seq=20_000 + i, step=1000 + i, group_id=f"g{i}", prompt_id="many", prompt="p", completion="c",
+              answer=f"ans-{i:03d}", status="wrong", tokens=1)
+        for i in range(450)
+    ])
+    first = owner_client.get(f"/runs/{lab.run.id}/prompt/?prompt_id=many").content.decode()
+    assert "Showing completions 1–200 of 450" in first and "ans-199" in first and "ans-200" not in first
+    assert "page=2" in first
+    third = owner_client.get(f"/runs/{lab.run.id}/prompt/?prompt_id=many&page=3").content.decode()
+    assert "Showing completions 401–450 of 450" in third and "ans-449" in third and "ans-400" in third and "ans-399" not in third
+    assert "page=4" not in third and "page=2" in third
+    seen = set()
+    for number in (1, 2, 3):
+        body = owner_client.get(f"/runs/{lab.run.id}/prompt/?prompt_id=many&page={number}").content.decode()
+        seen |= {i for i in range(450) if f"ans-{i:03d}" in body}
+    assert seen == set(range(450))  # every completion on exactly one of the pages
+    assert owner_client.get(f"/runs/{lab.run.id}/prompt/?prompt_id=many&page=9").status_code == 302
+
+
+def test_prompt_across_steps_with_few_completions_says_all_are_shown(owner_client, lab):
+    body = owner_client.get(f"/runs/{lab.run.id}/prompt/?prompt_id=p-0").content.decode()
+    assert "All 4 completions." in body and "page=2" not in body
