@@ -108,6 +108,8 @@ class Run(StageProgress, models.Model):
     worker = models.ForeignKey("lab.Worker", on_delete=models.SET_NULL, null=True, blank=True, related_name="runs")
     attempt = models.PositiveIntegerField(default=0)
     max_attempts = models.PositiveIntegerField(default=3)
+    retry_reason = models.CharField(max_length=300, blank=True)  # why the last attempt ended and the run went again
+    resumed_from_step = models.IntegerField(null=True, blank=True)  # the step this attempt's trainer started at
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     dispatched_at = models.DateTimeField(null=True, blank=True)  # last message sent; the reconciler resends lost ones
     run_dir = models.CharField(max_length=500, blank=True)
@@ -141,6 +143,18 @@ class Run(StageProgress, models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.status})"
+
+    @property
+    def attempt_note(self) -> str:
+        """E.g. "attempt 2 of 3, resumed from step 25 after: trainer killed by SIGKILL"; "" for a first attempt."""
+        if self.attempt <= 1:
+            return ""
+        note = f"attempt {self.attempt} of {self.max_attempts}"
+        if self.resumed_from_step:
+            note += f", resumed from step {self.resumed_from_step}"
+        elif self.resumed_from_step == 0:
+            note += ", started again from step 0 (no checkpoint yet)"
+        return note + (f" after: {self.retry_reason}" if self.retry_reason else "")
 
     @property
     def is_finished(self) -> bool:

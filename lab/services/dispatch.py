@@ -46,7 +46,8 @@ def claim_run(run_id: int, worker: Worker) -> Run | None:
     now = timezone.now()
     with transaction.atomic():
         claimed = Run.objects.filter(id=run_id, status=RunStatus.QUEUED).update(
-            status=RunStatus.STARTING, worker=worker, attempt=F("attempt") + 1, heartbeat_at=now, message=""
+            status=RunStatus.STARTING, worker=worker, attempt=F("attempt") + 1, heartbeat_at=now, message="",
+            resumed_from_step=None,
         )
         if claimed != 1:
             return None
@@ -64,7 +65,8 @@ def requeue_run(run_id: int, attempt: int, *, reason: str, statuses=(RunStatus.S
     now = timezone.now()
     if attempt < run["max_attempts"]:
         changed = Run.objects.filter(id=run_id, attempt=attempt, status__in=statuses).update(
-            status=RunStatus.QUEUED, worker=None, heartbeat_at=None, message=f"attempt {attempt}: {reason}; requeued"
+            status=RunStatus.QUEUED, worker=None, heartbeat_at=None, message=f"attempt {attempt}: {reason}; requeued",
+            retry_reason=reason[:300],
         )
         if changed:
             Worker.objects.filter(current_run_id=run_id).update(current_run=None, idle_since=now)

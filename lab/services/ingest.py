@@ -526,6 +526,9 @@ def _progress(run: Run, events: list[dict]) -> dict:
             if "eta_s" in event:
                 update["eta_s"] = _number(event["eta_s"])
             break
+    for event in events:  # the attempt's first status: the step its trainer started (resumed) at
+        if event["type"] == "status" and event.get("phase") == "starting" and isinstance(event.get("step"), int):
+            update["resumed_from_step"] = event["step"]
     return update
 
 

@@ -168,6 +168,7 @@ def run_resume(*, run: Run, user) -> str:
             eta_s=None,
             max_attempts=F("attempt") + RESUME_ATTEMPTS,
             message=f"resumed by {user.get_username()}",
+            retry_reason=f"resumed by {user.get_username()}"[:300],
             last_activity_at=now,
         )
         if not changed:

@@ -54,9 +54,13 @@ def run_detail(request, run_id: int):
 
 @login_required
 def run_status_fragment(request, run_id: int):
-    """The header's live part (htmx polls it while the run is active)."""
+    """The header's live part (htmx polls it while the run is active), with the actions and checkpoints swapped
+    out of band: Cancel goes and Resume comes when the run ends, new checkpoints appear, all without a reload."""
     run, access = get_for_user(request.user, Run.objects.select_related("worker"), id=run_id)
-    return page(request, "lab/_run_status.html", {"run": run, "can_write": access.can_write})
+    return page(request, "lab/_run_status.html", {
+        "run": run, "can_write": access.can_write, "oob": True,
+        "checkpoints": CheckpointRecord.objects.filter(run=run).order_by("-step")[:20],
+    })
 
 
 @login_required

@@ -113,3 +113,25 @@ def test_dashboard_of_an_active_run_gains_points_without_a_reload(live_server, w
         wait_until(lambda: "completions/max_length: 130 raw" in first.inner_text(), page, timeout_s=30)
         wait_until(lambda: "step 130" in page.inner_text("#run-status"), page, timeout_s=30)  # htmx fragment
         shot(page, "lab-run-live")
+
+
+def test_run_page_follows_the_run_to_its_end_and_cancel_asks_first(live_server, world):
+    """The run page is never stale: when the run ends, Cancel goes and Resume (for a failed run) and the new
+    checkpoint appear without a reload; Cancel asks for confirmation, and a dismissed dialog cancels nothing."""
+    from lab.models import CheckpointRecord, Run, RunStatus
+
+    run = Run.objects.get(name="aha-mini seed 1")  # running
+    base = live_server.url
+    with chromium_page(base) as page:
+        login(page, base, "ada", PASSWORD)
+        page.goto(f"{base}/runs/{run.id}/")
+        page.click("#run-actions button.danger")  # the harness dismisses every dialog
+        assert any("Cancel run" in message for message in page.lab_events["dialogs"])
+        assert Run.objects.get(id=run.id).status == RunStatus.RUNNING  # dismissed: nothing was cancelled
+        assert f"run:{run.id}@120" not in page.inner_text("#run-checkpoints")
+        CheckpointRecord.objects.create(run=run, seq=99_999, step=120, path="checkpoints/step-120")
+        Run.objects.filter(id=run.id).update(status=RunStatus.FAILED, message="trainer exited with code 1")
+        wait_until(lambda: page.locator("#run-actions button.danger").count() == 0, page, timeout_s=30)
+        wait_until(lambda: page.locator("#run-actions >> text=Resume").count() == 1, page, timeout_s=10)
+        assert f"run:{run.id}@120" in page.inner_text("#run-checkpoints")
+        shot(page, "lab-run-ended-live")

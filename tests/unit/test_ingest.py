@@ -323,3 +323,31 @@ def test_storing_the_same_metrics_twice_leaves_their_summaries_as_they_were(run)
     run_id = run.id
     run.delete()  # no database foreign key (derived rows, cheaper to store): Django deletes them with the run
     assert not MetricSummary.objects.filter(run_id=run_id).exists()
+
+
+def test_an_automatic_retry_says_which_attempt_from_which_step_and_why(db, tmp_path, monkeypatch):
+    """After a trainer death and a requeue, the run (page and API) says "attempt 2 of 3, resumed from step
+    25 after: trainer killed by SIGKILL" — not an empty message."""
+    from django.contrib.auth import get_user_model
+
+    from lab.api.serializers import run_json
+    from lab.models import Run, RunStatus, Team, Worker
+    from lab.services import dispatch
+    from lab.services.ingest import ingest_events
+
+    team = Team.objects.create(slug="t-retry", name="T")
+    user = get_user_model().objects.create_user("retry-user")
+    run = Run.objects.create(team=team, name="r", created_by=user, status=RunStatus.QUEUED, config={"kind": "grpo"})
+    worker = Worker.objects.create(name="w1", queues=["cpu"])
+    monkeypatch.setattr(dispatch, "dispatch_run", lambda run_id: True)  # the broker is not part of this test
+    assert dispatch.claim_run(run.id, worker).attempt == 1
+    Run.objects.filter(id=run.id).update(status=RunStatus.RUNNING)
+    assert dispatch.requeue_run(run.id, 1, reason="trainer killed by SIGKILL") == RunStatus.QUEUED
+    run = dispatch.claim_run(run.id, worker)
+    assert run.attempt == 2 and run.message == ""
+    events = tmp_path / "events.jsonl"
+    events.write_text(json.dumps({"seq": 40, "type": "status", "phase": "starting", "step": 25, "total_steps": 100}) + "\n")
+    ingest_events(run, events)
+    run.refresh_from_db()
+    assert run.attempt_note == "attempt 2 of 3, resumed from step 25 after: trainer killed by SIGKILL"
+    assert run_json(run)["attempt_note"] == run.attempt_note and run_json(run)["attempt"] == 2
