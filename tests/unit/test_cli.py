@@ -60,7 +60,7 @@ def test_quick_aha_mini_recipe_runs_end_to_end(tmp_path):
     for name in ("reward", "accuracy", "completions/mean_length", "frac_reward_zero_std", "entropy", "time/generate", "lr"):
         assert name in grpo[0]["values"]
     assert all(describe(name) is not None for e in grpo for name in e["values"]), "every metric is documented"
-    evals = [e for e in events if e["type"] == "eval" and e["metric"] == "accuracy"]
+    evals = [e for e in events if e["type"] == "eval" and e["metric"] == "pass@1"]
     assert [e["step"] for e in evals] == [0, 2]
     traces = [e for e in events if e["type"] == "trace" and e.get("source") == "train"]
     assert len(traces) == 2 * 4  # one whole group (G = 4) per step
