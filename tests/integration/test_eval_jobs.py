@@ -54,7 +54,7 @@ def test_run_with_eval_every_gets_an_evaluate_child_per_checkpoint_and_each_comp
         copy = Path(run_dir) / "input-checkpoint"
         assert (copy / "model.safetensors").is_file() and not (copy / "trainer_state.pt").exists()
         results = lab.query("SELECT benchmark, metric, value, n FROM lab_evalresult WHERE run_id = %s", (child_id,))
-        assert {(b, m) for b, m, _, _ in results} >= {("heldout", "accuracy"), ("heldout", "mean_length")}
+        assert {(b, m) for b, m, _, _ in results} >= {("heldout", "pass@1"), ("heldout", "mean_length")}
         assert all(n == 4 for *_, n in results)  # eval_size 4, k = 1
         lab.assert_events_exactly_once(child_id)
 
