@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from lab.services.references import redact_paths
+from lab.services.run_config import config_warnings
 
 
 def _iso(value):
@@ -30,6 +31,7 @@ def run_json(r, *, full: bool = False) -> dict:
     }
     if full:
         data["config"] = r.config
+        data["config_warnings"] = config_warnings(r.config)
     return data
 
 

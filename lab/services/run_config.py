@@ -48,6 +48,16 @@ def validate_config(config: dict) -> dict:
         raise ValidationError(_error_messages(exc)) from None
 
 
+def config_warnings(config: dict) -> list[dict]:
+    """[{"field", "msg"}]: settings of a stored (validated) config that are valid but probably not meant."""
+    if not config:
+        return []
+    try:
+        return run_config_module.config_warnings(run_config_module.validate_run_config(config))
+    except run_config_module.ConfigError:
+        return []
+
+
 def _error_messages(exc: run_config_module.ConfigError) -> dict[str, list[str]]:
     """ConfigError's every error, grouped by its dotted field path."""
     by_field: dict[str, list[str]] = {}

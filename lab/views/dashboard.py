@@ -15,6 +15,7 @@ from lab.selectors.dashboard import dashboard_panels
 from lab.selectors.health import run_health
 from lab.selectors.metrics import MAX_POINTS, cached_metric_series_many, eval_series, metric_names, metric_series_many
 from lab.selectors.runs import run_lineage
+from lab.services.run_config import config_warnings
 from lab.views.common import int_param, page
 
 MAX_SERIES_PER_REQUEST = 40
@@ -45,6 +46,7 @@ def run_detail(request, run_id: int):
             "children": Run.objects.filter(parent=run).only("id", "name", "status", "parent_step")[:20],
             "checkpoints": CheckpointRecord.objects.filter(run=run).order_by("-step")[:20],
             "warnings": run_health(run.id, names),
+            "config_warnings": config_warnings(run.config),
             "chart_config": chart_config,
             "logs": RunLog.objects.filter(run=run).order_by("-seq")[:15],
         },

@@ -172,9 +172,11 @@ def _config_to_run(request, data: dict, config_form: ConfigForm, schema: dict) -
         return data["config_json"]
     submitted = config_form.to_config()
     shown_from = request.POST.get("config_from", "")
-    if not data["recipe"] or shown_from.startswith("run:"):
+    if shown_from.startswith("run:"):
         return submitted
-    shown = recipe_config(data["recipe"]) if shown_from == data["recipe"] else {}
+    # the defaults or a recipe were shown: the changed fields (the rest keeps the defaults that follow from
+    # them, e.g. Dr. GRPO's advantage scaling, or the recipe's values)
+    shown = recipe_config(data["recipe"]) if data["recipe"] and shown_from == data["recipe"] else {}
     return config_edits(ConfigForm(schema=schema, config=shown, prefix="cfg").initial_config(), submitted)
 
 

@@ -136,3 +136,15 @@ def test_a_saved_dataset_becomes_the_runs_data_source(owner_client, lab, monkeyp
     response = owner_client.post("/runs/new/", {"name": "on-data", "queue": "cpu", "dataset": lab.dataset.id, "cfg-kind": "grpo"})
     assert response.status_code == 302, response.content.decode()[:1500]
     assert Run.objects.get(name="on-data").config["datasets"][0]["path"] == f"dataset:{lab.dataset.id}"
+
+
+def test_dr_grpo_from_the_blank_form_is_dr_grpo_and_an_explicit_std_is_warned_about(owner_client, lab, monkeypatch):
+    monkeypatch.setattr(run_services, "_dispatch", lambda run_id: None)
+    response = owner_client.post("/runs/new/", {"name": "dr", "queue": "cpu", "cfg-kind": "grpo",
+                                                "cfg-grpo.loss_aggregation": "dr_grpo", "cfg-grpo.advantage_scaling": "std"})
+    assert response.status_code == 302, response.content.decode()[-1500:]
+    run = Run.objects.get(name="dr")
+    assert run.config["grpo"]["advantage_scaling"] == "none"  # the form's untouched default does not pin 'std'
+    Run.objects.filter(id=run.id).update(config={**run.config, "grpo": {**run.config["grpo"], "advantage_scaling": "std"}})
+    page = owner_client.get(f"/runs/{run.id}/").content.decode()
+    assert "Config: grpo.advantage_scaling." in page and "is not Dr. GRPO" in page
