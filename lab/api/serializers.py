@@ -24,6 +24,7 @@ def run_json(r, *, full: bool = False) -> dict:
         "stage": {"index": r.stage_index, "count": r.stage_count, "name": r.stage_name},
         "overall_step": r.overall_step, "overall_total": r.overall_total,
         "phase": r.phase, "attempt": r.attempt, "max_attempts": r.max_attempts, "attempt_note": r.attempt_note,
+        "data_split": r.data_split,
         "eta_s": r.eta_s, "compute_seconds": r.compute_seconds, "gpu_count": r.gpu_count,
         "project": r.project.name if r.project_id else None, "worker": r.worker.name if r.worker_id else None,
         "parent": r.parent_id, "parent_step": r.parent_step, "created_at": _iso(r.created_at),

@@ -110,6 +110,8 @@ class Run(StageProgress, models.Model):
     max_attempts = models.PositiveIntegerField(default=3)
     retry_reason = models.CharField(max_length=300, blank=True)  # why the last attempt ended and the run went again
     resumed_from_step = models.IntegerField(null=True, blank=True)  # the step this attempt's trainer started at
+    # per dataset of the config: {"dataset": its reference or task, "train_size", "heldout_size"} (the trainer's split)
+    data_split = models.JSONField(default=list, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     dispatched_at = models.DateTimeField(null=True, blank=True)  # last message sent; the reconciler resends lost ones
     run_dir = models.CharField(max_length=500, blank=True)

@@ -526,10 +526,27 @@ def _progress(run: Run, events: list[dict]) -> dict:
             if "eta_s" in event:
                 update["eta_s"] = _number(event["eta_s"])
             break
-    for event in events:  # the attempt's first status: the step its trainer started (resumed) at
+    for event in events:
         if event["type"] == "status" and event.get("phase") == "starting" and isinstance(event.get("step"), int):
-            update["resumed_from_step"] = event["step"]
+            update["resumed_from_step"] = event["step"]  # the attempt's first status: where its trainer started
+        elif event["type"] == "log" and isinstance(event.get("datasets"), list):
+            update["data_split"] = _data_split(run, event["datasets"])
     return update
+
+
+def _data_split(run: Run, sizes: list) -> list[dict]:
+    """The trainer's split sizes, each named by the config's own reference or task (the trainer names the
+    resolved file, a server path that pages must not show)."""
+    specs = (run.config or {}).get("datasets") or [] if isinstance(run.config, dict) else []
+    out = []
+    for index, item in enumerate(sizes[:100]):
+        if not isinstance(item, dict):
+            continue
+        spec = specs[index] if index < len(specs) and isinstance(specs[index], dict) else {}
+        out.append({"dataset": _text(spec.get("path") or spec.get("task") or f"dataset {index + 1}", 200),
+                    "train_size": item["train_size"] if isinstance(item.get("train_size"), int) else None,
+                    "heldout_size": _int(item.get("heldout_size"))})
+    return out
 
 
 _isfinite = math.isfinite

@@ -351,3 +351,28 @@ def test_an_automatic_retry_says_which_attempt_from_which_step_and_why(db, tmp_p
     run.refresh_from_db()
     assert run.attempt_note == "attempt 2 of 3, resumed from step 25 after: trainer killed by SIGKILL"
     assert run_json(run)["attempt_note"] == run.attempt_note and run_json(run)["attempt"] == 2
+
+
+def test_the_trainers_data_split_is_stored_by_reference_and_shown_without_server_paths(db, tmp_path):
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    from lab.models import Membership, Role
+
+    team = Team.objects.create(slug="t-split", name="T")
+    user = get_user_model().objects.create_user("split-user")
+    Membership.objects.create(team=team, user=user, role=Role.ADMIN)
+    run = Run.objects.create(team=team, name="r", created_by=user, config={
+        "kind": "grpo", "datasets": [{"task": None, "path": "dataset:7"}, {"task": "addition", "path": None}]})
+    events = tmp_path / "events.jsonl"
+    events.write_text(json.dumps({"seq": 0, "type": "log", "message": "data split: /srv/data/datasets/x.jsonl: 8 training, 2 held-out",
+                                  "datasets": [{"dataset": "/srv/data/datasets/x.jsonl", "train_size": 8, "heldout_size": 2},
+                                               {"dataset": "addition", "train_size": None, "heldout_size": 200}]}) + "\n")
+    ingest_events(run, events)
+    run.refresh_from_db()
+    assert run.data_split == [{"dataset": "dataset:7", "train_size": 8, "heldout_size": 2},
+                              {"dataset": "addition", "train_size": None, "heldout_size": 200}]
+    client = Client()
+    client.force_login(user)
+    page = client.get(f"/runs/{run.id}/").content.decode()
+    assert "dataset:7 — 8 training / 2 held-out" in page and "addition — generated training / 200 held-out" in page
