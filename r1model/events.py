@@ -8,6 +8,9 @@ Exactly once across crashes: a checkpoint stores the writer's `next_seq`. A resu
 attempt wrote after its checkpoint) and numbers from there, so the re-run steps reuse the same seqs.
 A torn last line (a crash in the middle of a write) is dropped when the writer opens the file.
 
+A file that cannot be written (permissions, a full disk) raises EventWriteError, one line naming the file
+and the cause: "cannot write events to runs/x/events.jsonl: Permission denied".
+
 Only rank 0 writes (the seam for multi-process training); other ranks' writers accept every call and
 write nothing. Standard library only.
 """
@@ -24,6 +27,10 @@ from typing import Any, Iterator
 EVENT_TYPES = ("metric", "trace", "checkpoint", "eval", "status", "log")
 EVENTS_FILE = "events.jsonl"
 TRACE_STATUSES = ("correct", "wrong", "unparseable", "skipped")
+
+
+class EventWriteError(RuntimeError):
+    """The events file cannot be written; the message names the file and the cause."""
 
 
 def _json_safe(value: Any) -> Any:
@@ -72,13 +79,22 @@ class EventWriter:
         self._batch_depth = 0
         if rank != 0:
             return
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        if self.path.exists():
-            events, good_end = _complete_events(self.path)
-            if good_end != self.path.stat().st_size:
-                os.truncate(self.path, good_end)
-            self.next_seq = events[-1][0] + 1 if events else 0
-        self._handle = self.path.open("ab")
+        with self._writing():
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            if self.path.exists():
+                events, good_end = _complete_events(self.path)
+                if good_end != self.path.stat().st_size:
+                    os.truncate(self.path, good_end)
+                self.next_seq = events[-1][0] + 1 if events else 0
+            self._handle = self.path.open("ab")
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Any OSError inside becomes an EventWriteError naming the file and the cause."""
+        try:
+            yield
+        except OSError as exc:
+            raise EventWriteError(f"cannot write events to {self.path}: {exc.strerror or exc}") from exc
 
     # --- exact-once resume ------------------------------------------------------------------------
     def resume(self, next_seq: int) -> int:
@@ -87,19 +103,20 @@ class EventWriter:
         if self.rank != 0:
             self.next_seq = next_seq
             return 0
-        self._handle.close()
-        events, _ = _complete_events(self.path)
-        keep_end = 0
-        dropped = 0
-        for seq, end in events:
-            if seq < next_seq:
-                keep_end = end
-            else:
-                dropped += 1
-        os.truncate(self.path, keep_end)
-        self._fsync_path()
-        self.next_seq = next_seq
-        self._handle = self.path.open("ab")
+        with self._writing():
+            self._handle.close()
+            events, _ = _complete_events(self.path)
+            keep_end = 0
+            dropped = 0
+            for seq, end in events:
+                if seq < next_seq:
+                    keep_end = end
+                else:
+                    dropped += 1
+            os.truncate(self.path, keep_end)
+            self._fsync_path()
+            self.next_seq = next_seq
+            self._handle = self.path.open("ab")
         return dropped
 
     # --- writing ----------------------------------------------------------------------------------
@@ -123,7 +140,8 @@ class EventWriter:
         seq = self.next_seq
         event = {"seq": seq, "type": type, "time": round(time.time(), 3), **_json_safe(fields)}
         line = json.dumps(event, ensure_ascii=False, separators=(",", ":")) + "\n"
-        self._handle.write(line.encode("utf-8"))
+        with self._writing():
+            self._handle.write(line.encode("utf-8"))
         self.next_seq = seq + 1
         if isinstance(fields.get("step"), int):
             self.last_step = fields["step"]
@@ -171,20 +189,26 @@ class EventWriter:
         return self.emit("eval", step=int(step), benchmark=benchmark, metric=metric, value=value, n=int(n))
 
     def status(
-        self, phase: str, step: int, total: int, eta_s: float | None = None, message: str = ""
+        self, phase: str, step: int, total: int, eta_s: float | None = None, message: str = "",
+        stage: str | None = None,
     ) -> int:
-        """phase: starting | pretrain | sft | grpo | eval | rollout | checkpointing | done | failed | stopped."""
+        """phase: starting | pretrain | sft | grpo | eval | rollout | checkpointing | done | failed | stopped.
+        stage: which stage of the run `step` of `total` counts in — "base" (the base pretraining before the
+        main job) or "main" (the job itself); each stage counts its steps from 0 to its own total."""
+        fields = {"stage": stage} if stage else {}
         return self.emit("status", phase=phase, step=int(step), total_steps=int(total), total=int(total),
-                         eta_s=eta_s, message=message)
+                         eta_s=eta_s, message=message, **fields)
 
-    def log(self, msg: str, level: str = "info") -> int:
-        return self.emit("log", message=str(msg), level=level)
+    def log(self, msg: str, level: str = "info", **fields) -> int:
+        """A message; `fields` are extra JSON-ready data the lab may show (e.g. datasets' split sizes)."""
+        return self.emit("log", message=str(msg), level=level, **fields)
 
     # --- plumbing ---------------------------------------------------------------------------------
     def _sync(self) -> None:
         if self._handle is not None:
-            self._handle.flush()
-            os.fsync(self._handle.fileno())
+            with self._writing():
+                self._handle.flush()
+                os.fsync(self._handle.fileno())
 
     def _fsync_path(self) -> None:
         fd = os.open(self.path, os.O_RDONLY)
@@ -194,10 +218,16 @@ class EventWriter:
             os.close(fd)
 
     def close(self) -> None:
-        if self._handle is not None:
-            self._sync()
-            self._handle.close()
-            self._handle = None
+        if self._handle is None:
+            return
+        handle, self._handle = self._handle, None
+        try:
+            with self._writing():
+                handle.flush()
+                os.fsync(handle.fileno())
+        finally:
+            with contextlib.suppress(OSError):  # a failed flush above already said why
+                handle.close()
 
     def __enter__(self) -> "EventWriter":
         return self

@@ -1,14 +1,18 @@
 """Checkpoints for exact resume: `checkpoints/step-N/` in HF layout plus the trainer's state.
 
     step-N/config.json, model.safetensors, tokenizer.json   (the model, loadable by from_pretrained)
-    step-N/trainer_state.pt     optimizer, scheduler, RNG states (python, numpy, torch), extra tensors
+    step-N/trainer_state.pt     optimizer, scheduler, RNG states (python, numpy, torch), extra tensors,
+                                the model's running state (modeling.running_state: MoE expert loads)
     step-N/trainer_state.json   step, phase, data cursor, event seq — readable without torch
 
 A checkpoint is written under `.tmp-step-N` and renamed when complete, so a crash at any moment leaves
-either the previous checkpoints or the new one, never half of one.
+either the previous checkpoints or the new one, never half of one. A write that fails (a full disk)
+removes the temporary folder; a full disk fails the run with CheckpointSpaceError, which says where and
+about how much space the checkpoint needs.
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import random
@@ -19,11 +23,20 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from r1model.events import EventWriteError
 from r1model.train import modeling
+from r1model.train.context import TrainingFailed
 
 STATE_PT = "trainer_state.pt"
 STATE_JSON = "trainer_state.json"
 _STEP_DIR = re.compile(r"^step-(\d+)$")
+# what a full disk looks like from torch.save ("[enforce fail at inline_container.cc:...] . unexpected pos",
+# "PytorchStreamWriter failed writing file ...") and from safetensors ("No space left on device")
+_NO_SPACE_SIGNS = ("unexpected pos", "file write failed", "no space left", "storagefull")
+
+
+class CheckpointSpaceError(TrainingFailed):
+    """The checkpoint's volume is full: the message names the folder and the space a checkpoint needs."""
 
 
 def rng_state() -> dict:
@@ -71,6 +84,28 @@ def _fsync_tree(path: Path) -> None:
                 os.close(fd)
 
 
+def _is_out_of_space(exc: BaseException) -> bool:
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return True
+    text = str(exc).lower()
+    return any(sign in text for sign in _NO_SPACE_SIGNS)
+
+
+def checkpoint_bytes(model, optimizer=None, tensors: dict | None = None) -> int:
+    """About the bytes one checkpoint takes: the model's tensors, the optimizer state and extra tensors."""
+
+    def size(value) -> int:
+        if isinstance(value, torch.Tensor):
+            return value.numel() * value.element_size()
+        if isinstance(value, dict):
+            return sum(size(v) for v in value.values())
+        if isinstance(value, (list, tuple)):
+            return sum(size(v) for v in value)
+        return 0
+
+    return size(model.state_dict()) + size(optimizer.state_dict()["state"] if optimizer is not None else {}) + size(tensors or {})
+
+
 def save_checkpoint(
     folder: str | os.PathLike,
     step: int,
@@ -93,30 +128,57 @@ def save_checkpoint(
     tmp = folder / f".tmp-step-{step}"
     if tmp.exists():
         shutil.rmtree(tmp)
-    tmp.mkdir()
-    modeling.save_model(model, tokenizer, tmp)
-    torch.save(
-        {
-            "optimizer": optimizer.state_dict() if optimizer is not None else None,
-            "scheduler": scheduler.state_dict() if scheduler is not None else None,
-            "rng": rng_state(),
-            "tensors": tensors or {},
-        },
-        tmp / STATE_PT,
-    )
-    if events is not None:
-        # The checkpoint event is written before the state that records the next seq, so a run resumed
-        # from this checkpoint keeps the event, and a crash before the rename below drops it again.
-        events.checkpoint(step, str(final.resolve()))
-        state = {**state, "event_seq": events.next_seq}
-    (tmp / STATE_JSON).write_text(json.dumps({**state, "step": step}, indent=1))
-    _fsync_tree(tmp)
+    try:
+        tmp.mkdir()
+        modeling.save_model(model, tokenizer, tmp)
+        torch.save(
+            {
+                "optimizer": optimizer.state_dict() if optimizer is not None else None,
+                "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                "rng": rng_state(),
+                "tensors": tensors or {},
+                "running": modeling.running_state(model),
+            },
+            tmp / STATE_PT,
+        )
+        if events is not None:
+            # The checkpoint event is written before the state that records the next seq, so a run resumed
+            # from this checkpoint keeps the event, and a crash before the rename below drops it again.
+            events.checkpoint(step, str(final.resolve()))
+            state = {**state, "event_seq": events.next_seq}
+        (tmp / STATE_JSON).write_text(json.dumps({**state, "step": step}, indent=1))
+        _fsync_tree(tmp)
+    except Exception as exc:
+        shutil.rmtree(tmp, ignore_errors=True)  # never leave half a checkpoint behind
+        if _is_out_of_space(exc) and not isinstance(exc, EventWriteError):  # the events file says its own
+            needed = checkpoint_bytes(model, optimizer, tensors) / 1e6
+            raise CheckpointSpaceError(
+                f"no space left on {folder}: checkpoint step {step} needs ~{needed:.1f} MB "
+                f"({shutil.disk_usage(folder).free / 1e6:.1f} MB free)"
+            ) from exc
+        raise
     if final.exists():  # the same step saved again (a resumed run): replace it
         shutil.rmtree(final)
     os.replace(tmp, final)
     for _, old in list_checkpoints(folder)[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
     return final
+
+
+def restore_training_state(checkpoint: str | os.PathLike, model, optimizer, scheduler) -> tuple[dict, dict]:
+    """Resume a loop from `checkpoint`: its optimizer, scheduler and RNG states and the model's running state
+    (the model's weights are loaded with it already). Returns (JSON state, torch state)."""
+    state, torch_state = load_state(checkpoint)
+    optimizer.load_state_dict(torch_state["optimizer"])
+    scheduler.load_state_dict(torch_state["scheduler"])
+    set_rng_state(torch_state["rng"])
+    modeling.load_running_state(model, torch_state.get("running", {}))  # older checkpoints have none
+    return state, torch_state
+
+
+def restore_running_state(checkpoint: str | os.PathLike, model) -> None:
+    """Only the model's running state of `checkpoint` (a finished stage's model that the next stage trains)."""
+    modeling.load_running_state(model, load_state(checkpoint)[1].get("running", {}))
 
 
 def load_state(checkpoint: str | os.PathLike) -> tuple[dict, dict]:

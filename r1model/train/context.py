@@ -89,6 +89,23 @@ class RunContext:
     device: torch.device
     stop: StopRequested = field(default_factory=StopRequested)
     progress: Progress = field(default_factory=Progress)
+    stage: str = "main"  # "base" while the base pretraining runs before the main job, then "main"
+    stage_total: int = field(init=False)  # the current stage's steps (the main job's until enter_stage)
+
+    def __post_init__(self) -> None:
+        self.stage_total = self.config.total_steps
+
+    def enter_stage(self, stage: str, total: int, step: int = 0) -> None:
+        """From now on status events count `step` of `total` in `stage` (the runner calls this)."""
+        self.stage, self.stage_total = stage, total
+        self.events.last_step = step  # what a failed/stopped status reports until the stage writes a step
+
+    def status(self, phase: str, step: int | None = None, eta_s: float | None = None, message: str = "") -> int:
+        """A status event of the current stage: `step` (default: the stage's last step written) of the
+        stage's total, never past it."""
+        step = self.events.last_step if step is None else step
+        return self.events.status(phase, min(step, self.stage_total), self.stage_total, eta_s=eta_s,
+                                  message=message, stage=self.stage)
 
     def status_every(self, total: int) -> int:
         """Status events on a fixed step grid (deterministic event streams), about 50 per phase."""

@@ -66,10 +66,7 @@ class GRPOTrainer:
 
     # --- state ------------------------------------------------------------------------------------
     def resume(self, checkpoint: Path) -> None:
-        state, torch_state = ckpt.load_state(checkpoint)
-        self.optimizer.load_state_dict(torch_state["optimizer"])
-        self.scheduler.load_state_dict(torch_state["scheduler"])
-        ckpt.set_rng_state(torch_state["rng"])
+        state, torch_state = ckpt.restore_training_state(checkpoint, self.model, self.optimizer, self.scheduler)
         reference = torch_state["tensors"].get("reference")
         if reference is not None and self.reference is not None:
             self.reference.load_state_dict(reference)
@@ -77,7 +74,7 @@ class GRPOTrainer:
 
     def save(self, step: int) -> Path:
         config = self.ctx.config
-        self.ctx.events.status("checkpointing", step, config.total_steps, message=f"checkpoint step {step}")
+        self.ctx.status("checkpointing", step, message=f"checkpoint step {step}")
         tensors = {}
         if self.reference is not None and self.hp.ref_refresh_interval:
             tensors["reference"] = self.reference.state_dict()
@@ -93,7 +90,7 @@ class GRPOTrainer:
         ctx, config = self.ctx, self.ctx.config
         total = config.total_steps
         ctx.progress.begin("grpo", self.start_step, total)
-        ctx.events.status("grpo", self.start_step, total, message=f"grpo: step {self.start_step} of {total}")
+        ctx.status("grpo", self.start_step, message=f"grpo: step {self.start_step} of {total}")
         every = ctx.status_every(total)
         ev = config.evaluation
         for step in range(self.start_step + 1, total + 1):
@@ -102,7 +99,7 @@ class GRPOTrainer:
                 ctx.events.metric(step, values, phase="grpo")
             ctx.progress.update(step, {k: values[k] for k in ("reward", "accuracy", "completions/mean_length") if k in values})
             if step % every == 0 or step == total:
-                ctx.events.status("grpo", step, total, eta_s=ctx.progress.eta(step))
+                ctx.status("grpo", step, eta_s=ctx.progress.eta(step))
             if self.evaluate is not None and ev.interval and step % ev.interval == 0 and step < total:
                 self.evaluate(step)
             if ctx.stop:

@@ -45,6 +45,21 @@ def save_model(model, tokenizer, folder: Path) -> None:
     model.save_pretrained(folder, tokenizer=tokenizer)
 
 
+def running_state(model) -> dict[str, torch.Tensor]:
+    """The buffers save_pretrained leaves out (non-persistent: the MoE gates' expert loads behind
+    moe/max_violation, ...): a checkpoint keeps them with the trainer state, so a resumed run goes on with them."""
+    saved = model.state_dict().keys()
+    return {name: buffer.detach().cpu().clone() for name, buffer in model.named_buffers() if name not in saved}
+
+
+def load_running_state(model, state: dict[str, torch.Tensor]) -> None:
+    buffers = dict(model.named_buffers())
+    with torch.no_grad():
+        for name, value in state.items():
+            if name in buffers and buffers[name].shape == value.shape:
+                buffers[name].copy_(value)
+
+
 def frozen_copy(model):
     """The reference model π_ref: a copy of the policy that never trains."""
     reference = copy.deepcopy(model)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from r1model.events import EventWriter
+from r1model.events import EventWriteError, EventWriter
 from r1model.train import checkpoint as ckpt
 from r1model.train import modeling
 from r1model.train.config import RunConfig
@@ -37,52 +37,91 @@ def _device(choice: str) -> torch.device:
     return torch.device("cpu")
 
 
+def _base_steps(config: RunConfig) -> int:
+    """Steps of the base pretraining that runs before the main job (none when the job is a pretraining)."""
+    return config.base.steps if config.kind != "pretrain" else 0
+
+
 def _state_of(checkpoint: Path | None) -> dict:
     return json.loads((checkpoint / ckpt.STATE_JSON).read_text()) if checkpoint is not None else {}
 
 
-def run(config: RunConfig, run_dir: str | os.PathLike, *, progress_stream=None, install_signals: bool = True) -> int:
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    _write_config(config, run_dir)
-    torch.set_num_threads(config.threads)
-    if config.deterministic:
-        torch.use_deterministic_algorithms(True)
-    events = EventWriter(run_dir)
-    ctx = RunContext(config, run_dir, events, _device(config.device), progress=Progress(progress_stream))
-    if install_signals:
-        ctx.stop.install()
+def describe_error(exc: BaseException) -> str:
+    """One line for the user: the message of an error the trainer raised on purpose (TrainingFailed,
+    EventWriteError), the file and the cause of an OSError, else the exception's type and message."""
+    if isinstance(exc, (TrainingFailed, EventWriteError)):
+        text = str(exc)
+    elif isinstance(exc, OSError) and exc.strerror and exc.filename:
+        text = f"{exc.filename}: {exc.strerror}"
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    return " ".join(text.split())
 
+
+def run(config: RunConfig, run_dir: str | os.PathLike, *, progress_stream=None, install_signals: bool = True) -> int:
+    """Every failure ends the same way: a `status` event of phase `failed` with a one-line message (when
+    the events file can still be written; the traceback goes to a `log` event), the same line on the
+    progress stream (stderr), and EXIT_FAILED."""
+    run_dir = Path(run_dir)
+    progress = Progress(progress_stream)
+    ctx = None
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        _write_config(config, run_dir)
+        torch.set_num_threads(config.threads)
+        if config.deterministic:
+            torch.use_deterministic_algorithms(True)
+        ctx = RunContext(config, run_dir, EventWriter(run_dir), _device(config.device), progress=progress)
+        if install_signals:
+            ctx.stop.install()
+        finished = _run_stages(ctx)
+        if finished:
+            ctx.status("done", config.total_steps, eta_s=0.0, message="done")
+        else:
+            ctx.status("stopped", message="stopped by signal; checkpoint written")
+        ctx.events.close()
+    except Exception as exc:
+        _report_failure(ctx, progress, exc)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _report_failure(ctx: RunContext | None, progress: Progress, exc: Exception) -> None:
+    """The failed status (where the events file still takes one) and the same line on stderr."""
+    message = describe_error(exc)
+    if ctx is not None:
+        try:
+            if not isinstance(exc, EventWriteError):
+                if not isinstance(exc, TrainingFailed):  # unexpected: its traceback for the run's log
+                    ctx.events.log(traceback.format_exc(), level="error")
+                ctx.status("failed", message=message)
+            ctx.events.close()
+        except EventWriteError as write_error:
+            if not isinstance(exc, EventWriteError):  # the events file broke as well: say both
+                message = f"{message} ({write_error})"
+    progress.message(f"failed: {message}")
+
+
+def _run_stages(ctx: RunContext) -> bool:
+    """Resume from the latest checkpoint, say so, run the base stage and the main job; True when done."""
+    config, events, run_dir = ctx.config, ctx.events, ctx.run_dir
     main_dir = run_dir / "checkpoints"
     base_dir = run_dir / "base" / "checkpoints"
     main_latest = ckpt.latest_checkpoint(main_dir)
-    base_latest = ckpt.latest_checkpoint(base_dir) if config.base.steps and config.kind != "pretrain" else None
+    base_latest = ckpt.latest_checkpoint(base_dir) if _base_steps(config) else None
     resumed_from = main_latest or base_latest
     state = _state_of(resumed_from)
     events.resume(int(state.get("event_seq", 0)))
-    # a resumed attempt starts at its checkpoint's step (of the stage that wrote it), not back at 0
-    events.status("starting", int(state.get("step", 0)), config.total_steps,
-                  message=f"resuming from {resumed_from}" if resumed_from else "starting")
-    try:
-        data = DataSource(config)
-        finished = _run_job(ctx, data, main_latest, base_latest)
-    except TrainingFailed as exc:
-        events.status("failed", events.last_step, config.total_steps, message=str(exc))
-        ctx.progress.message(f"failed: {exc}")
-        events.close()
-        return EXIT_FAILED
-    except Exception as exc:  # any other error: say it in the stream, then fail
-        events.log(traceback.format_exc(), level="error")
-        events.status("failed", events.last_step, config.total_steps, message=f"{type(exc).__name__}: {exc}")
-        ctx.progress.message(f"failed: {type(exc).__name__}: {exc}")
-        events.close()
-        return EXIT_FAILED
-    if finished:
-        events.status("done", config.total_steps, config.total_steps, eta_s=0.0, message="done")
+    # a resumed attempt starts at its checkpoint's step, counted in the stage that wrote it
+    step = int(state.get("step", 0))
+    if main_latest is None and _base_steps(config):
+        ctx.enter_stage("base", config.base.steps, step)
     else:
-        events.status("stopped", events.last_step, config.total_steps, message="stopped by signal; checkpoint written")
-    events.close()
-    return EXIT_OK
+        ctx.enter_stage("main", config.total_steps, step)
+    ctx.status("starting", message=f"resuming from {resumed_from}" if resumed_from else "starting")
+    data = DataSource(config)
+    events.log(data.split_message(), datasets=data.split_sizes())
+    return _run_job(ctx, data, main_latest, base_latest)
 
 
 def _starting_model(ctx: RunContext, data: DataSource, base_latest: Path | None):
@@ -91,13 +130,14 @@ def _starting_model(ctx: RunContext, data: DataSource, base_latest: Path | None)
     from r1model.train.supervised import train_supervised
 
     config = ctx.config
-    steps = config.base.steps if config.kind != "pretrain" else 0
+    steps = _base_steps(config)
     if not steps:
         model, tokenizer = modeling.build_model(config.model, ctx.device, config.seed)
         return model, tokenizer, True
     base_dir = ctx.run_dir / "base" / "checkpoints"
     if base_latest is not None and ckpt.list_checkpoints(base_dir)[-1][0] >= steps:
         model, tokenizer = modeling.load_model(base_latest, ctx.device)
+        ckpt.restore_running_state(base_latest, model)  # as the model the base stage left in memory
         return model, tokenizer, True
     if base_latest is not None:
         model, tokenizer = modeling.load_model(base_latest, ctx.device)
@@ -120,6 +160,7 @@ def _run_job(ctx: RunContext, data: DataSource, main_latest: Path | None, base_l
         model, tokenizer, finished = _starting_model(ctx, data, base_latest)
         if not finished:
             return False
+        ctx.enter_stage("main", config.total_steps)
         start_model = model
     else:
         start_model = None
@@ -130,7 +171,7 @@ def _run_job(ctx: RunContext, data: DataSource, main_latest: Path | None, base_l
 
     def evaluate(step: int) -> None:
         if config.evaluation.benchmarks:
-            ctx.events.status("eval", step, config.total_steps, message=f"evaluating at step {step}")
+            ctx.status("eval", step, message=f"evaluating at step {step}")
             evaluate_model(ctx, model, tokenizer, engine, data, step)
 
     if main_latest is None and config.evaluation.at_start and config.kind in ("grpo", "sft"):

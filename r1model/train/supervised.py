@@ -90,21 +90,18 @@ def train_supervised(
     scheduler = make_scheduler(optimizer, steps, hp.warmup_steps, hp.lr_schedule, hp.min_lr_ratio)
     start = 0
     if resume_from is not None:
-        state, torch_state = ckpt.load_state(resume_from)
-        optimizer.load_state_dict(torch_state["optimizer"])
-        scheduler.load_state_dict(torch_state["scheduler"])
-        ckpt.set_rng_state(torch_state["rng"])
+        state, _ = ckpt.restore_training_state(resume_from, model, optimizer, scheduler)
         start = state["step"]
 
     def save(step: int) -> Path:
-        events.status("checkpointing", step, steps, message=f"{phase} checkpoint step {step}")
+        ctx.status("checkpointing", step, message=f"{phase} checkpoint step {step}")
         return ckpt.save_checkpoint(
             checkpoint_dir, step, model, tokenizer, optimizer=optimizer, scheduler=scheduler,
             state={"phase": phase, "data_cursor": step}, keep=config.keep_checkpoints, events=events,
         )
 
     ctx.progress.begin(phase, start, steps)
-    events.status(phase, start, steps, message=f"{phase}: step {start} of {steps}")
+    ctx.status(phase, start, message=f"{phase}: step {start} of {steps}")
     model.train()
     every = ctx.status_every(steps)
     interval = checkpoint_interval
@@ -152,7 +149,7 @@ def train_supervised(
             events.metric(step, values, phase=phase)
         ctx.progress.update(step, values)
         if step % every == 0 or step == steps:
-            events.status(phase, step, steps, eta_s=ctx.progress.eta(step))
+            ctx.status(phase, step, eta_s=ctx.progress.eta(step))
         if evaluate is not None and config.evaluation.interval and step % config.evaluation.interval == 0 and step < steps:
             evaluate(step)
         if ctx.stop:

@@ -2,6 +2,7 @@
 a NaN loss fails the run and keeps the last good checkpoint."""
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -137,6 +138,28 @@ def test_nan_loss_fails_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
     saved = list_checkpoints(run_dir / "base" / "checkpoints")
     last_metric_step = max(e["step"] for e in events if e["type"] == "metric")
     assert saved and saved[-1][0] == last_metric_step  # the failed step wrote neither metrics nor a checkpoint
-    assert status["step"] == max(e["step"] for e in events if e["type"] != "status" or e["phase"] != "failed")
+    assert status["step"] == max(e["step"] for e in events if "step" in e and (e["type"] != "status" or e["phase"] != "failed"))
     assert status["step"] > 0  # where it failed, not back to 0 (the lab shows a failed run's progress from it)
     assert not list_checkpoints(run_dir / "checkpoints")
+
+
+def test_moe_max_violation_is_reported_from_the_first_step_after_a_resume(tmp_path):
+    """The MoE gates' expert loads live outside the weights; a checkpoint keeps them, so a step whose update
+    runs no forward (β = 0, every advantage 0) still reports the load the uninterrupted run reports."""
+    config = validate_run_config(small_config(total_steps=8, checkpoint_interval=4,
+                                              grpo={**small_config()["grpo"], "beta": 0.0}))
+    quiet = {"progress_stream": open(os.devnull, "w"), "install_signals": False}
+    assert run(config, tmp_path / "straight", **quiet) == 0
+    resumed = tmp_path / "resumed"
+    assert run(config, resumed, **quiet) == 0
+    shutil.rmtree(resumed / "checkpoints" / "step-8")  # as if killed after the step-4 checkpoint
+    assert run(config, resumed, **quiet) == 0
+
+    def violations(run_dir):
+        return {e["step"]: e["values"].get("moe/max_violation")
+                for e in read_events(run_dir) if e["type"] == "metric" and e.get("phase") == "grpo"}
+
+    after_resume = violations(resumed)
+    assert sorted(after_resume) == list(range(1, 9))
+    assert all(after_resume[step] is not None for step in range(5, 9))
+    assert after_resume == violations(tmp_path / "straight")
