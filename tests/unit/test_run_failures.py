@@ -151,3 +151,22 @@ def test_the_run_logs_how_its_datasets_split_into_training_and_held_out_rows(tmp
     assert len(split) == 1
     assert split[0]["datasets"] == [{"dataset": str(path), "train_size": 8, "heldout_size": 2}]
     assert split[0]["message"] == f"data split: {path}: 8 training, 2 held-out"
+
+
+def test_an_events_file_that_fails_mid_run_ends_with_one_line_naming_the_file(tmp_path, monkeypatch):
+    import r1model.events as events_module
+
+    real_fsync, calls = events_module.os.fsync, []
+
+    def fsync_until_the_disk_fills(fd):
+        calls.append(fd)
+        if len(calls) > 5:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_fsync(fd)
+
+    monkeypatch.setattr(events_module.os, "fsync", fsync_until_the_disk_fills)
+    run_dir = tmp_path / "run"
+    code, stderr = _run(run_dir, config())
+    assert code == 1
+    assert stderr.strip().splitlines()[-1] == f"failed: cannot write events to {run_dir / EVENTS_FILE}: No space left on device"
+    assert "Traceback" not in stderr
