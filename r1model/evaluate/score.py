@@ -31,6 +31,7 @@ from r1model.template import parse_completion
 TRUNCATED_REASON = "truncated: cut off at the token limit, so it has no answer (truncated_is_wrong)"
 NO_ANSWER_REASON = "no <answer>…</answer> or \\boxed{} in the completion"
 
+
 def judge_completions(completions: list[str], problems: list[Problem], *, truncated: list[bool] | None = None,
                       truncated_is_wrong: bool = True, timeout: float = 5.0) -> list[CheckResult]:
     """Judge each completion against its problem by the one answer policy (answer_check's docstring):
