@@ -21,7 +21,7 @@ pages_urls = [
     path("runs/<int:run_id>/traces/", traces.trace_list, name="traces"),
     # ids from imported runs may hold any character ("gsm8k/train/0", "..", "?"): they go in the query
     path("runs/<int:run_id>/group/", traces.trace_group_view, name="trace_group"),
-    path("runs/<int:run_id>/groups/<str:group_id>/", traces.trace_group_view),  # links made before that
+    path("runs/<int:run_id>/groups/<str:group_id>/", traces.trace_group_view, name="trace_group_legacy"),  # older links
     path("runs/<int:run_id>/prompt/", traces.prompt_view, name="prompt_history"),
     path("runs/<int:run_id>/review/", traces.review_next, name="review_next"),
     path("runs/<int:run_id>/annotations.csv", traces.annotations_export, name="annotations_csv"),

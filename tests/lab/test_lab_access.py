@@ -36,7 +36,8 @@ def test_outsider_gets_404_on_every_page_naming_an_object(lab, outsider_client):
 
 @pytest.mark.parametrize(
     "path",
-    ["/runs/compare/?runs={run}", "/runs/new/?fork={run}", "/runs/new/?parent={run}&step=20", "/runs/{run}/prompt/?prompt_id=p-0"],
+    ["/runs/compare/?runs={run}", "/runs/new/?fork={run}", "/runs/new/?parent={run}&step=20", "/runs/{run}/prompt/?prompt_id=p-0",
+     "/runs/{run}/group/?group_id=g-5-0"],
 )
 def test_outsider_gets_404_when_a_query_names_another_teams_run(lab, outsider_client, path):
     assert outsider_client.get(path.format(run=lab.run.id)).status_code == 404
