@@ -170,12 +170,76 @@ def staged_preview(staged: StagedDataset, rows: int = PREVIEW_ROWS) -> list[dict
 
 
 def file_preview(path: str, rows: int = PREVIEW_ROWS) -> list[dict]:
-    """The first rows of a normalised JSONL file (read lazily)."""
+    """The first rows of a normalised JSONL file (read lazily); a file damaged on disk previews the rows
+    before the damage (dataset_integrity says what is wrong)."""
+    preview = []
     try:
-        with open(path, encoding="utf-8") as handle:
-            return [json.loads(line) for line in islice(handle, rows)]
-    except FileNotFoundError:
-        return []
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            for line in islice(handle, rows):
+                row = json.loads(line)
+                if not isinstance(row, dict):
+                    break
+                preview.append(row)
+    except (FileNotFoundError, IsADirectoryError, ValueError):
+        pass
+    return preview
+
+
+INTEGRITY_CACHE_S = 3600  # a verdict is kept this long for an unchanged file (same size, mtime, inode)
+
+
+@dataclass(frozen=True)
+class DatasetIntegrity:
+    """Whether a dataset's file on disk is still the one that was validated and saved."""
+
+    state: str  # "ok" | "corrupted" | "missing"
+    message: str = ""
+    actual_hash: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.state == "ok"
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def dataset_integrity(dataset: Dataset) -> DatasetIntegrity:
+    """Check the dataset's file against the content hash stored when it was saved (the sha256 of the
+    normalised file's bytes). Hashing reads the whole file, so a verdict is cached per file state
+    (size, mtime, inode): a file that changes is hashed again on the next look, an unchanged one not."""
+    from django.core.cache import cache
+
+    path = Path(dataset.path)
+    try:
+        stat = path.stat()
+    except OSError:
+        return DatasetIntegrity("missing", "missing: the dataset's file is no longer on disk; runs using it will fail. "
+                                           "Upload or generate it again.")
+    key = f"lab:dataset-integrity:{dataset.id}:{dataset.content_hash}:{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ino}"
+    cached = cache.get(key)
+    if cached is not None:
+        return DatasetIntegrity(*cached)
+    try:
+        actual = _file_sha256(path)
+    except OSError as exc:
+        return DatasetIntegrity("missing", f"missing: the dataset's file cannot be read ({exc.strerror or exc})")
+    if actual == dataset.content_hash:
+        verdict = DatasetIntegrity("ok", actual_hash=actual)
+    else:
+        verdict = DatasetIntegrity(
+            "corrupted",
+            f"corrupted: the file changed on disk since it was saved (sha256 now {actual[:12]}…, saved "
+            f"{dataset.content_hash[:12]}…); runs using it will fail. Upload or generate it again.",
+            actual,
+        )
+    cache.set(key, (verdict.state, verdict.message, verdict.actual_hash), INTEGRITY_CACHE_S)
+    return verdict
 
 
 @transaction.atomic

@@ -14,6 +14,7 @@ from lab.models import Dataset
 from lab.services.datasets import (
     StagedDataset,
     dataset_create,
+    dataset_integrity,
     file_preview,
     stage_generated,
     stage_upload,
@@ -98,6 +99,7 @@ def dataset_detail(request, dataset_id: int):
     return page(
         request,
         "lab/dataset_detail.html",
-        {"dataset": dataset, "versions": versions, "preview": file_preview(dataset.path), "can_write": access.can_write},
+        {"dataset": dataset, "versions": versions, "preview": file_preview(dataset.path), "can_write": access.can_write,
+         "integrity": dataset_integrity(dataset)},
         nav="datasets",
     )

@@ -65,3 +65,51 @@ def test_upload_over_the_size_limit_is_refused(owner_client, lab):
     upload = SimpleUploadedFile("big.jsonl", b"x" * 200)
     response = owner_client.post("/datasets/new/", {"kind": "upload", "up-name": "big", "up-file": upload})
     assert "the limit is 100" in response.content.decode()
+
+
+def _upload_errors(client, name, content):
+    response = client.post("/datasets/new/", {"kind": "upload", "up-name": "bad", "up-file": SimpleUploadedFile(name, content)})
+    return response.context["staged"].report["errors"], response.content.decode()
+
+
+def test_malformed_json_upload_names_the_line_and_the_real_column(owner_client, lab):
+    good = b'{"problem": "1+1", "answer": "2"}\n'
+    bad = b'{"problem": "2+2", "answer": "4", "xyz": tru}\n'  # the bad value starts at column 42
+    assert bad.index(b"tru") + 1 == 42
+    errors, body = _upload_errors(owner_client, "bad.jsonl", good + bad)
+    assert errors == ["bad.jsonl: line 2: malformed JSON: Expecting value (column 42)"], errors
+    assert "line 2: malformed JSON: Expecting value (column 42)" in body
+    errors, _ = _upload_errors(owner_client, "bad.json", b"[" + good.strip() + b",\n " + bad.strip() + b"]\n")
+    assert errors == ["bad.json: line 2: malformed JSON: Expecting value (column 43)"], errors  # one space in
+
+
+def _saved_dataset(client):
+    _save(client, _generate(client, name="kept", n=30))
+    return Dataset.objects.get(name="kept")
+
+
+def test_a_dataset_whose_file_is_intact_says_so(owner_client, lab):
+    dataset = _saved_dataset(owner_client)
+    body = owner_client.get(f"/datasets/{dataset.id}/").content.decode()
+    assert "matches the content hash" in body and "corrupted" not in body and "Start a run on this dataset" in body
+
+
+def test_a_dataset_file_changed_on_disk_shows_as_corrupted(owner_client, lab):
+    from pathlib import Path
+
+    dataset = _saved_dataset(owner_client)
+    assert "matches the content hash" in owner_client.get(f"/datasets/{dataset.id}/").content.decode()  # verdict cached
+    path = Path(dataset.path)
+    data = bytearray(path.read_bytes())
+    data[40:48] = b"\x00garbage"  # damage inside the first row
+    path.write_bytes(bytes(data))
+    response = owner_client.get(f"/datasets/{dataset.id}/")
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "corrupted: the file changed on disk since it was saved" in body and dataset.content_hash[:12] in body
+    assert "matches the content hash" not in body and "Start a run on this dataset" not in body
+
+
+def test_a_dataset_whose_file_is_gone_shows_as_missing(owner_client, lab):
+    body = owner_client.get(f"/datasets/{lab.dataset.id}/").content.decode()  # path /nonexistent.jsonl
+    assert "missing: the dataset&#x27;s file is no longer on disk" in body and "matches the content hash" not in body
