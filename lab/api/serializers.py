@@ -19,11 +19,11 @@ def dataset_json(d) -> dict:
 def run_json(r, *, full: bool = False) -> dict:
     data = {
         "id": r.id, "name": r.name, "kind": r.kind, "recipe": r.recipe, "quick": r.quick, "queue": r.queue,
-        "status": r.status, "message": redact_paths(r.message), "step": r.step, "total_steps": r.total_steps, "progress": r.progress,
+        "status": r.status, "message": redact_paths(r.message), "step": r.stage_step, "total_steps": r.total_steps, "progress": r.progress,
         # one progress across the stages (a base pretraining, then the main job); step/total_steps are the stage's
         "stage": {"index": r.stage_index, "count": r.stage_count, "name": r.stage_name},
         "overall_step": r.overall_step, "overall_total": r.overall_total,
-        "phase": r.phase, "attempt": r.attempt, "max_attempts": r.max_attempts, "attempt_note": r.attempt_note,
+        "eta_scope": r.eta_scope, "phase": r.phase, "attempt": r.attempt, "max_attempts": r.max_attempts, "attempt_note": r.attempt_note,
         "data_split": r.data_split,
         "eta_s": r.eta_s, "compute_seconds": r.compute_seconds, "gpu_count": r.gpu_count,
         "project": r.project.name if r.project_id else None, "worker": r.worker.name if r.worker_id else None,

@@ -55,6 +55,20 @@ class StageProgress:
         return STAGE_NAMES.get(self.kind, self.kind)
 
     @property
+    def stage_step(self) -> int:
+        """The step shown against the stage's total: never past it (a stop mid-stage can report more)."""
+        return min(self.step, self.total_steps) if self.total_steps else self.step
+
+    @property
+    def eta_scope(self) -> str:
+        """What the trainer's ETA (its current stage only) leaves out: "" for the last stage, else e.g.
+        "for pretraining; then GRPO, 150 steps, not yet estimated"."""
+        if self.stage_count == 2 and self.stage != "main":
+            return (f"for {STAGE_NAMES['pretrain']}; then {STAGE_NAMES.get(self.kind, self.kind)}, "
+                    f"{self.main_steps} steps, not yet estimated")
+        return ""
+
+    @property
     def overall_total(self) -> int:
         return self.base_steps + self.main_steps if self.stage_count == 2 else self.total_steps
 

@@ -509,8 +509,9 @@ def _progress(run: Run, events: list[dict]) -> dict:
     the stage the last events came from (StageProgress)."""
     update = {"ingested_seq": events[-1]["seq"], "last_activity_at": timezone.now(), **_stage_plan(run)}
     if update["base_steps"]:
-        for event in reversed(events):
-            stage = _stage_of(event)
+        for event in reversed(events):  # the trainer names the stage in its status events; older streams did not
+            stage = event.get("stage") if event["type"] == "status" else None
+            stage = stage if stage in ("base", "main") else _stage_of(event)
             if stage:
                 update["stage"] = stage
                 break

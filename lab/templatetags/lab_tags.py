@@ -126,11 +126,11 @@ def run_rows(rows, benchmarks, compare=False):
         sub = " · ".join(x for x in (run.kind, run.recipe, "quick" if run.quick else "", run.queue) if x)
         if run.stage_count > 1:  # one bar across the stages, the current stage named under it
             title = f"overall step {run.overall_step} of {run.overall_total}"
-            where = (f"{run.overall_step} / {run.overall_total} · {e(run.stage_name)} {run.step}"
+            where = (f"{run.overall_step} / {run.overall_total} · {e(run.stage_name)} {run.stage_step}"
                      f"{f' / {run.total_steps}' if run.total_steps else ''}")
         else:
-            title = f"step {run.step} of {run.total_steps or '?'}"
-            where = f"{run.step}{f' / {run.total_steps}' if run.total_steps else ''}"
+            title = f"step {run.stage_step} of {run.total_steps or '?'}"
+            where = f"{run.stage_step}{f' / {run.total_steps}' if run.total_steps else ''}"
         check = f'<td><input type="checkbox" name="runs" value="{run.id}" aria-label="compare {e(run.name)}"></td>' if compare else ""
         scores = "".join(f'<td class="num">{e(pct(row.best.get(b)))}</td>' for b in benchmarks)
         out.append(

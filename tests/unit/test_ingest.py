@@ -376,3 +376,36 @@ def test_the_trainers_data_split_is_stored_by_reference_and_shown_without_server
     client.force_login(user)
     page = client.get(f"/runs/{run.id}/").content.decode()
     assert "dataset:7 — 8 training / 2 held-out" in page and "addition — generated training / 200 held-out" in page
+
+
+def test_a_run_stopped_while_pretraining_shows_the_stage_step_against_the_stage_total(db, tmp_path):
+    """Cancelled at pretraining step 218 of 300 before 80 GRPO steps: "pretraining step 218 / 300", the ETA
+    says GRPO is still ahead — never "218 / 80"."""
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    from lab.api.serializers import run_json
+    from lab.models import Membership, Role
+
+    team = Team.objects.create(slug="t-stage", name="T")
+    user = get_user_model().objects.create_user("stage-user")
+    Membership.objects.create(team=team, user=user, role=Role.ADMIN)
+    run = Run.objects.create(team=team, name="r", created_by=user, kind="grpo", status="running",
+                             config={"kind": "grpo", "total_steps": 80, "base": {"steps": 300}})
+    lines = [{"seq": 0, "type": "status", "phase": "starting", "stage": "base", "step": 0, "total_steps": 300}]
+    lines += [{"seq": s, "type": "metric", "phase": "pretrain", "step": s, "metrics": {"loss": 1.0}} for s in range(1, 219)]
+    lines += [{"seq": 219, "type": "status", "phase": "pretrain", "stage": "base", "step": 218, "total_steps": 300, "eta_s": 60.0}]
+    events = tmp_path / "events.jsonl"
+    events.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    ingest_events(run, events)
+    run.refresh_from_db()
+    assert (run.stage_index, run.stage_step, run.total_steps) == (1, 218, 300)
+    assert run.eta_scope == "for pretraining; then GRPO, 80 steps, not yet estimated"
+    assert run_json(run)["step"] <= run_json(run)["total_steps"]
+    client = Client()
+    client.force_login(user)
+    page = client.get(f"/runs/{run.id}/").content.decode()
+    assert "pretraining step 218 / 300" in page and "then GRPO, 80 steps" in page
+    Run.objects.filter(id=run.id).update(step=302, total_steps=150)  # an older stream's stop past the total
+    run.refresh_from_db()
+    assert run_json(run)["step"] == 150
