@@ -34,9 +34,6 @@ class Membership(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["team", "user"], name="one_membership_per_team")]
 
-    def can_write_runs(self) -> bool:
-        return self.role in (Role.ADMIN, Role.RESEARCHER)
-
     def can_annotate(self) -> bool:
         return self.role in (Role.ADMIN, Role.RESEARCHER, Role.REVIEWER)
 

@@ -66,23 +66,6 @@ def _error_messages(exc: run_config_module.ConfigError) -> dict[str, list[str]]:
     return by_field
 
 
-def default_config() -> dict:
-    """Every field at its default, as the schema states them."""
-    return defaults_from_schema(config_schema())
-
-
-def defaults_from_schema(schema: dict) -> dict:
-    defs = schema.get("$defs", {})
-    out: dict = {}
-    for name, prop in schema.get("properties", {}).items():
-        prop = resolve(prop, defs)
-        if "default" in prop:
-            out[name] = copy.deepcopy(prop["default"])
-        elif prop.get("type") == "object" and "properties" in prop:
-            out[name] = defaults_from_schema({"properties": prop["properties"], "$defs": defs})
-    return out
-
-
 def resolve(prop: dict, defs: dict) -> dict:
     """Follow a $ref (also one wrapped in allOf/anyOf with null) to the property's own schema."""
     if "$ref" in prop:

@@ -4,7 +4,7 @@ and the MTP modules. Checkpoints are HF DeepseekV3 folders (see r1model.model.ch
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -31,7 +31,6 @@ class ModelOutput:
     aux_loss: torch.Tensor | None = None  # sequence-wise balance loss, summed over MoE layers (alpha included)
     hidden_states: torch.Tensor | None = None  # (B, T, d) last block's output, before the final norm
     cache: MLACache | None = None
-    extras: dict = field(default_factory=dict)
 
 
 class DeepSeekV3(nn.Module):

@@ -1,7 +1,6 @@
-"""Generation engines (built-in KV-cache sampler; vLLM on GPU nodes) and teacher-forced logprobs."""
+"""Generation engines: the built-in KV-cache sampler and its MTP speculative variant."""
 
 from r1model.rollout.engine import BuiltinEngine, Completion, RolloutEngine, SamplingParams
-from r1model.rollout.logprobs import sequence_logprobs
 from r1model.rollout.speculative import SpeculativeEngine
 
-__all__ = ["BuiltinEngine", "Completion", "RolloutEngine", "SamplingParams", "SpeculativeEngine", "sequence_logprobs"]
+__all__ = ["BuiltinEngine", "Completion", "RolloutEngine", "SamplingParams", "SpeculativeEngine"]

@@ -1,6 +1,6 @@
 """Rollout engines: the seam between the trainer and whatever generates completions.
 
-``RolloutEngine`` is the interface (a vLLM engine on GPU nodes implements the same two methods);
+``RolloutEngine`` is the interface (``generate`` and ``update_weights``; ``SpeculativeEngine`` is the other one);
 ``BuiltinEngine`` is batched sampling with r1model's absorbed-MLA KV cache: left-padded ragged prompts,
 each distinct prompt prefilled once (GRPO sends every prompt G times) and its cache rows copied,
 temperature / top-p / top-k, stop on eos or ``</answer>``, seeded, finished rows dropped from the batch

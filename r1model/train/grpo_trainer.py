@@ -61,7 +61,6 @@ class GRPOTrainer:
         )
         self.engine = modeling.make_engine(model, tokenizer, self.hp.rollout_engine)
         self.start_step = 0
-        self.eos = modeling.eos_id(tokenizer)
         self.pad = modeling.pad_id(tokenizer)
 
     # --- state ------------------------------------------------------------------------------------

@@ -104,10 +104,6 @@ def describe(name: str) -> Metric | None:
     return None
 
 
-def is_known(name: str) -> bool:
-    return describe(name) is not None
-
-
 def registry() -> list[dict]:
     """Every metric as {name, description, unit, phase} (JSON-ready, for the lab)."""
     return [{"name": m.name, "description": m.description, "unit": m.unit, "phase": m.phase} for m in METRICS.values()]

@@ -84,11 +84,13 @@ def test_precision_switch_quantises_gemms_but_not_embedding_head_gate(precision,
 
 
 def _rollout_and_teacher_forced_logprobs(seed: int):
-    """Per-token log-probs of fp8 tiny-model completions from KV-cache decoding (absorbed MLA) and from a
-    teacher-forced forward (naive MLA) of the same tokens, all rows concatenated."""
+    """Per-token log-probs of fp8 tiny-model completions from KV-cache decoding (absorbed MLA) and from the
+    trainer's teacher-forced pass (naive MLA: prompts encoded once, completions after them) of the same
+    tokens, all rows concatenated."""
     from r1model.model import R1Tokenizer
-    from r1model.rollout import BuiltinEngine, SamplingParams, sequence_logprobs
+    from r1model.rollout import BuiltinEngine, SamplingParams
     from r1model.rollout.engine import left_pad
+    from r1model.train.grpo import token_logprobs
 
     torch.manual_seed(seed)
     tok = R1Tokenizer.build()
@@ -105,7 +107,8 @@ def _rollout_and_teacher_forced_logprobs(seed: int):
             tail[i, :len(c.token_ids)] = torch.tensor(c.token_ids)
             tail_mask[i, :len(c.token_ids)] = 1
         with torch.no_grad():
-            forced = sequence_logprobs(model, torch.cat([ids, tail], 1), torch.cat([mask, tail_mask], 1), ids.shape[1])
+            logits = model.completion_logits(model.encode_prefix(ids, mask), torch.arange(len(prompts)), tail, tail_mask)
+            forced = token_logprobs(logits, tail)[0]
         for i, c in enumerate(completions):
             rollout.append(torch.tensor(c.logprobs))
             teacher.append(forced[i, :len(c.token_ids)])

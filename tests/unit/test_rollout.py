@@ -1,12 +1,13 @@
-"""BuiltinEngine: seeded, ragged prompts, stops, logprobs equal to a teacher-forced pass."""
+"""BuiltinEngine: seeded, ragged prompts, stops, logprobs equal to the trainer's teacher-forced pass."""
 import copy
 
 import pytest
 import torch
 
 from r1model.model import DeepSeekV3, ModelConfig, R1Tokenizer
-from r1model.rollout import BuiltinEngine, SamplingParams, sequence_logprobs
+from r1model.rollout import BuiltinEngine, SamplingParams
 from r1model.rollout.engine import left_pad
+from r1model.train.grpo import token_logprobs
 
 
 @pytest.fixture(scope="module")
@@ -19,6 +20,8 @@ def setup():
 
 
 def teacher_forced(model, prompts, completions, temperature):
+    """(logprobs, entropies) (B, T) of the completions as GRPO computes them: the prompts encoded once,
+    the right-padded completions scored after them (temperature 0 is scored as 1, like greedy sampling)."""
     ids, mask = left_pad(prompts, 0, "cpu")
     width = max(len(c.token_ids) for c in completions)
     tail = torch.zeros(len(prompts), width, dtype=torch.long)
@@ -26,8 +29,8 @@ def teacher_forced(model, prompts, completions, temperature):
     for i, c in enumerate(completions):
         tail[i, :len(c.token_ids)] = torch.tensor(c.token_ids)
         tail_mask[i, :len(c.token_ids)] = 1
-    return sequence_logprobs(model, torch.cat([ids, tail], 1), torch.cat([mask, tail_mask], 1), ids.shape[1],
-                             temperature, return_entropy=True)
+    logits = model.completion_logits(model.encode_prefix(ids, mask), torch.arange(len(prompts)), tail, tail_mask)
+    return token_logprobs(logits, tail, temperature or 1.0)
 
 
 def test_same_seed_same_completions_other_seed_differs(setup):
@@ -130,16 +133,6 @@ def test_length_finish_and_custom_stop_ids(setup):
     first = out[0].token_ids[0]
     stopped = engine.generate(prompts[:1], SamplingParams(temperature=0, max_new_tokens=6, stop_token_ids=(first,)))
     assert stopped[0].token_ids == [first] and stopped[0].finish_reason == "stop"
-
-
-def test_per_row_completion_start_aligns_each_row(setup):
-    model, _, _ = setup
-    ids = torch.randint(3, 103, (2, 10))
-    full = sequence_logprobs(model, ids, None, 3)
-    ragged = sequence_logprobs(model, ids, None, torch.tensor([3, 5]))
-    assert ragged.shape == (2, 7)
-    assert torch.allclose(ragged[0], full[0]) and torch.allclose(ragged[1, :5], full[1, 2:])
-    assert bool((ragged[1, 5:] == 0).all())
 
 
 @pytest.mark.parametrize("kwargs, field", [(dict(temperature=-1), "temperature"), (dict(top_p=0), "top_p"),
