@@ -157,7 +157,7 @@ def _default_at(schema: dict, path: tuple[str, ...]):
 class RunForm(forms.Form):
     name = forms.CharField(max_length=200)
     project = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
-    queue = forms.ChoiceField(choices=Run.Queue.choices, initial=Run.Queue.CPU, help_text="cpu: any node; gpu: GPU nodes (vLLM rollouts, DeepSpeed).")
+    queue = forms.ChoiceField(choices=Run.Queue.choices, initial=Run.Queue.CPU, help_text="cpu: any node; gpu: a GPU node (one process on one GPU, with the built-in sampler).")
     recipe = forms.ChoiceField(required=False, help_text="A recipe runs its own pipeline; the fields below then only override it.")
     dataset = forms.TypedChoiceField(
         required=False, coerce=int, empty_value=None, label="Dataset",

@@ -55,12 +55,8 @@ def trainer_command(run: Run, run_dir: Path, cfg: WorkerConfig) -> list[str]:
 
     The stored config names its inputs by reference (run:ID@STEP, dataset:ID); the file the trainer reads
     has them resolved to paths on the data volume (InputError when one is gone or not the team's)."""
-    prefix = list(cfg.trainer_cmd)
-    if run.gpu_count > 1 and prefix[-2:] == ["-m", "r1model"]:
-        # one process per GPU on this node
-        prefix = [*prefix[:-2], "-m", "torch.distributed.run", "--standalone",
-                  f"--nproc-per-node={run.gpu_count}", "-m", "r1model"]
-    if run.recipe and not run.config:  # a bare recipe name (runs made before the lab stored its config)
+    prefix = list(cfg.trainer_cmd)  # one process; on a GPU node it uses one GPU
+    if run.recipe and not run.config:  # a recipe name without a stored config: the trainer builds it
         return [*prefix, "recipe", "run", run.recipe, "--run-dir", str(run_dir)] + (["--quick"] if run.quick else [])
     # The lab stores a recipe's full config with the user's changes: the trainer runs exactly that.
     config_path = run_dir / "lab_config.json"

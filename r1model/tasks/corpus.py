@@ -2,7 +2,7 @@
 base model prefers short answers yet can write steps — the starting point R1-Zero needs (aha-mini).
 
 The prompt is the problem text; the caller renders it into the template (the loss covers the
-completion only: the trial in REFERENCE.md showed loss on random prompt digits wastes the budget).
+completion only: loss on the random prompt digits wastes the budget and leaves a base unable to add).
 """
 from __future__ import annotations
 

@@ -69,7 +69,7 @@ _ADDITION = {"task": "addition", "difficulty": {"digits": 4, "min_digits": 4}}
 
 
 def _aha_mini(quick: bool) -> dict:
-    """R1-Zero in miniature (REFERENCE.md, last section): a tiny base that prefers short direct answers but
+    """R1-Zero in miniature: a tiny base that prefers short direct answers but
     can write steps, then GRPO with accuracy + format rewards only — no length reward — and the length grows."""
     config = {
         "kind": "grpo",
@@ -340,7 +340,7 @@ def set_path(data: dict, dotted: str, value: Any) -> None:
 
 def use_model(data: dict, source: str) -> None:
     """Start from `source` (a checkpoint folder or a preset name). A checkpoint is the base: the recipe's
-    base pretraining stage is dropped and preset overrides no longer apply."""
+    base pretraining stage is dropped and preset overrides do not apply."""
     if source in PRESETS:
         data.setdefault("model", {})["source"] = source
         return
@@ -402,7 +402,7 @@ def recipe_config(
     for key, value in sets:
         try:
             set_path(data, key, value)
-        except ValueError as exc:  # the field is the path being set (not read back out of the message)
+        except ValueError as exc:  # the error names the path being set, `key`
             raise ConfigError([{"field": key, "loc": tuple(key.split(".")), "msg": str(exc)}], source) from None
     config = validate_run_config(data, source=source)
     if require_inputs:
