@@ -108,9 +108,10 @@ def _age(moment, now) -> str:
 
 
 @register.simple_tag
-def run_rows(rows, benchmarks, compare=False):
+def run_rows(rows, benchmarks, compare=False, best=None):
     """The runs table's body. Every value goes through escape(); the overview renders up to 1,000
-    rows, where per-row template includes (or one format_html per cell) cost more than the database."""
+    rows, where per-row template includes (or one format_html per cell) cost more than the database.
+    best: benchmark → the best score among the listed runs; the cells holding it are marked."""
     from django.urls import reverse
     from django.utils import timezone
     from html import escape
@@ -123,7 +124,7 @@ def run_rows(rows, benchmarks, compare=False):
     out = []
     for row in rows:
         run = row.run
-        sub = " · ".join(x for x in (run.kind, run.recipe, "quick" if run.quick else "", run.queue) if x)
+        sub = " · ".join(x for x in (run.kind, run.recipe, run.queue) if x)
         if run.stage_count > 1:  # one bar across the stages, the current stage named under it
             title = f"overall step {run.overall_step} of {run.overall_total}"
             where = (f"{run.overall_step} / {run.overall_total} · {e(run.stage_name)} {run.stage_step}"
@@ -132,14 +133,23 @@ def run_rows(rows, benchmarks, compare=False):
             title = f"step {run.stage_step} of {run.total_steps or '?'}"
             where = f"{run.stage_step}{f' / {run.total_steps}' if run.total_steps else ''}"
         check = f'<td><input type="checkbox" name="runs" value="{run.id}" aria-label="compare {e(run.name)}"></td>' if compare else ""
-        scores = "".join(f'<td class="num">{e(pct(row.best.get(b)))}</td>' for b in benchmarks)
+        cells = []
+        for b in benchmarks:
+            value = row.best.get(b)
+            if value is not None and best and best.get(b) is not None and value >= best[b]:
+                cells.append(f'<td class="num best" title="best {e(b)} of these runs">★ {e(pct(value))}</td>')
+            else:
+                cells.append(f'<td class="num">{e(pct(value))}</td>')
+        scores = "".join(cells)
+        quick = ' <span class="badge quick" title="a quick (smoke-test) run: the recipe\'s --quick">quick</span>' if run.quick else ""
         out.append(
-            f"<tr>{check}"
-            f'<td><a href="{runs_prefix}{run.id}/">{e(run.name)}</a><div class="sub">{e(sub)}</div></td>'
+            f'<tr{" class=quick-run" if run.quick else ""}>{check}'
+            f'<td><a href="{runs_prefix}{run.id}/">{e(run.name)}</a>{quick}<div class="sub">{e(sub)}</div></td>'
             f'<td><span class="badge s-{e(run.status)}">{e(run.status)}</span></td>'
             f'<td><div class="progress" title="{title}"><span style="width: {int(round(run.progress * 100))}%"></span></div>'
             f'<div class="sub">{where}</div></td>'
             f"<td>{e(duration(run.eta_s)) if run.is_active else '—'}</td>"
+            f'<td title="{e(run.created_at.isoformat()) if run.created_at else ""}">{e(_age(run.created_at, now))}</td>'
             f'<td class="num">{e(hours(row.cpu_hours))}</td><td class="num">{e(hours(row.gpu_hours))}</td>{scores}'
             f"<td>{e(_age(run.last_activity_at, now))}</td><td>{e(run.worker_name) if run.worker_name else '—'}</td>"
             f"<td>{e(run.project_name) if run.project_name else '—'}</td><td>{e(run.created_by_username) if run.created_by_username else '—'}</td>"

@@ -13,7 +13,9 @@ from django.views.decorators.http import require_POST
 from lab.access import get_for_user
 from lab.forms import ConfigForm, RunForm
 from lab.models import CheckpointRecord, Dataset, Membership, Project, Run, RunStatus
-from lab.selectors.runs import OVERVIEW_PAGE, benchmarks_in, overview_rows, team_runs
+from lab.selectors.runs import (
+    OVERVIEW_PAGE, benchmarks_in, best_per_benchmark, overview_rows, parse_sort, team_runs, team_totals,
+)
 from lab.services.references import checkpoint_ref, dataset_ref
 from lab.services.run_config import config_edits, config_schema, recipe_config, recipe_names, recipes
 from lab.services.runs import run_cancel, run_create, run_resume
@@ -23,23 +25,47 @@ DEMO_RECIPE = "aha-mini"
 MAX_PER_PAGE = 1000
 
 
+QUICK_CHOICES = ("", "hide", "only")
+SORT_HEADERS = ("name", "status", "progress", "created", "compute")
+
+
+def _header(sort, column: str, benchmark: str = "") -> dict:
+    """A sortable column header: the ?sort= its link asks for, and its arrow when the table is sorted by it."""
+    active = sort.column == column and sort.benchmark == benchmark
+    return {"sort": sort.toggled(column, benchmark), "active": active, "arrow": ("▼" if sort.descending else "▲") if active else ""}
+
+
 def _filtered(request, team):
     params = request.GET
-    filters = {key: (params.get(key) or "").strip()[:100] for key in ("project", "user", "status", "q")}
+    filters = {key: (params.get(key) or "").strip()[:100] for key in ("project", "user", "status", "q", "quick")}
+    if filters["quick"] not in QUICK_CHOICES:
+        filters["quick"] = ""
     return team_runs(team.id, **filters), filters
 
 
 def _runs_context(request, team):
     runs, filters = _filtered(request, team)
+    sort = parse_sort(request.GET.get("sort", ""))
     page_number = max(1, int_param(request.GET, "page", 1) or 1)
     per_page = min(MAX_PER_PAGE, max(10, int_param(request.GET, "per_page", OVERVIEW_PAGE) or OVERVIEW_PAGE))
-    rows = overview_rows(runs, offset=(page_number - 1) * per_page, limit=per_page + 1)
+    rows = overview_rows(runs, offset=(page_number - 1) * per_page, limit=per_page + 1, sort=sort)
     has_next = len(rows) > per_page
     rows = rows[:per_page]
+    benchmarks = benchmarks_in(rows)
+    if sort.column == "best" and sort.benchmark not in benchmarks:
+        benchmarks = sorted({*benchmarks, sort.benchmark})  # the sorted column stays, even on a page without scores
+    unfiltered_quick = {**filters, "quick": ""}
     return {
         "rows": rows,
-        "benchmarks": benchmarks_in(rows),
+        "benchmarks": benchmarks,
+        "best": best_per_benchmark(runs) if rows else {},
         "filters": filters,
+        "sort": sort,
+        "headers": {column: _header(sort, column) for column in SORT_HEADERS},
+        "bench_headers": [(b, _header(sort, "best", b)) for b in benchmarks],
+        # quick runs among the other filters' matches: "12 quick runs hidden", "3 quick runs shown"
+        "quick_count": team_runs(team.id, **unfiltered_quick).filter(quick=True).count(),
+        "totals": team_totals(team.id),
         "page_number": page_number,
         "has_next": has_next,
         "projects": Project.objects.filter(team=team).order_by("name"),
