@@ -1,4 +1,4 @@
-"""The Celery app. Messages carry run ids only; the database holds each run's state (STYLE.md, Celery)."""
+"""The Celery app. Messages carry run ids only; the database holds each run's state."""
 import os
 
 from celery import Celery

@@ -1,9 +1,9 @@
 """A run's way to a worker: send its id to a queue, claim it exactly once, give it back.
 
-The database is the source of truth (STYLE.md, Celery). A message only says "look at run N"; whoever
-receives it claims the run with a conditional update (queued → starting), so a duplicated, redelivered
-or resent message for a run that is claimed, cancelled or finished does nothing. That is what lets the
-reaper and the reconciler (workers/reaper.py) resend freely after a crash or a broker restart.
+The database is the source of truth: a Celery message only says "look at run N"; whoever receives it
+claims the run with a conditional update (queued → starting), so a duplicated, redelivered or resent
+message for a run that is claimed, cancelled or finished does nothing. That is what lets the reaper and
+the reconciler (workers/reaper.py) resend freely after a crash or a broker restart.
 """
 from __future__ import annotations
 
