@@ -57,3 +57,29 @@ def benchmark_table(runs: QuerySet, *, limit_rows: int = 500) -> BenchmarkTable:
         metrics.setdefault(benchmark, set()).add(metric)
     ordered = {b: sorted(m, key=_metric_order) for b, m in sorted(metrics.items())}
     return BenchmarkTable(benchmarks=list(ordered), metrics=ordered, rows=list(rows.values()))
+
+
+HEADLINE_METRICS = ("pass@1", "accuracy")  # the number a benchmark's chart draws, first found
+
+
+def headline_metric(table: BenchmarkTable, benchmark: str) -> str:
+    seen = table.metrics.get(benchmark, [])
+    return next((m for m in HEADLINE_METRICS if m in seen), seen[0] if seen else "")
+
+
+def benchmark_chart(table: BenchmarkTable, benchmark: str) -> dict:
+    """One benchmark across runs and checkpoints, for a chart: x = step, one line per run (its headline
+    metric, steps ascending). Plain JSON for json_script; names are data, escaped by the page's script."""
+    metric = headline_metric(table, benchmark)
+    series: dict[int, dict] = {}
+    for row in table.rows:
+        value = row.scores.get(benchmark, {}).get(metric)
+        if value is None:
+            continue
+        line = series.setdefault(row.run_id, {"name": f"{row.run_name} (#{row.run_id})", "run_id": row.run_id, "x": [], "y": []})
+        line["x"].append(row.step)
+        line["y"].append(value)
+    for line in series.values():  # the table orders a run's rows by step already; keep it true regardless
+        points = sorted(zip(line["x"], line["y"]))
+        line["x"], line["y"] = [p[0] for p in points], [p[1] for p in points]
+    return {"benchmark": benchmark, "metric": metric, "series": list(series.values())}

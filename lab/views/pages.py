@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from lab.access import get_for_user
 from lab.models import Annotation, EvalResult, Run, Trace, Worker
-from lab.selectors.benchmarks import benchmark_table
+from lab.selectors.benchmarks import benchmark_chart, benchmark_table
 from lab.selectors.metrics import MAX_POINTS
 from lab.views.common import page, team_page
 
@@ -27,7 +27,10 @@ def review_home(request, team, access):
 @team_page
 def benchmarks(request, team, access):
     table = benchmark_table(Run.objects.filter(team=team))
-    return page(request, "lab/benchmarks.html", {"table": table}, nav="benchmarks")
+    chosen = request.GET.get("benchmark", "")
+    chosen = chosen if chosen in table.benchmarks else (table.benchmarks[0] if table.benchmarks else "")
+    chart = benchmark_chart(table, chosen) if chosen else None
+    return page(request, "lab/benchmarks.html", {"table": table, "chosen": chosen, "chart": chart}, nav="benchmarks")
 
 
 @login_required

@@ -132,3 +132,29 @@ def test_the_best_score_mark_is_the_best_of_every_page(owner_client, team_runs, 
     assert "charlie" not in _names(first) and "★" not in first.split("<tbody>", 1)[1]
     second = owner_client.get("/", {"per_page": 10, "page": 2}).content.decode()
     assert "charlie" in _names(second) and "★ 90.0%" in second
+
+
+def _chart(html: str) -> dict:
+    import json
+
+    return json.loads(html.split('<script id="benchmark-chart" type="application/json">', 1)[1].split("</script>", 1)[0])
+
+
+def test_team_benchmarks_page_charts_a_chosen_benchmark_one_line_per_run(owner_client, team_runs, lab):
+    from lab.models import EvalResult
+
+    EvalResult.objects.create(run=team_runs["bravo"], seq=2, step=20, benchmark="gsm8k", metric="pass@1", value=0.4, n=8)
+    html = owner_client.get("/benchmarks/", {"benchmark": "gsm8k"}).content.decode()
+    chart = _chart(html)
+    assert chart["benchmark"] == "gsm8k" and chart["metric"] == "pass@1"
+    lines = {line["name"].split(" (#")[0]: (line["x"], line["y"]) for line in chart["series"]}
+    assert lines["bravo"] == ([10, 20], [0.3, 0.4])
+    assert lines["charlie"] == ([10], [0.9])  # its evaluation job's score, at the checkpoint step it evaluated
+    assert "alpha-run" not in lines  # no gsm8k result
+    assert 'id="benchmark-plot"' in html and "lab/benchmarks.js" in html and "<script>" not in html
+
+
+def test_team_benchmarks_page_defaults_to_the_first_benchmark_and_ignores_an_unknown_one(owner_client, team_runs):
+    first = _chart(owner_client.get("/benchmarks/").content.decode())
+    assert first["benchmark"] == "addition-test"
+    assert _chart(owner_client.get("/benchmarks/", {"benchmark": "<nope>"}).content.decode())["benchmark"] == "addition-test"
