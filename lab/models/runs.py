@@ -21,7 +21,6 @@ class RunStatus(models.TextChoices):
 
 
 ACTIVE_STATUSES = (RunStatus.STARTING, RunStatus.RUNNING, RunStatus.CANCELLING)
-FINISHED_STATUSES = (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED)
 
 
 STAGE_NAMES = {"pretrain": "pretraining", "sft": "SFT", "grpo": "GRPO", "rollout": "rollouts", "evaluate": "evaluation"}
@@ -171,10 +170,6 @@ class Run(StageProgress, models.Model):
         elif self.resumed_from_step == 0:
             note += ", started again from step 0 (no checkpoint yet)"
         return note + (f" after: {self.retry_reason}" if self.retry_reason else "")
-
-    @property
-    def is_finished(self) -> bool:
-        return self.status in FINISHED_STATUSES
 
     def touch(self) -> None:
         self.last_activity_at = timezone.now()
