@@ -19,6 +19,8 @@ class Panel:
     pattern: str  # regex over metric names
     description: str
     band: tuple[str, str] = ("", "")  # (low, high) name fragments drawn as a shaded band
+    secondary: str = ""  # regex over member names drawn on a second y axis (right): another unit or scale
+    percent: bool = False  # the values are fractions: the y axis reads in %
 
     def matches(self, name: str) -> bool:
         return re.search(self.pattern, name) is not None
@@ -45,10 +47,13 @@ PANELS = [
     Panel("moe", "Expert load", r"^moe/|expert", "DeepSeekMoE routing balance: max expert load over mean load, minus 1."),
     Panel("time", "Time split", r"^time/|^timing/|_seconds$|_time$", "Seconds per step spent generating, scoring, on the reference and updating."),
     Panel("throughput", "Tokens/s", r"tokens_per_s|tokens/s|throughput", "Tokens generated (GRPO) or trained (pretrain/SFT) per second."),
-    Panel("eval", "Evaluation", r"^eval/", "Held-out accuracy, length and share of worked answers per benchmark."),
+    # fractions and token counts never share an axis: lengths get their own chart
+    Panel("eval_length", "Evaluation length", r"^eval/.*length", "Mean completion length at each evaluation, in tokens."),
+    Panel("eval", "Evaluation", r"^eval/", "Held-out accuracy and share of worked answers per benchmark.", percent=True),
     # A run's base stage (pretraining) has its own step axis and `train/` names: its own charts, last.
     Panel("pretrain_loss", "Pretraining loss", r"^train/.*loss$", "Base-stage loss (completion tokens only; MTP and balance terms apart)."),
-    Panel("pretrain_opt", "Pretraining lr and grad norm", r"^train/(lr|grad_norm)$", "Base-stage schedule and gradient norm."),
+    Panel("pretrain_opt", "Pretraining lr and grad norm", r"^train/(lr|grad_norm)$",
+          "Base-stage gradient norm (left axis) and learning-rate schedule (right axis).", secondary=r"/lr$"),
     Panel("pretrain_moe", "Pretraining expert load", r"^train/moe/", "Base-stage DeepSeekMoE routing balance."),
     Panel("pretrain_speed", "Pretraining tokens/s", r"^train/", "Base-stage training throughput."),
 ]
@@ -83,6 +88,8 @@ def dashboard_panels(names: list[str]) -> list[dict]:
                 "names": members,
                 "band": [low, high] if low and high else [],
                 "docs": {n: docs.get(n, "") for n in members},
+                "secondary": [n for n in members if panel.secondary and re.search(panel.secondary, n)],
+                "percent": panel.percent,
             }
         )
     for name in names:
@@ -91,3 +98,15 @@ def dashboard_panels(names: list[str]) -> list[dict]:
                 {"key": f"m-{len(panels)}", "title": name, "description": docs.get(name, ""), "names": [name], "band": [], "docs": {}}
             )
     return panels
+
+
+def eval_panels(title: str = "Benchmark scores") -> list[dict]:
+    """The charts of a run's evaluation results (lab.selectors.metrics.eval_series): scores (fractions,
+    read in %) and completion lengths (tokens) apart, so neither flattens the other."""
+    return [
+        {"key": "benchmarks", "title": title, "description": "pass@1, cons@k and the other rates by step.",
+         "names": [], "band": [], "eval": True, "evalUnit": "fraction", "percent": True},
+        {"key": "benchmark-lengths", "title": "Completion length at evaluation",
+         "description": "Mean completion length in tokens by step.", "names": [], "band": [], "eval": True,
+         "evalUnit": "tokens"},
+    ]

@@ -244,6 +244,11 @@ def _read_and_downsample(name: str, where: str, params: list, max_points: int) -
             "bucket": None}  # MinMaxLTTB: no fixed bucket width
 
 
+def eval_unit(metric: str) -> str:
+    """What an evaluation metric counts: "tokens" (mean_length and the like) or "fraction" (rates)."""
+    return "tokens" if "length" in metric or "tokens" in metric else "fraction"
+
+
 def eval_series(run_id: int) -> list[dict]:
     """Benchmark scores over steps, one series per (benchmark, metric); the run's evaluation jobs (child
     runs of kind "evaluate", lab.services.evaluations) are points at the checkpoint step they evaluated."""
@@ -262,6 +267,7 @@ def eval_series(run_id: int) -> list[dict]:
         out.append(
             {
                 "name": f"{benchmark} {metric}",
+                "unit": eval_unit(metric),
                 "x": [p[0] for p in points],
                 "y": [p[1] for p in points],
                 "raw": len(points),

@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from lab.access import get_for_user
 from lab.models import CheckpointRecord, EvalResult, Run, RunLog
-from lab.selectors.dashboard import dashboard_panels
+from lab.selectors.dashboard import dashboard_panels, eval_panels
 from lab.selectors.health import run_health
 from lab.selectors.metrics import MAX_POINTS, cached_metric_series_many, eval_series, metric_names, metric_series_many
 from lab.selectors.runs import run_lineage
@@ -28,7 +28,7 @@ def run_detail(request, run_id: int):
     names = metric_names(run.id)
     panels = dashboard_panels(names)
     if EvalResult.objects.filter(run=run).exists():
-        panels.append({"key": "benchmarks", "title": "Benchmark scores", "description": "Evaluation results by step.", "names": [], "band": [], "eval": True})
+        panels.extend(eval_panels())
     chart_config = {
         "metricsUrl": reverse("run_metrics", args=[run.id]),
         "active": run.is_active or run.status == "queued",

@@ -8,6 +8,7 @@ from django.urls import reverse
 from lab.access import get_for_user
 from lab.models import Annotation, EvalResult, Run, Trace, Worker
 from lab.selectors.benchmarks import benchmark_chart, benchmark_table
+from lab.selectors.dashboard import eval_panels
 from lab.selectors.metrics import MAX_POINTS
 from lab.views.common import page, team_page
 
@@ -42,7 +43,7 @@ def run_benchmarks(request, run_id: int):
         "metricsUrl": reverse("run_metrics", args=[run.id]),
         "active": False,
         "maxPoints": MAX_POINTS,
-        "panels": [{"key": "benchmarks", "title": "Scores over steps", "description": "", "names": [], "band": [], "eval": True}],
+        "panels": eval_panels("Scores over steps"),
     }
     return page(
         request, "lab/run_benchmarks.html", {"run": run, "table": table, "eval_steps": eval_steps, "chart_config": chart_config}, nav="benchmarks"

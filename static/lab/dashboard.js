@@ -83,7 +83,7 @@
       .then(function (r) { return r.json(); })
       .then(function (data) {
         data.series.forEach(function (s) { self.series[s.name] = s; });
-        if (data.eval) self.evalSeries = data.eval;
+        if (data.eval) { self.evalSeries = data.eval; self.evalSeriesLoaded = true; }
         self.draw(panel);
       });
   };
@@ -91,10 +91,11 @@
   Dashboard.prototype.traces = function (panel) {
     var self = this, traces = [], spec = panel.spec;
     if (spec.eval) {
-      return this.evalSeries.map(function (s, i) {
+      return this.evalOf(spec).map(function (s, i) {
         return { x: s.x, y: s.y, name: plain(s.name), mode: "lines+markers", line: { color: COLORS[i % COLORS.length] } };
       });
     }
+    var secondary = spec.secondary || [];
     var band = spec.band || [];
     if (band.length === 2 && this.series[band[0]] && this.series[band[1]]) {
       var low = this.series[band[0]], high = this.series[band[1]];
@@ -106,14 +107,21 @@
       if (band.indexOf(name) >= 0) return;
       var s = self.series[name];
       if (!s) return;
-      traces.push({ x: s.x, y: ema(s.y, self.smoothing), name: plain(name), mode: "lines", line: { width: 1.5, color: COLORS[colour++ % COLORS.length] } });
+      var trace = { x: s.x, y: ema(s.y, self.smoothing), name: plain(name), mode: "lines", line: { width: 1.5, color: COLORS[colour++ % COLORS.length] } };
+      if (secondary.indexOf(name) >= 0) trace.yaxis = "y2";  // another unit or scale: its own axis, right
+      traces.push(trace);
     });
     return traces;
   };
 
+  Dashboard.prototype.evalOf = function (spec) {
+    // An evaluation chart draws the series of one unit (scores or token lengths), never both on one axis.
+    return this.evalSeries.filter(function (s) { return !spec.evalUnit || (s.unit || "fraction") === spec.evalUnit; });
+  };
+
   Dashboard.prototype.countsText = function (panel) {
     var self = this;
-    var list = panel.spec.eval ? this.evalSeries : panel.spec.names.map(function (n) { return self.series[n]; }).filter(Boolean);
+    var list = panel.spec.eval ? this.evalOf(panel.spec) : panel.spec.names.map(function (n) { return self.series[n]; }).filter(Boolean);
     return list.map(function (s) {
       var text = s.name + ": " + s.raw.toLocaleString() + " raw / " + s.x.length.toLocaleString() + " drawn";
       return s.bucket > 1 ? text + " (min/max per " + s.bucket.toLocaleString() + " steps)" : text;
@@ -129,7 +137,24 @@
       font: { size: 11 },
     };
     if (this.xRange) layout.xaxis.range = this.xRange;
-    Plotly.react(panel.plot, this.traces(panel), layout, { displaylogo: false, responsive: true });
+    var traces = this.traces(panel), spec = panel.spec;
+    if (spec.percent) layout.yaxis.tickformat = ".0%";
+    var right = traces.filter(function (t) { return t.yaxis === "y2"; });
+    if (right.length) {
+      var left = spec.names.filter(function (n) { return (spec.secondary || []).indexOf(n) < 0; });
+      layout.yaxis.title = { text: plain(left.join(", ")), font: { size: 10 } };
+      layout.yaxis2 = {
+        overlaying: "y", side: "right", automargin: true, showgrid: false, exponentformat: "e",
+        title: { text: plain(spec.secondary.join(", ")), font: { size: 10 } },
+      };
+      layout.margin.r = 56;
+    }
+    if (spec.eval && this.evalSeriesLoaded && !traces.length) {
+      panel.counts.textContent = "no data";
+      panel.plot.parentNode.hidden = true;  // e.g. no length metric among this run's evaluations
+      return;
+    }
+    Plotly.react(panel.plot, traces, layout, { displaylogo: false, responsive: true });
     panel.counts.textContent = this.countsText(panel);
     if (!panel.drawn) {
       panel.drawn = true;

@@ -207,3 +207,24 @@ def test_the_migration_summarises_metrics_stored_before_it():
     series = metric_series(run.id, "kl")
     assert series["bucket"] == 8 and (series["x"], series["y"]) == _minmax_by_hand(
         [(step, value) for _, step, name, value in points if name == "kl"], 8)
+
+
+def test_pretraining_lr_is_drawn_on_a_second_axis_and_eval_lengths_apart_from_rates():
+    from lab.selectors.dashboard import eval_panels
+
+    names = ["train/grad_norm", "train/lr", "eval/gsm8k/pass@1", "eval/gsm8k/mean_length", "eval/gsm8k/format_rate"]
+    by_title = {p["title"]: p for p in dashboard_panels(names)}
+    assert by_title["Pretraining lr and grad norm"]["secondary"] == ["train/lr"]
+    assert by_title["Evaluation"]["names"] == ["eval/gsm8k/pass@1", "eval/gsm8k/format_rate"]
+    assert by_title["Evaluation"]["percent"] is True
+    assert by_title["Evaluation length"]["names"] == ["eval/gsm8k/mean_length"]
+    assert [p["evalUnit"] for p in eval_panels()] == ["fraction", "tokens"]
+
+
+def test_eval_series_say_their_unit(lab):
+    from lab.models import EvalResult
+    from lab.selectors.metrics import eval_series
+
+    EvalResult.objects.create(run=lab.run, seq=300, step=20, benchmark="addition-test", metric="mean_length", value=321.0, n=8)
+    units = {s["name"]: s["unit"] for s in eval_series(lab.run.id)}
+    assert units == {"addition-test pass@1": "fraction", "addition-test mean_length": "tokens"}
