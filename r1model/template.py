@@ -45,6 +45,19 @@ def render_prompt(problem_text: str, template: str = R1_ZERO_TEMPLATE) -> str:
     return resolve_template(template).replace("{prompt}", problem_text)
 
 
+# The R1-Zero instruction without its "User: ... Assistant:" frame: the system message of chat prompts.
+R1_SYSTEM_PROMPT = R1_ZERO_TEMPLATE.split(" User:")[0]
+
+
+def chat_messages(problem_text: str, template: str = "r1-zero") -> list[dict]:
+    """The messages of a chat-format prompt: the R1 instruction as the system message and the problem as the
+    user's turn ('r1-zero' / 'mini'); a custom template's rendered text is the user's turn, with no system
+    message. The model's chat template (r1model.train.modeling.prompt_text) turns them into text."""
+    if template in TEMPLATES or template in TEMPLATES.values():
+        return [{"role": "system", "content": R1_SYSTEM_PROMPT}, {"role": "user", "content": problem_text}]
+    return [{"role": "user", "content": render_prompt(problem_text, template)}]
+
+
 @dataclass(frozen=True)
 class ParsedCompletion:
     """What a completion says, split along the R1-Zero tags.

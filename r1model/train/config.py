@@ -35,8 +35,11 @@ class ModelSpec(_Strict):
         "tiny",
         min_length=1,
         description="A model preset name of r1model.model (e.g. 'tiny') — a fresh, randomly initialised "
-        "model — or a checkpoint folder in HF layout (config.json + model.safetensors + tokenizer.json), "
-        "such as another run's checkpoints/step-N.",
+        "model; a model folder in HF layout (config.json + safetensors + tokenizer files): a checkpoint of the "
+        "built-in model (another run's checkpoints/step-N) or any deepseek_v3 folder load into the built-in "
+        "DeepSeekV3, any other causal LM transformers supports (Qwen2, Llama, ...) loads with "
+        "AutoModelForCausalLM and is saved again in its own layout; or a Hugging Face hub id "
+        "'org/name[@revision]', downloaded into HF_HOME (an offline node needs it in that cache).",
     )
     overrides: dict[str, Any] = Field(
         {},
@@ -260,6 +263,13 @@ class RunConfig(_Strict):
         min_length=1,
         description="Prompt template: 'r1-zero' (the report's wording), 'mini' (short, for character-level tiny "
         "models) or a text containing {prompt}.",
+    )
+    prompt_format: Literal["auto", "plain", "chat"] = Field(
+        "auto",
+        description="How a problem becomes the prompt text: plain = the template as text (R1-Zero on a base "
+        "model); chat = the model tokenizer's chat template, the R1 instruction as system message and the "
+        "problem as the user's turn; auto = chat when the tokenizer has a chat template and the model looks "
+        "instruct-tuned (its EOS is the template's end-of-turn token), else plain. Built-in models: plain.",
     )
     rewards: list[RewardSpec] = Field(
         [RewardSpec(name="accuracy", weight=1.0), RewardSpec(name="format", weight=0.5)],

@@ -14,7 +14,6 @@ import time
 import torch
 
 from r1model.evaluate.runner import score_generations, write_eval_events
-from r1model.template import render_prompt
 from r1model.train import modeling
 from r1model.train.context import RunContext
 from r1model.train.data import DataSource, step_seed
@@ -45,7 +44,8 @@ def _evaluate(ctx: RunContext, model, tokenizer, engine, benchmark: str, problem
     config, ev = ctx.config, ctx.config.evaluation
     started = time.perf_counter()
     k = ev.samples_per_problem
-    prompt_texts = [render_prompt(p.problem, config.template) for p in problems for _ in range(k)]
+    prompt_texts = [modeling.prompt_text(tokenizer, p.problem, config.template, config.prompt_format)
+                    for p in problems for _ in range(k)]
     prompts = [modeling.encode(tokenizer, text) for text in prompt_texts]
     params = modeling.sampling_params(
         tokenizer,

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from r1model.rewards import compute_rewards
-from r1model.template import parse_completion, render_prompt
+from r1model.template import parse_completion
 from r1model.train import checkpoint as ckpt
 from r1model.train import modeling
 from r1model.train.context import RunContext, TrainingFailed
@@ -115,7 +115,8 @@ class GRPOTrainer:
 
         # 1–2. prompts and G completions each
         problems = self.data.grpo_problems(step, hp.prompts_per_step)
-        prompt_texts = [render_prompt(p.problem, config.template) for p in problems]
+        prompt_texts = [modeling.prompt_text(self.tokenizer, p.problem, config.template, config.prompt_format)
+                        for p in problems]
         prompt_ids = [modeling.encode(self.tokenizer, text) for text in prompt_texts]
         rows_problem = [p for p in problems for _ in range(G)]
         rows_prompt = [ids for ids in prompt_ids for _ in range(G)]

@@ -2,6 +2,20 @@
 
 Keeping every call into the model package here means the loops read as the algorithm, and a change of
 the model API touches one file.
+
+Two model families stand behind the same interface (what the loops call):
+  model:      forward(ids, attention_mask, labels) -> .logits (.loss, .lm_loss with labels);
+              encode_prefix(prompt ids, mask) + completion_logits(prefix, group, ids, mask): teacher-forced
+              logits of completions (`completion_logprobs` gives their per-token logprobs and entropies);
+              save_pretrained(folder, tokenizer=) in the HF layout of its own architecture;
+              parameters / state_dict / train / eval (an nn.Module).
+  tokenizer:  encode(text) / decode(ids), eos_id, pad_id (pad falls back to EOS), token_id(tag); HF
+              tokenizers also render_chat(messages) (their chat template).
+  engine:     make_engine(model, tokenizer).generate(prompt ids, sampling_params(...)) -> completions with
+              per-token logprobs (log_softmax(logits / T) of the sampled token) and entropies.
+The built-in DeepSeekV3 with R1Tokenizer and BuiltinEngine (a preset, a checkpoint of it, any deepseek_v3
+folder); any other transformers causal LM as r1model.model.hf.HFCausalLM with HFTokenizer and HFEngine
+(a local HF folder, or a hub id 'org/name[@revision]' downloaded into HF_HOME). `model.source` says which.
 """
 from __future__ import annotations
 
@@ -10,39 +24,106 @@ from pathlib import Path
 
 import torch
 
-from r1model.model.config import ModelConfig
+from r1model.model.config import PRESETS, ModelConfig
 from r1model.model.tokenizer import R1Tokenizer
+from r1model.template import chat_messages, render_prompt
 from r1model.train.config import ModelSpec
+
+PROMPT_FORMATS = ("auto", "plain", "chat")
 
 
 def is_checkpoint(source: str) -> bool:
     return Path(source).is_dir() and (Path(source) / "config.json").exists()
 
 
+def is_hf_model(model) -> bool:
+    """A transformers model behind the interface (not the built-in DeepSeekV3)."""
+    from r1model.model.hf import HFCausalLM
+
+    return isinstance(model, HFCausalLM)
+
+
+def resolve_source(source: str) -> tuple[str, str | Path]:
+    """("preset", name) or ("folder", local folder): a preset name, an existing folder (it must hold a
+    config.json), or a hub id 'org/name[@revision]' (its snapshot in HF_HOME, downloaded when missing).
+    ModelSourceError (a ValueError) naming `model.source` otherwise."""
+    from r1model.model.hf import ModelSourceError, download_hub_model, parse_hub_id
+
+    if source in PRESETS:
+        return "preset", source
+    path = Path(source)
+    if path.exists():
+        if not (path.is_dir() and (path / "config.json").is_file()):
+            raise ModelSourceError(f"model.source {source!r} is a path without config.json (not a model folder)")
+        return "folder", path
+    if parse_hub_id(source) is not None:
+        return "folder", download_hub_model(source)
+    raise ModelSourceError(
+        f"model.source {source!r}: not a preset ({', '.join(sorted(PRESETS))}), not an existing folder and "
+        "not a hub id 'org/name[@revision]'"
+    )
+
+
 def build_model(spec: ModelSpec, device: torch.device, seed: int):
-    """(model, tokenizer): a checkpoint folder loaded, or a preset freshly initialised from `seed`."""
+    """(model, tokenizer): a model folder or hub model loaded, or a preset freshly initialised from `seed`."""
     from r1model.model.deepseek_v3 import DeepSeekV3
 
-    if is_checkpoint(spec.source):
-        return load_model(spec.source, device)
-    if Path(spec.source).exists():
-        raise FileNotFoundError(f"model.source {spec.source!r} is a path without config.json (not a checkpoint)")
+    kind, where = resolve_source(spec.source)
+    if kind == "folder":
+        return load_model(where, device, source=spec.source)
     config = ModelConfig.preset(spec.source, **spec.overrides)
     torch.manual_seed(seed)
     model = DeepSeekV3(config).to(device)
     return model, R1Tokenizer.build()
 
 
-def load_model(folder: str | Path, device: torch.device):
+def load_model(folder: str | Path, device: torch.device, source: str | None = None):
+    """(model, tokenizer) of a local model folder: model_type deepseek_v3 loads into the built-in DeepSeekV3
+    (with R1Tokenizer when the folder's tokenizer is one, else its own tokenizer), any other architecture
+    transformers supports loads with AutoModelForCausalLM. `source` (model.source) names it in errors."""
+    from r1model.model.hf import HFTokenizer, load_causal_lm, read_model_type
+
+    folder = Path(folder)
+    source = str(folder) if source is None else source
+    if read_model_type(folder, source) != "deepseek_v3":
+        model = load_causal_lm(folder, source, device)
+        return model, HFTokenizer.load(folder, source)
     from r1model.model.deepseek_v3 import DeepSeekV3
 
     model = DeepSeekV3.from_pretrained(str(folder)).to(device)
-    return model, R1Tokenizer.load(folder)
+    try:
+        tokenizer = R1Tokenizer.load(folder)
+    except Exception:  # noqa: BLE001 - not R1's character tokenizer (no tokenizer.json, other tokens)
+        tokenizer = HFTokenizer.load(folder, source)
+    return model, tokenizer
 
 
 def save_model(model, tokenizer, folder: Path) -> None:
-    """HF layout: config.json + model.safetensors (save_pretrained) and tokenizer.json."""
+    """HF layout: config.json + model.safetensors (save_pretrained) and the tokenizer's files."""
     model.save_pretrained(folder, tokenizer=tokenizer)
+
+
+# ---- prompts -------------------------------------------------------------------------------------
+def prompt_format_of(tokenizer, prompt_format: str = "auto") -> str:
+    """'plain' or 'chat'. auto = chat when the tokenizer has a chat template and the model looks
+    instruct-tuned (its EOS / generation EOS is the template's end-of-turn token), else plain."""
+    if prompt_format not in PROMPT_FORMATS:
+        raise ValueError(f"prompt_format must be one of {', '.join(PROMPT_FORMATS)}, got {prompt_format!r}")
+    has_template = bool(getattr(tokenizer, "chat_template", None))
+    if prompt_format == "chat" and not has_template:
+        raise ValueError("prompt_format 'chat': the tokenizer of model.source has no chat template "
+                         "(use 'plain', or a model whose tokenizer_config.json has one)")
+    if prompt_format == "auto":
+        return "chat" if has_template and getattr(tokenizer, "looks_instruct", False) else "plain"
+    return prompt_format
+
+
+def prompt_text(tokenizer, problem_text: str, template: str = "r1-zero", prompt_format: str = "auto") -> str:
+    """The prompt the model sees for a problem. plain: the template as text (after the BOS a base model's
+    tokenizer adds by default); chat: the model's chat template with the R1 instruction as system message."""
+    if prompt_format_of(tokenizer, prompt_format) == "chat":
+        return tokenizer.render_chat(chat_messages(problem_text, template))
+    return getattr(tokenizer, "bos_text", "") + render_prompt(problem_text, template)
 
 
 def running_state(model) -> dict[str, torch.Tensor]:
@@ -111,7 +192,32 @@ def make_engine(model, tokenizer, kind: str = "builtin"):
             raise ValueError("grpo.rollout_engine: speculative decoding needs a model with an MTP module "
                              "(model num_nextn_predict_layers ≥ 1)")
         return SpeculativeEngine(model, tokenizer)
+    if is_hf_model(model):
+        from r1model.rollout.hf_engine import HFEngine
+
+        return HFEngine(model, tokenizer)
     return BuiltinEngine(model, tokenizer)
+
+
+def completion_logprobs(model, prompts: list[list[int]], completions: list[list[int]], pad: int,
+                        temperature: float = 1.0) -> tuple[list[list[float]], list[list[float]]]:
+    """Teacher-forced (logprobs, entropies) of each completion after its prompt, as the GRPO update computes
+    them (encode_prefix + completion_logits + token_logprobs), one list per row."""
+    from r1model.train.grpo import token_logprobs
+
+    device = next(model.parameters()).device
+    ids, mask = left_pad(prompts, pad, device)
+    width = max(len(c) for c in completions)
+    tail = torch.full((len(completions), width), pad, dtype=torch.long, device=device)
+    tail_mask = torch.zeros_like(tail)
+    for i, c in enumerate(completions):
+        tail[i, :len(c)] = torch.tensor(c, dtype=torch.long)
+        tail_mask[i, :len(c)] = 1
+    logits = model.completion_logits(model.encode_prefix(ids, mask), torch.arange(len(prompts), device=device),
+                                     tail, tail_mask)
+    logp, entropy = token_logprobs(logits, tail, temperature or 1.0)
+    return ([logp[i, :len(c)].tolist() for i, c in enumerate(completions)],
+            [entropy[i, :len(c)].tolist() for i, c in enumerate(completions)])
 
 
 def left_pad(prompts: list[list[int]], pad: int, device) -> tuple[torch.Tensor, torch.Tensor]:

@@ -10,7 +10,7 @@ import statistics
 import torch
 
 from r1model.rewards import compute_rewards
-from r1model.template import parse_completion, render_prompt
+from r1model.template import parse_completion
 from r1model.train import modeling
 from r1model.train.context import RunContext
 from r1model.train.data import DataSource, step_seed
@@ -27,7 +27,7 @@ def run_rollouts(ctx: RunContext, model, tokenizer, engine, data: DataSource) ->
         for step in range(1, total + 1):
             problems = data.grpo_problems(step, hp.prompts_per_step)
             rows = [p for p in problems for _ in range(hp.group_size)]
-            prompts = [render_prompt(p.problem, config.template) for p in rows]
+            prompts = [modeling.prompt_text(tokenizer, p.problem, config.template, config.prompt_format) for p in rows]
             params = modeling.sampling_params(
                 tokenizer, temperature=hp.temperature, top_p=hp.top_p, top_k=hp.top_k,
                 max_new_tokens=hp.max_new_tokens, seed=step_seed(config.seed, step, "sample") % (2**31),

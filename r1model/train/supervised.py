@@ -10,7 +10,6 @@ from pathlib import Path
 
 import torch
 
-from r1model.template import render_prompt
 from r1model.train import checkpoint as ckpt
 from r1model.train import modeling
 from r1model.train.context import RunContext, TrainingFailed
@@ -20,13 +19,14 @@ from r1model.train.optim import make_optimizer, make_scheduler
 IGNORE = -100
 
 
-def tokenize_pairs(pairs: list[tuple[str, str]], tokenizer, template: str, max_len: int, completion_only: bool):
-    """[(ids, labels)]: prompt rendered with the template, completion + end-of-sequence; labels are -100 on
-    the prompt when completion_only."""
+def tokenize_pairs(pairs: list[tuple[str, str]], tokenizer, template: str, max_len: int, completion_only: bool,
+                   prompt_format: str = "plain"):
+    """[(ids, labels)]: prompt rendered with the template (as text, or in the model's chat template: see
+    modeling.prompt_text), completion + end-of-sequence; labels are -100 on the prompt when completion_only."""
     eos = modeling.eos_id(tokenizer)
     out = []
     for problem_text, completion in pairs:
-        prompt = modeling.encode(tokenizer, render_prompt(problem_text, template))
+        prompt = modeling.encode(tokenizer, modeling.prompt_text(tokenizer, problem_text, template, prompt_format))
         answer = modeling.encode(tokenizer, completion) + [eos]
         ids = (prompt + answer)[:max_len]
         labels = ([IGNORE] * len(prompt) if completion_only else prompt) + answer
@@ -109,7 +109,8 @@ def train_supervised(
     for step in range(start + 1, steps + 1):
         t0 = time.perf_counter()
         pairs = data.supervised_pairs(step, hp.batch_size, worked, purpose=phase)
-        rows = tokenize_pairs(pairs, tokenizer, config.template, hp.max_seq_len, hp.completion_only_loss)
+        rows = tokenize_pairs(pairs, tokenizer, config.template, hp.max_seq_len, hp.completion_only_loss,
+                              config.prompt_format)
         buckets = length_buckets(rows)
         target_tokens = sum(sum(1 for t in lab[1:] if t != IGNORE) for _, lab in rows)
         optimizer.zero_grad(set_to_none=True)
