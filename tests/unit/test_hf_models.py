@@ -101,3 +101,192 @@ def test_grpo_smoke_on_llama(tmp_path, llama):
     assert code == 0, final_status(events)
     assert len(metrics(events, "grpo")) == 2
     assert json.loads((run_dir / "checkpoints" / "step-2" / "config.json").read_text())["model_type"] == "llama"
+
+
+# ---- the interface: generation, teacher forcing, saving -----------------------------------------
+def sample_completions(model, tokenizer, prompts, temperature=1.0, max_new_tokens=12, seed=3):
+    engine = modeling.make_engine(model, tokenizer)
+    params = modeling.sampling_params(tokenizer, temperature=temperature, top_p=1.0, top_k=0,
+                                      max_new_tokens=max_new_tokens, seed=seed)
+    return engine.generate(prompts, params)
+
+
+@pytest.mark.parametrize("fixture", ["qwen", "llama"])
+@pytest.mark.parametrize("temperature", [1.0, 0.7])
+def test_generation_logprobs_equal_teacher_forced_ones(request, fixture, temperature):
+    model, tokenizer = modeling.load_model(request.getfixturevalue(fixture), CPU)
+    texts = ["What is 2+3?", "Solve 3x + 4 = 19 for x, then add 12 and 30 to it please."]
+    prompts = [tokenizer.encode(modeling.prompt_text(tokenizer, t)) for t in texts]
+    prompts = [prompts[0], prompts[1], prompts[0], prompts[1]]  # ragged, each prompt twice
+    completions = sample_completions(model, tokenizer, prompts, temperature)
+    assert len({tuple(c.token_ids) for c in completions}) > 1
+    with torch.no_grad():
+        forced, entropies = modeling.completion_logprobs(
+            model, [c.prompt_ids for c in completions], [c.token_ids for c in completions], tokenizer.pad_id,
+            temperature)
+    for c, lp, ent in zip(completions, forced, entropies):
+        assert torch.allclose(torch.tensor(c.logprobs), torch.tensor(lp), atol=1e-4)
+        assert torch.allclose(torch.tensor(c.entropies), torch.tensor(ent), atol=1e-4)
+
+
+def test_same_seed_same_completions(qwen):
+    model, tokenizer = modeling.load_model(qwen, CPU)
+    prompts = [tokenizer.encode("User: 1+1\nAssistant:")] * 3
+    first = sample_completions(model, tokenizer, prompts, seed=5)
+    again = sample_completions(model, tokenizer, prompts, seed=5)
+    assert [c.token_ids for c in first] == [c.token_ids for c in again]
+
+
+def script_logits(model, target: list[int]):
+    """Make the model write `target` token by token (a hook on the head): one call per decoding step."""
+    calls = {"n": 0}
+
+    def hook(module, inputs, output):
+        step = min(calls["n"], len(target) - 1)
+        calls["n"] += 1
+        forced = torch.full_like(output, -1e4)
+        forced[..., target[step]] = 1e4
+        return forced
+
+    return model.hf.lm_head.register_forward_hook(hook)
+
+
+@pytest.mark.parametrize("tags_special", [True, False])
+def test_generation_stops_on_answer_close_as_text(tmp_path, tags_special):
+    folder = make_tiny_hf_model(tmp_path / "qwen", "qwen2", tags_special=tags_special)
+    model, tokenizer = modeling.load_model(folder, CPU)
+    target = tokenizer.encode("<think>5 = 5</think><answer>5</answer> and more text after it")
+    assert (len(tokenizer.encode("</answer>")) == 1) == tags_special
+    handle = script_logits(model, target)
+    try:
+        [completion] = sample_completions(model, tokenizer, [tokenizer.encode("User: 2+3\nAssistant:")],
+                                          max_new_tokens=40)
+    finally:
+        handle.remove()
+    assert completion.finish_reason == "stop"
+    assert completion.text.endswith("</answer>")
+    assert completion.text == "<think>5 = 5</think><answer>5</answer>"
+
+
+def test_generation_stops_on_eos_and_hides_it_from_the_text(qwen):
+    model, tokenizer = modeling.load_model(qwen, CPU)
+    target = tokenizer.encode("<think>x</think>") + [tokenizer.eos_id]
+    handle = script_logits(model, target)
+    try:
+        [completion] = sample_completions(model, tokenizer, [tokenizer.encode("User: 2+3\nAssistant:")])
+    finally:
+        handle.remove()
+    assert completion.finish_reason == "stop" and completion.token_ids[-1] == tokenizer.eos_id
+    assert completion.text == "<think>x</think>"
+
+
+def test_fine_tuned_qwen2_reloads_in_transformers_with_equal_logits(tmp_path, qwen):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model, tokenizer = modeling.build_model(modeling.ModelSpec(source=str(qwen)), CPU, seed=0)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    ids = torch.tensor([tokenizer.encode("<think>12 + 30 = 42</think><answer>42</answer>")])
+    for _ in range(3):
+        optimizer.zero_grad()
+        modeling.forward(model, ids, torch.ones_like(ids), labels=ids).loss.backward()
+        optimizer.step()
+    modeling.save_model(model, tokenizer, tmp_path / "tuned")
+    reloaded = AutoModelForCausalLM.from_pretrained(tmp_path / "tuned").eval()
+    assert type(reloaded).__name__ == "Qwen2ForCausalLM"
+    assert AutoTokenizer.from_pretrained(tmp_path / "tuned")("<answer>").input_ids == tokenizer.encode("<answer>")
+    model.eval()
+    with torch.no_grad():
+        ours = modeling.forward(model, ids).logits
+        theirs = reloaded(ids).logits
+        before = AutoModelForCausalLM.from_pretrained(qwen)(ids).logits
+    assert torch.allclose(ours, theirs, atol=1e-5)
+    assert not torch.allclose(before, theirs, atol=1e-3)  # the weights did change
+
+
+# ---- prompts and tokenizers ---------------------------------------------------------------------
+def test_prompt_format_auto_is_chat_for_an_instruct_model_and_plain_for_a_base(qwen, llama):
+    from r1model.template import R1_SYSTEM_PROMPT, render_prompt
+
+    _, instruct = modeling.load_model(qwen, CPU)
+    _, base = modeling.load_model(llama, CPU)
+    chat = modeling.prompt_text(instruct, "What is 2+3?")
+    assert chat == (f"<|im_start|>system\n{R1_SYSTEM_PROMPT}<|im_end|>\n<|im_start|>user\nWhat is 2+3?<|im_end|>\n"
+                    "<|im_start|>assistant\n")
+    assert modeling.prompt_text(instruct, "What is 2+3?", prompt_format="plain") == render_prompt("What is 2+3?")
+    assert modeling.prompt_text(base, "What is 2+3?") == render_prompt("What is 2+3?")
+    assert modeling.prompt_text(base, "x", prompt_format="chat").startswith("<|begin_of_text|><|start_header_id|>system")
+
+
+def test_chat_format_on_a_builtin_model_is_a_clear_error():
+    from r1model.model import R1Tokenizer
+
+    with pytest.raises(ValueError, match="prompt_format 'chat'.*no chat template"):
+        modeling.prompt_text(R1Tokenizer.build(), "1+1", prompt_format="chat")
+
+
+def test_pad_falls_back_to_eos(tmp_path):
+    from r1model.model.hf import HFTokenizer
+    from r1model.testing.fixtures import train_tokenizer
+
+    hf = train_tokenizer("llama")
+    hf.pad_token = None
+    tokenizer = HFTokenizer(hf, "x")
+    assert tokenizer.pad_id == tokenizer.eos_id == hf.eos_token_id
+
+
+# ---- bad sources: one line naming model.source ---------------------------------------------------
+def failure(tmp_path, source) -> str:
+    code, events, _ = train(tmp_path, job("grpo", source), name="bad")
+    assert code == 1
+    status = final_status(events)
+    assert status["phase"] == "failed"
+    return status["message"]
+
+
+def test_folder_without_config_json_names_model_source(tmp_path):
+    (tmp_path / "empty-model").mkdir()
+    message = failure(tmp_path, tmp_path / "empty-model")
+    assert "model.source" in message and "without config.json" in message
+
+
+def test_unsupported_model_type_names_model_source(tmp_path, qwen):
+    import shutil
+
+    folder = tmp_path / "odd"
+    shutil.copytree(qwen, folder)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "model_type": "no_such_arch"}))
+    message = failure(tmp_path, folder)
+    assert "model.source" in message and "'no_such_arch'" in message and "not a causal LM" in message
+
+
+def test_tokenizer_without_eos_names_model_source(tmp_path):
+    folder = make_tiny_hf_model(tmp_path / "no-eos", "llama", eos=False)
+    message = failure(tmp_path, folder)
+    assert "model.source" in message and "no EOS token" in message
+
+
+def test_hub_id_on_an_offline_node_names_the_id(tmp_path, monkeypatch):
+    import huggingface_hub.constants
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub-cache"))
+    message = failure(tmp_path, "some-org/some-model@v1")
+    assert "model.source 'some-org/some-model@v1'" in message and "offline" in message
+
+
+def test_hub_id_resolves_from_the_local_cache_without_the_network(tmp_path, monkeypatch, qwen):
+    import shutil
+
+    import huggingface_hub.constants
+
+    cache = tmp_path / "hub-cache"
+    repo = cache / "models--some-org--tiny-qwen"
+    commit = "0" * 40
+    shutil.copytree(qwen, repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
+    model, tokenizer = modeling.build_model(modeling.ModelSpec(source="some-org/tiny-qwen"), CPU, seed=0)
+    assert modeling.is_hf_model(model) and model.model_type == "qwen2"
