@@ -24,7 +24,7 @@ from pathlib import Path
 from r1model.evaluate.benchmarks import load_benchmark
 from r1model.evaluate.score import eval_metrics, judge_completions, problem_score, summarise
 from r1model.tasks.problem import Problem
-from r1model.template import R1_ZERO_TEMPLATE, parse_completion, render_prompt, resolve_template
+from r1model.template import R1_ZERO_TEMPLATE, parse_completion, resolve_template
 
 CHUNK = 256  # prompts per generate call
 
@@ -59,10 +59,13 @@ def _generate(engine, tokenizer, prompts: list[str], params, seed: int):
 def evaluate(model, tokenizer, problems: list[Problem], k: int = 8, temperature: float = 0.6, top_p: float = 0.95,
              max_new_tokens: int = 512, template: str = R1_ZERO_TEMPLATE, greedy: bool = False, seed: int = 0,
              engine=None, events=None, step: int = 0, benchmark: str = "custom", traces: bool = True,
-             timeout: float = 5.0, truncated_is_wrong: bool = True) -> EvalResult:
+             timeout: float = 5.0, truncated_is_wrong: bool = True, prompt_format: str = "auto") -> EvalResult:
     """Sample k completions per problem, check them, and summarise. With `events` (an EventWriter) one
-    `eval` event per metric and one `trace` event per sample (source 'eval') are written."""
-    from r1model.rollout import BuiltinEngine, SamplingParams
+    `eval` event per metric and one `trace` event per sample (source 'eval') are written. The engine and the
+    prompt text (prompt_format: auto | plain | chat) are the trainer's (r1model.train.modeling), so a
+    transformers model is sampled and prompted as in training."""
+    from r1model.rollout import SamplingParams
+    from r1model.train.modeling import make_engine, prompt_text
 
     if greedy:
         k, temperature, top_p = 1, 0.0, 1.0
@@ -70,7 +73,7 @@ def evaluate(model, tokenizer, problems: list[Problem], k: int = 8, temperature:
         raise ValueError(f"k must be >= 1, not {k}")
     if not problems:
         raise ValueError("no problems to evaluate")
-    engine = engine or BuiltinEngine(model, tokenizer)
+    engine = engine or make_engine(model, tokenizer)
     params = SamplingParams(temperature=temperature, top_p=top_p, top_k=0, max_new_tokens=max_new_tokens,
                             stop_token_ids=[tokenizer.eos_id], seed=seed)
     was_training = getattr(model, "training", False)
@@ -78,7 +81,7 @@ def evaluate(model, tokenizer, problems: list[Problem], k: int = 8, temperature:
         model.eval()
     started = time.perf_counter()
     template = resolve_template(template)
-    prompts = [render_prompt(p.problem, template) for p in problems for _ in range(k)]
+    prompts = [prompt_text(tokenizer, p.problem, template, prompt_format) for p in problems for _ in range(k)]
     completions = _generate(engine, tokenizer, prompts, params, seed)
     generated_s = time.perf_counter() - started
     if was_training:
@@ -147,17 +150,18 @@ def write_eval_events(events, step: int, benchmark: str, result: EvalResult, pro
     return metrics
 
 
-def _template_of(checkpoint: Path) -> str:
-    """The template the checkpoint was trained with (its run's config.json), else the R1-Zero one."""
+def _template_of(checkpoint: Path, key: str = "template", default: str = "r1-zero") -> str:
+    """The template (or another run setting, `key`) the checkpoint was trained with (its run's config.json),
+    else `default` (the R1-Zero template)."""
     for config in (checkpoint / "run_config.json", checkpoint.parent.parent / "config.json"):
         if config.exists():
             try:
-                template = json.loads(config.read_text()).get("template")
+                value = json.loads(config.read_text()).get(key)
             except (ValueError, AttributeError):
                 continue
-            if template:
-                return template
-    return "r1-zero"
+            if value:
+                return value
+    return default
 
 
 def evaluate_main(argv: list[str] | None = None) -> int:
@@ -208,7 +212,8 @@ def evaluate_main(argv: list[str] | None = None) -> int:
         result = evaluate(model, tokenizer, problems, k=args.k, temperature=args.temperature, top_p=args.top_p,
                           max_new_tokens=args.max_new_tokens, template=template, greedy=args.greedy, seed=args.seed,
                           events=events, step=args.step, benchmark=args.benchmark,
-                          truncated_is_wrong=not args.credit_truncated)
+                          truncated_is_wrong=not args.credit_truncated,
+                          prompt_format=_template_of(checkpoint, "prompt_format", "auto"))
     except Exception as exc:
         if events is not None:
             events.status("failed", 0, len(problems), message=f"{type(exc).__name__}: {exc}")

@@ -290,3 +290,13 @@ def test_hub_id_resolves_from_the_local_cache_without_the_network(tmp_path, monk
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
     model, tokenizer = modeling.build_model(modeling.ModelSpec(source="some-org/tiny-qwen"), CPU, seed=0)
     assert modeling.is_hf_model(model) and model.model_type == "qwen2"
+
+
+def test_evaluate_cli_samples_an_hf_folder_with_its_chat_prompt(tmp_path, qwen):
+    from r1model.evaluate.runner import evaluate_main
+
+    code = evaluate_main(["--checkpoint", str(qwen), "--benchmark", "addition-test", "--n", "2", "--k", "2",
+                          "--max-new-tokens", "6", "--run-dir", str(tmp_path / "eval")])
+    assert code == 0
+    traces = [e for e in read_events(tmp_path / "eval") if e["type"] == "trace"]
+    assert len(traces) == 4 and all(t["prompt"].startswith("<|im_start|>system\n") for t in traces)
