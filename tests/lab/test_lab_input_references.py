@@ -208,3 +208,10 @@ def test_stored_configs_with_paths_of_the_team_become_references(lab, alpha_file
     assert foreign.config["model"]["source"] == str(alpha_files["checkpoint"])  # not its team's: left, refused at start
     with pytest.raises(InputError, match="model.source"):
         resolve_inputs(foreign)
+
+
+def test_the_dataset_page_gives_its_reference_and_no_server_path(lab, alpha_files):
+    client = Client()
+    client.force_login(lab.owner)
+    page = client.get(f"/datasets/{lab.dataset.id}/").content.decode()
+    assert f"dataset:{lab.dataset.id}" in page and str(alpha_files["data"]) not in page
