@@ -300,3 +300,28 @@ def test_evaluate_cli_samples_an_hf_folder_with_its_chat_prompt(tmp_path, qwen):
     assert code == 0
     traces = [e for e in read_events(tmp_path / "eval") if e["type"] == "trace"]
     assert len(traces) == 4 and all(t["prompt"].startswith("<|im_start|>system\n") for t in traces)
+
+
+def test_grpo_on_qwen2_resumed_from_a_checkpoint_equals_the_uninterrupted_run(tmp_path, qwen):
+    import shutil
+
+    from safetensors.torch import load_file
+
+    config = job("grpo", qwen, total_steps=4, checkpoint_interval=2, deterministic=True,
+                 rewards=[{"name": "length", "weight": 1.0}],  # random text: rewards that differ in a group
+                 grpo={"beta": 0.05, "num_iterations": 2, "minibatches": 2, "ref_refresh_interval": 3,
+                       "max_new_tokens": 16})
+    code, straight, run_dir = train(tmp_path, config, name="straight")
+    assert code == 0, final_status(straight)
+    shutil.copytree(run_dir, tmp_path / "resumed")
+    shutil.rmtree(tmp_path / "resumed" / "checkpoints" / "step-4")
+    code, resumed, _ = train(tmp_path, config, name="resumed")
+    assert code == 0, final_status(resumed)
+    def learnt(values):
+        return [{k: v for k, v in step.items() if not k.startswith(("time/", "throughput/"))} for step in values]
+
+    assert learnt(metrics(resumed, "grpo"))[-2:] == learnt(metrics(straight, "grpo"))[-2:]
+    assert all(step["grad_norm"] > 0 for step in metrics(straight, "grpo"))
+    a = load_file(run_dir / "checkpoints" / "step-4" / "model.safetensors")
+    b = load_file(tmp_path / "resumed" / "checkpoints" / "step-4" / "model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
