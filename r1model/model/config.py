@@ -9,6 +9,7 @@ Imports without torch (the lab reads and validates configs). Presets:
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,18 @@ CHAR_EOS_ID = 1
 
 # Our fields that transformers' DeepseekV3Config does not have; they ride along in config.json.
 R1_FIELDS = ("precision", "bias_update_speed", "seq_aux_loss_alpha", "mtp_loss_weight")
+
+# a Hugging Face hub id as model.source: org/name, optionally @revision (a branch, tag or commit)
+HUB_ID = re.compile(r"^(?P<repo>[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*)(?:@(?P<revision>[A-Za-z0-9_./-]+))?$")
+
+
+def parse_hub_id(source: str) -> tuple[str, str | None] | None:
+    """(repo id, revision or None) when `source` reads as a hub id 'org/name[@revision]', else None. An
+    existing local folder of that name wins over the hub (r1model.train.modeling.resolve_source)."""
+    match = HUB_ID.match(source)
+    if match is None or source.startswith((".", "/")):
+        return None
+    return match.group("repo"), match.group("revision")
 
 
 @dataclass

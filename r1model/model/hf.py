@@ -23,8 +23,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-# a hub id: org/name, optionally @revision (a branch, tag or commit)
-HUB_ID = re.compile(r"^(?P<repo>[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*)(?:@(?P<revision>[A-Za-z0-9_./-]+))?$")
+from r1model.model.config import parse_hub_id
+
 # what a model folder needs from a hub repository (no other weight formats, no training artefacts)
 HUB_FILES = ["*.json", "*.safetensors", "*.jinja", "tokenizer*", "*.model", "*.tiktoken", "*.txt"]
 INSTRUCT_NAME = re.compile(r"(instruct|chat|[-_]it\b|[-_]sft\b|rlhf|dpo)", re.IGNORECASE)
@@ -42,14 +42,6 @@ def _quiet_transformers() -> None:
 
 
 # ---- where a source lives ------------------------------------------------------------------------
-def parse_hub_id(source: str) -> tuple[str, str | None] | None:
-    """(repo id, revision or None) when `source` reads as a hub id 'org/name[@revision]', else None."""
-    match = HUB_ID.match(source)
-    if match is None or source.startswith((".", "/")):
-        return None
-    return match.group("repo"), match.group("revision")
-
-
 def download_hub_model(source: str, timeout_s: float = 10.0) -> Path:
     """The local snapshot folder of hub id `source` ('org/name[@revision]'), downloaded into HF_HOME's cache
     when it is not there yet. Offline (HF_HUB_OFFLINE=1, or no connection): ModelSourceError naming the id."""

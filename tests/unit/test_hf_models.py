@@ -325,3 +325,13 @@ def test_grpo_on_qwen2_resumed_from_a_checkpoint_equals_the_uninterrupted_run(tm
     a = load_file(run_dir / "checkpoints" / "step-4" / "model.safetensors")
     b = load_file(tmp_path / "resumed" / "checkpoints" / "step-4" / "model.safetensors")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_recipes_take_a_hub_id_as_the_model_they_need():
+    from r1model.model.config import parse_hub_id
+    from r1model.train.recipes import recipe_config
+
+    assert parse_hub_id("Qwen/Qwen2.5-0.5B-Instruct@main") == ("Qwen/Qwen2.5-0.5B-Instruct", "main")
+    assert parse_hub_id("runs/a/checkpoints/step-2") is None and parse_hub_id("tiny") is None
+    config = recipe_config("rejection-sampling", model="Qwen/Qwen2.5-0.5B-Instruct", require_inputs=True)
+    assert config.model.source == "Qwen/Qwen2.5-0.5B-Instruct"
