@@ -173,7 +173,8 @@ class EventWriter:
         **extra,
     ) -> int:
         """One sampled completion of a group. status: correct | wrong | unparseable | skipped.
-        extra: optional fields the lab keeps (prompt_id, has_reflection, language_mix, source)."""
+        extra: optional fields the lab keeps (prompt_id, gold: the reference answer, has_reflection,
+        language_mix, source)."""
         if status not in TRACE_STATUSES:
             raise ValueError(f"unknown trace status {status!r}; expected one of {TRACE_STATUSES}")
         return self.emit(

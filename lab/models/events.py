@@ -51,6 +51,7 @@ class Trace(models.Model):
     completion = models.TextField()
     think = models.TextField(blank=True)
     answer = models.TextField(blank=True)
+    gold = models.TextField(blank=True, default="")  # the reference answer the trainer checked against ("" on older traces)
     reward = models.FloatField(null=True)
     rewards = models.JSONField(default=dict)  # component → value
     advantage = models.FloatField(null=True)

@@ -400,7 +400,8 @@ _TABLES: dict = {}
 COLUMNS = {
     Metric: ("run_id", "seq", "step", "name", "value"),
     Trace: ("run_id", "seq", "step", "group_id", "prompt_id", "prompt", "completion", "think", "answer", "reward",
-            "rewards", "advantage", "status", "tokens", "truncated", "has_reflection", "language_mix", "source"),
+            "rewards", "advantage", "status", "tokens", "truncated", "has_reflection", "language_mix", "source",
+            "gold"),
     CheckpointRecord: ("run_id", "seq", "step", "path"),
     EvalResult: ("run_id", "seq", "step", "benchmark", "metric", "value", "n"),
     RunLog: ("run_id", "seq", "kind", "message"),
@@ -632,6 +633,7 @@ def _trace_rows(run_id: int, event: dict) -> list[tuple]:
         _trace_status(event), _int(get("tokens")), bool(get("truncated", False)),
         reflection, mix,
         _text(get("source") or "train", 16),
+        _text(get("gold")),
     )]
 
 

@@ -114,7 +114,7 @@ def _traces(run: Run, steps: int, traces_per_step: int, group_size: int, seed: i
                         run=run, seq=seq, step=step, group_id=group, prompt_id=prompt_id,
                         prompt=f"User: What is {a} + {b}? Assistant:",
                         completion=f"<think>{think}</think><answer>{answer}</answer>" if not unparseable else think,
-                        think=think, answer="" if unparseable else answer, reward=reward,
+                        think=think, answer="" if unparseable else answer, gold=str(a + b), reward=reward,
                         rewards={"accuracy": 1.0 if correct else 0.0, "format": 0.0 if unparseable else 0.5},
                         status="unparseable" if unparseable else ("correct" if correct else "wrong"),
                         tokens=tokens, truncated=tokens > 200, has_reflection="wait" in think.lower() or "verify" in think.lower(),

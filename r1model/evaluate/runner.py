@@ -146,7 +146,8 @@ def write_eval_events(events, step: int, benchmark: str, result: EvalResult, pro
                            "format": float(parsed.well_formed)}
                 events.trace(step, f"{prefix}-{row['id']}", prompts[index * k + j], sample["completion"],
                              parsed.think, parsed.answer, rewards, float(bool(correct)), None, correct, status,
-                             sample["tokens"], sample["truncated"], prompt_id=row["id"], source="eval")
+                             sample["tokens"], sample["truncated"], prompt_id=row["id"], source="eval",
+                             gold=row["gold"])
     return metrics
 
 

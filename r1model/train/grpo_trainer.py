@@ -378,4 +378,5 @@ class GRPOTrainer:
                         {name: results[i].value for name, results in components.items()},
                         totals[i], float(advantages[i]), None if status == "skipped" else status == "correct",
                         status, len(completions[i].token_ids), truncated[i], prompt_id=problems[g].id, source="train",
+                        gold=problems[g].answer,
                     )

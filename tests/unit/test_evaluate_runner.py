@@ -79,6 +79,7 @@ def test_events_hold_eval_metrics_and_one_trace_per_sample(tiny, tmp_path):
     traces = [e for e in evs if e["type"] == "trace"]
     assert len(traces) == 8 and {t["source"] for t in traces} == {"eval"}
     assert [t["status"] for t in traces[:4]] == ["correct", "correct", "correct", "unparseable"]
+    assert [t["gold"] for t in traces] == ["3"] * 4 + ["4"] * 4  # each sample carries its problem's reference answer
 
 
 def test_real_tiny_model_sampling_is_seeded_and_greedy_takes_one_sample(tiny):

@@ -72,6 +72,16 @@ def test_traces_get_reflection_and_language_mix_unless_the_trainer_sent_them(run
     assert rows[2] == (False, 0.5)
 
 
+def test_the_gold_answer_of_a_trace_is_stored_and_older_traces_without_one_store_blank(run, tmp_path):
+    path = tmp_path / "events.jsonl"
+    write(path, [
+        {"seq": 0, "type": "trace", "step": 1, "answer": "7", "gold": "7", "status": "correct"},
+        {"seq": 1, "type": "trace", "step": 1, "answer": "8", "status": "wrong"},  # a trainer from before gold
+    ])
+    ingest_events(run, path)
+    assert list(Trace.objects.filter(run=run).order_by("seq").values_list("answer", "gold")) == [("7", "7"), ("8", "")]
+
+
 @pytest.mark.parametrize("text", ["", "42 17", "Wait, 3+4=7", "hmm_ok", "no markers here", "WAIT!", "awaits",
                                   "3+4 等于 7, wait", "café au lait", "let me double-check", "réévaluer"])
 def test_fast_reading_aids_agree_with_lab_services_traces(text):
