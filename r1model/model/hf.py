@@ -187,9 +187,13 @@ class HFOutput:
 
 @dataclass
 class HFPrefix:
-    """Prompts for completion_logits: left-padded ids (P, Tp) and mask."""
+    """Prompts for completion_logits: left-padded ids (P, Tp) and mask; with a plain (full-attention) KV
+    cache, each layer's keys/values (with grad), the prompts' real lengths and their last logits."""
     input_ids: torch.Tensor
     attention_mask: torch.Tensor
+    kv: list[tuple[torch.Tensor, torch.Tensor]] | None = None
+    lengths: torch.Tensor | None = None
+    last_logits: torch.Tensor | None = None
 
 
 def positions_of(mask: torch.Tensor) -> torch.Tensor:
@@ -244,25 +248,53 @@ class HFCausalLM(nn.Module):
         return result
 
     # ---- teacher-forced completions (the GRPO update) ---------------------------------------------
-    def encode_prefix(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> HFPrefix:
+    def encode_prefix(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                      share: bool = True) -> HFPrefix:
+        """Run left-padded prompts (P, Tp) once and keep their keys/values (with grad) for completion_logits,
+        when the model's cache is a plain full-attention DynamicCache; otherwise (sliding windows, hybrid
+        caches) or with share=False, completion_logits runs each prompt again in front of its completion."""
+        from transformers.cache_utils import DynamicCache, DynamicLayer
+
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
+        input_ids, attention_mask = input_ids.to(self.device), attention_mask.to(self.device).long()
         if not bool(attention_mask[:, -1].bool().all()):
             raise ValueError("encode_prefix: prompts must be left-padded (the last column holds a real token)")
-        return HFPrefix(input_ids.to(self.device), attention_mask.to(self.device))
+        prefix = HFPrefix(input_ids, attention_mask)
+        if not share:
+            return prefix
+        out = self(input_ids, attention_mask=attention_mask, use_cache=True, logits_to_keep=1)
+        cache = out.past_key_values
+        layers = getattr(cache, "layers", None)
+        if type(cache) is DynamicCache and layers and all(type(layer) is DynamicLayer for layer in layers):
+            prefix.kv = [(layer.keys, layer.values) for layer in layers]
+            prefix.lengths = attention_mask.sum(1)
+            prefix.last_logits = out.logits[:, -1]
+        return prefix
 
     def completion_logits(self, prefix: HFPrefix, group: torch.Tensor, input_ids: torch.Tensor,
                           attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         """Logits (B, T, V) of right-padded completions (B, T) after prompt row ``group[b]`` of ``prefix``:
         logits[:, j] predicts token j; zeros where the completion's mask is 0 (DeepSeekV3's contract).
-        Each row runs as prompt + completion in one forward."""
+        The completions attend to the prompts' shared keys/values (their rows copied per completion, with
+        grad), or, without them, each row runs as prompt + completion in one forward."""
+        from transformers.cache_utils import DynamicCache
+
         group = group.to(self.device)
         b, t = input_ids.shape
+        input_ids = input_ids.to(self.device)
         mask = (torch.ones(b, t, dtype=torch.long, device=self.device) if attention_mask is None
                 else attention_mask.to(self.device).long())
-        full = torch.cat([prefix.input_ids[group], input_ids.to(self.device)], 1)
-        full_mask = torch.cat([prefix.attention_mask[group].long(), mask], 1)
-        logits = self(full, attention_mask=full_mask, logits_to_keep=t + 1).logits[:, :t]
+        full_mask = torch.cat([prefix.attention_mask[group], mask], 1)
+        if prefix.kv is None:
+            full = torch.cat([prefix.input_ids[group], input_ids], 1)
+            logits = self(full, attention_mask=full_mask, logits_to_keep=t + 1).logits[:, :t]
+        else:
+            cache = DynamicCache(ddp_cache_data=[(k[group], v[group]) for k, v in prefix.kv])
+            positions = prefix.lengths[group][:, None] + torch.arange(t, device=self.device)[None, :]
+            out = self(input_ids, attention_mask=full_mask, position_ids=positions, past_key_values=cache,
+                       use_cache=True)
+            logits = torch.cat([prefix.last_logits[group][:, None], out.logits[:, :-1]], 1)
         return logits * mask[..., None].to(logits.dtype)
 
     # ---- what the built-in model also offers -----------------------------------------------------

@@ -335,3 +335,30 @@ def test_recipes_take_a_hub_id_as_the_model_they_need():
     assert parse_hub_id("runs/a/checkpoints/step-2") is None and parse_hub_id("tiny") is None
     config = recipe_config("rejection-sampling", model="Qwen/Qwen2.5-0.5B-Instruct", require_inputs=True)
     assert config.model.source == "Qwen/Qwen2.5-0.5B-Instruct"
+
+
+@pytest.mark.parametrize("fixture", ["qwen", "llama"])
+def test_shared_prompt_completion_logits_and_gradients_equal_full_forwards(request, fixture):
+    from r1model.rollout.engine import left_pad
+
+    model, tokenizer = modeling.load_model(request.getfixturevalue(fixture), CPU)
+    ids, mask = left_pad([tokenizer.encode("User: 1+2\nAssistant:"), tokenizer.encode("What is 12 + 30? Go")],
+                         tokenizer.pad_id, CPU)
+    torch.manual_seed(0)
+    completions = torch.randint(5, 300, (4, 7))
+    completion_mask = torch.ones_like(completions)
+    completion_mask[1, 4:] = 0
+    completion_mask[3, 2:] = 0
+    group = torch.tensor([0, 0, 1, 1])
+    results = []
+    for share in (True, False):
+        model.zero_grad()
+        prefix = model.encode_prefix(ids, mask, share=share)
+        assert (prefix.kv is not None) == share
+        logits = model.completion_logits(prefix, group, completions, completion_mask)
+        logits.pow(2).mean().backward()
+        results.append((logits.detach(), [p.grad.clone() for p in model.parameters()]))
+    (shared, shared_grads), (full, full_grads) = results
+    assert torch.allclose(shared, full, atol=1e-4)
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(shared_grads, full_grads))
+    assert bool((shared[3, 2:] == 0).all())
