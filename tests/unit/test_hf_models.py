@@ -362,3 +362,28 @@ def test_shared_prompt_completion_logits_and_gradients_equal_full_forwards(reque
     assert torch.allclose(shared, full, atol=1e-4)
     assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(shared_grads, full_grads))
     assert bool((shared[3, 2:] == 0).all())
+
+
+def test_deepseek_v3_folders_load_into_the_builtin_model(tmp_path):
+    from transformers import DeepseekV3Config, DeepseekV3ForCausalLM
+
+    from r1model.model import DeepSeekV3, ModelConfig, R1Tokenizer
+    from r1model.model.hf import HFTokenizer
+    from r1model.rollout import BuiltinEngine
+    from r1model.testing.fixtures import train_tokenizer
+
+    torch.manual_seed(0)
+    DeepSeekV3(ModelConfig.preset("tiny")).save_pretrained(tmp_path / "ours", tokenizer=R1Tokenizer.build())
+    model, tokenizer = modeling.load_model(tmp_path / "ours", CPU)
+    assert isinstance(model, DeepSeekV3) and isinstance(tokenizer, R1Tokenizer)
+
+    hf_tokenizer = train_tokenizer("qwen2")
+    config = ModelConfig.preset("tiny", vocab_size=len(hf_tokenizer), num_nextn_predict_layers=0)
+    DeepseekV3ForCausalLM(DeepseekV3Config(**config.to_hf_dict())).save_pretrained(tmp_path / "theirs")
+    hf_tokenizer.save_pretrained(tmp_path / "theirs")
+    model, tokenizer = modeling.build_model(modeling.ModelSpec(source=str(tmp_path / "theirs")), CPU, seed=0)
+    assert isinstance(model, DeepSeekV3) and isinstance(tokenizer, HFTokenizer)
+    engine = modeling.make_engine(model, tokenizer)
+    assert isinstance(engine, BuiltinEngine)
+    [completion] = sample_completions(model, tokenizer, [tokenizer.encode(modeling.prompt_text(tokenizer, "1+1"))])
+    assert completion.token_ids
