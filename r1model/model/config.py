@@ -3,6 +3,8 @@
 Imports without torch (the lab reads and validates configs). Presets:
 - ``tiny``: ~1.8 M parameters, trains on one CPU thread in minutes;
 - ``small``: ~100 M parameters, for a GPU;
+- ``tiny-bpe`` / ``small-bpe``: the same shapes with the byte-level BPE tokenizer (``tokenizer="bpe"``,
+  1,024 tokens; reads Chinese as well as English), where ``tiny`` / ``small`` use the ASCII character one;
 - ``deepseek-v3``: the 671 B shape of the report, for sizing and KV-cache arithmetic only.
 """
 
@@ -21,9 +23,14 @@ SCORING_FUNCS = ("sigmoid", "softmax")
 CHAR_VOCAB_SIZE = 103
 CHAR_PAD_ID = 0
 CHAR_EOS_ID = 1
+# Vocabulary of the byte-level BPE tokenizer shipped in r1model/model/data/bpe_tokenizer.json (trained by
+# r1model.model.train_tokenizer; same special-token ids as the character tokenizer).
+BPE_VOCAB_SIZE = 1024
+# ModelConfig.tokenizer -> the vocabulary a preset gets with it
+TOKENIZER_VOCAB_SIZES = {"char": CHAR_VOCAB_SIZE, "bpe": BPE_VOCAB_SIZE}
 
 # Our fields that transformers' DeepseekV3Config does not have; they ride along in config.json.
-R1_FIELDS = ("precision", "bias_update_speed", "seq_aux_loss_alpha", "mtp_loss_weight")
+R1_FIELDS = ("precision", "bias_update_speed", "seq_aux_loss_alpha", "mtp_loss_weight", "tokenizer")
 
 # a Hugging Face hub id as model.source: org/name, optionally @revision (a branch, tag or commit)
 HUB_ID = re.compile(r"^(?P<repo>[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*)(?:@(?P<revision>[A-Za-z0-9_./-]+))?$")
@@ -76,6 +83,7 @@ class ModelConfig:
     bias_update_speed: float = 1e-3  # gamma of aux-loss-free balancing, b_i -= gamma*sign(load_i - mean) (V3: 1e-3)
     seq_aux_loss_alpha: float = 1e-4  # alpha of the sequence-wise balance loss (V3: 1e-4; 0 disables)
     mtp_loss_weight: float = 0.3  # lambda of the MTP loss, lambda/D * sum_k CE_k (V3: 0.3, later 0.1)
+    tokenizer: str = "char"  # built-in tokenizer of a fresh model: char (ASCII characters) | bpe (byte-level BPE)
     extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)  # unknown HF keys, kept
 
     def __post_init__(self) -> None:
@@ -104,6 +112,7 @@ class ModelConfig:
                  f"{self.topk_group * per_group})")
         _require("scoring_func", self.scoring_func in SCORING_FUNCS, f"must be one of {SCORING_FUNCS}")
         _require("precision", self.precision in PRECISIONS, f"must be one of {PRECISIONS}")
+        _require("tokenizer", self.tokenizer in TOKENIZER_VOCAB_SIZES, f"must be one of {tuple(TOKENIZER_VOCAB_SIZES)}")
         for name in ("bos_token_id", "eos_token_id", "pad_token_id"):
             value = getattr(self, name)
             _require(name, value is None or (_is_int(value) and 0 <= value < self.vocab_size),
@@ -127,6 +136,8 @@ class ModelConfig:
             raise ValueError(f"preset: unknown name {name!r}; choose one of {sorted(PRESETS)}")
         values = dict(PRESETS[name])
         values.update(overrides)
+        if overrides.get("tokenizer") in TOKENIZER_VOCAB_SIZES and "vocab_size" not in overrides:
+            values["vocab_size"] = TOKENIZER_VOCAB_SIZES[overrides["tokenizer"]]  # the vocabulary follows the tokenizer
         return cls(**values)
 
     def replace(self, **changes: Any) -> "ModelConfig":
@@ -137,8 +148,8 @@ class ModelConfig:
         """A config.json that transformers reads as DeepseekV3Config (our extra fields ride along)."""
         out: dict[str, Any] = dict(self.extra)
         for f in dataclasses.fields(self):
-            if f.name in ("extra", "rope_theta"):
-                continue
+            if f.name in ("extra", "rope_theta") or (f.name == "tokenizer" and self.tokenizer == "char"):
+                continue  # char: config.json as before the field existed
             out[f.name] = getattr(self, f.name)
         out["q_lora_rank"] = self.q_lora_rank or None  # HF: null = no query compression
         out["rope_parameters"] = {"rope_type": "default", "rope_theta": float(self.rope_theta)}
@@ -211,6 +222,15 @@ PRESETS: dict[str, dict[str, Any]] = {
     # The defaults above are the tiny preset.
     "tiny": {},
     "small": dict(
+        hidden_size=768, intermediate_size=2048, moe_intermediate_size=384, num_hidden_layers=10,
+        num_attention_heads=12, q_lora_rank=384, kv_lora_rank=256, qk_nope_head_dim=64, qk_rope_head_dim=32,
+        v_head_dim=64, n_routed_experts=8, n_shared_experts=1, num_experts_per_tok=2, n_group=4, topk_group=2,
+        routed_scaling_factor=1.5, first_k_dense_replace=1, max_position_embeddings=4096, precision="bf16",
+    ),
+    # The same shapes with the byte-level BPE tokenizer (English and Chinese text; see model/tokenizer.py).
+    "tiny-bpe": dict(tokenizer="bpe", vocab_size=BPE_VOCAB_SIZE),
+    "small-bpe": dict(
+        tokenizer="bpe", vocab_size=BPE_VOCAB_SIZE,
         hidden_size=768, intermediate_size=2048, moe_intermediate_size=384, num_hidden_layers=10,
         num_attention_heads=12, q_lora_rank=384, kv_lora_rank=256, qk_nope_head_dim=64, qk_rope_head_dim=32,
         v_head_dim=64, n_routed_experts=8, n_shared_experts=1, num_experts_per_tok=2, n_group=4, topk_group=2,

@@ -1,8 +1,15 @@
-"""R1Tokenizer: a character-level tokenizer (printable ASCII + newline) built with the `tokenizers` library.
+"""R1Tokenizer: the built-in tokenizers of the presets, on the `tokenizers` library. Two kinds:
 
-The R1 tags are special tokens, one id each, recognised wherever they appear in text, so
-``encode("<think>1+1</think>")`` gives 5 ids. Characters outside the alphabet become ``<unk>``.
-Saved as a standard ``tokenizer.json`` (plus ``tokenizer_config.json`` for transformers).
+- ``char`` (``R1Tokenizer.build()``, presets ``tiny`` / ``small``): one token per character of printable
+  ASCII + newline; any other character becomes ``<unk>``;
+- ``bpe`` (``R1Tokenizer.build("bpe")``, presets ``tiny-bpe`` / ``small-bpe``): byte-level BPE, 1,024 tokens,
+  trained offline on the task corpora and English/Chinese text (``r1model.model.train_tokenizer``) and
+  shipped as ``data/bpe_tokenizer.json``; any UTF-8 text round-trips exactly, digits are one token each.
+
+Both have the same special tokens with the same ids (``<pad>`` = 0, ``<eos>`` = 1, ...). The R1 tags are
+special tokens, one id each, recognised wherever they appear in text, so ``encode("<think>1+1</think>")``
+gives 5 ids. Saved as a standard ``tokenizer.json`` (plus ``tokenizer_config.json`` for transformers);
+``load(dir)`` reads whichever kind a checkpoint holds. Imports without torch.
 """
 
 from __future__ import annotations
@@ -12,17 +19,19 @@ from pathlib import Path
 
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
 
-from r1model.model.config import CHAR_EOS_ID, CHAR_PAD_ID
+from r1model.model.config import CHAR_EOS_ID, CHAR_PAD_ID, TOKENIZER_VOCAB_SIZES
 
 PAD, EOS, UNK = "<pad>", "<eos>", "<unk>"
 THINK, THINK_END, ANSWER, ANSWER_END = "<think>", "</think>", "<answer>", "</answer>"
 # Order fixes the ids: <pad> = 0, <eos> = 1 (config.CHAR_PAD_ID / CHAR_EOS_ID rely on it).
 SPECIAL_TOKENS = (PAD, EOS, UNK, THINK, THINK_END, ANSWER, ANSWER_END)
 ALPHABET = "\n" + "".join(chr(c) for c in range(32, 127))  # newline + printable ASCII (space .. ~)
+BPE_FILE = Path(__file__).resolve().parent / "data" / "bpe_tokenizer.json"
+KINDS = tuple(TOKENIZER_VOCAB_SIZES)  # ("char", "bpe")
 
 
 class R1Tokenizer:
-    """Character tokenizer with the R1 special tokens. Use ``build()`` or ``load(dir)``."""
+    """A tokenizer with the R1 special tokens. Use ``build(kind)``, ``for_config(config)`` or ``load(dir)``."""
 
     def __init__(self, tokenizer: Tokenizer):
         self._tok = tokenizer
@@ -35,8 +44,20 @@ class R1Tokenizer:
         self.special_ids = frozenset(tokenizer.token_to_id(t) for t in SPECIAL_TOKENS
                                      if tokenizer.token_to_id(t) is not None)
 
+    @property
+    def kind(self) -> str:
+        """'bpe' for a BPE model, else 'char'."""
+        return "bpe" if isinstance(self._tok.model, models.BPE) else "char"
+
     @classmethod
-    def build(cls) -> "R1Tokenizer":
+    def build(cls, kind: str = "char") -> "R1Tokenizer":
+        """The built-in tokenizer of that kind: 'char' (ASCII characters) or 'bpe' (the shipped byte-level BPE)."""
+        if kind == "bpe":
+            out = cls(Tokenizer.from_file(str(BPE_FILE)))
+            assert out.pad_id == CHAR_PAD_ID and out.eos_id == CHAR_EOS_ID
+            return out
+        if kind != "char":
+            raise ValueError(f"tokenizer kind must be one of {KINDS}, got {kind!r}")
         vocab = {tok: i for i, tok in enumerate(SPECIAL_TOKENS)}
         for ch in ALPHABET:
             vocab[ch] = len(vocab)
@@ -46,6 +67,16 @@ class R1Tokenizer:
         tok.add_special_tokens(list(SPECIAL_TOKENS))
         out = cls(tok)
         assert out.pad_id == CHAR_PAD_ID and out.eos_id == CHAR_EOS_ID
+        return out
+
+    @classmethod
+    def for_config(cls, config) -> "R1Tokenizer":
+        """The tokenizer a fresh model of this ModelConfig uses (its ``tokenizer`` field; 'char' when absent).
+        The model's vocab_size must hold it."""
+        out = cls.build(getattr(config, "tokenizer", "char"))
+        if out.vocab_size > config.vocab_size:
+            raise ValueError(f"vocab_size {config.vocab_size} is smaller than the {out.kind} tokenizer's "
+                             f"{out.vocab_size} tokens")
         return out
 
     @classmethod
