@@ -16,7 +16,9 @@ _WORD = re.compile(rf"[A-Za-z]+|[{_CJK}]|[^\W\d_A-Za-z{_CJK}]+")
 def language_reward(completions, problems, *, truncated=None, **kwargs) -> list[RewardResult]:
     """The share of target-language words in the think part. The target is English: a word counts when
     it is written in ASCII letters; each Chinese/Japanese/Korean character counts as one word. A think
-    with no words (pure arithmetic) scores 1; no think scores 0."""
+    with no words (pure arithmetic) scores 1; no think scores 0. It reads the decoded text, so it sees other
+    languages only through a tokenizer that keeps them: the byte-level BPE of the ``*-bpe`` presets does,
+    the ASCII character tokenizer of ``tiny`` / ``small`` turns every other character into ``<unk>``."""
     results = []
     for completion in completions:
         think = parse_completion(completion).think

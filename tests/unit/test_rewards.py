@@ -63,6 +63,21 @@ def test_language_reward_is_the_share_of_english_words_in_the_think():
     assert values("language", completions, [ADD] * 4) == [1.0, 0.5, 1.0, 0.0]
 
 
+def test_language_reward_through_the_bpe_tokenizer_is_half_on_a_half_chinese_think_and_one_on_english():
+    """The reward reads decoded text: the byte-level BPE keeps Chinese, the char tokenizer turns it into <unk>
+    (whose letters then read as English, so the reward could not tell the languages apart)."""
+    from r1model.model.tokenizer import R1Tokenizer
+
+    english = "<think>first add the units then carry one</think><answer>1</answer>"
+    half = "<think>first add the units 先加个位</think><answer>1</answer>"  # 4 English words, 4 CJK characters
+    bpe, char = R1Tokenizer.build("bpe"), R1Tokenizer.build("char")
+    through_bpe = [bpe.decode(bpe.encode(text)) for text in (english, half)]
+    assert through_bpe == [english, half]
+    assert values("language", through_bpe, [ADD] * 2) == [1.0, 0.5]
+    through_char = [char.decode(char.encode(text)) for text in (english, half)]
+    assert values("language", through_char, [ADD] * 2) == [1.0, 1.0]
+
+
 def test_language_reward_counts_other_scripts_as_foreign_words():
     got = values("language", ["<think>сначала add единицы</think><answer>1</answer>"], [ADD])
     assert got == [pytest.approx(1 / 3)]
