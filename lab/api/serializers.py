@@ -39,7 +39,7 @@ def run_json(r, *, full: bool = False) -> dict:
 def trace_json(t, *, full: bool = False) -> dict:
     data = {
         "id": t.id, "run": t.run_id, "seq": t.seq, "step": t.step, "group_id": t.group_id, "prompt_id": t.prompt_id,
-        "answer": t.answer, "reward": t.reward, "advantage": t.advantage, "status": t.status, "tokens": t.tokens,
+        "answer": t.answer, "gold": t.gold, "reward": t.reward, "advantage": t.advantage, "status": t.status, "tokens": t.tokens,
         "truncated": t.truncated, "has_reflection": t.has_reflection, "language_mix": t.language_mix, "source": t.source,
     }
     if full:

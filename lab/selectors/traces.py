@@ -4,15 +4,27 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models.functions import Substr
 
 from lab.models import Annotation, Trace
 
 PAGE_SIZE = 50
 LIST_FIELDS = (
-    "id", "run_id", "seq", "step", "group_id", "prompt_id", "answer", "reward", "advantage",
+    "id", "run_id", "seq", "step", "group_id", "prompt_id", "answer", "gold", "reward", "advantage",
     "status", "tokens", "truncated", "has_reflection", "language_mix", "source",
 )
 STATUSES = ("correct", "wrong", "unparseable", "skipped")
+YES_NO = ("yes", "no")
+PREVIEW_CHARS = 160  # the heads of the prompt and the completion the trace list shows (the database cuts them)
+NUMBER_PARAMS = (
+    ("step_min", int), ("step_max", int), ("reward_min", float), ("reward_max", float),
+    ("tokens_min", int), ("tokens_max", int), ("language_mix_min", float),
+)
+CHOICE_PARAMS = {"status": STATUSES, "reflection": YES_NO, "truncated": YES_NO, "reviewed": YES_NO}
+FILTER_PARAMS = (
+    "step_min", "step_max", "status", "reward_min", "reward_max", "tokens_min", "tokens_max", "reflection",
+    "language_mix_min", "truncated", "source", "q", "group_id", "prompt_id", "reviewed",
+)  # the query parameters of TraceFilter
 
 
 @dataclass
@@ -35,24 +47,28 @@ class TraceFilter:
 
     @classmethod
     def from_query(cls, params) -> tuple["TraceFilter", dict[str, str]]:
-        """Parse GET/query parameters; returns the filter and the errors by field (bad values ignored)."""
+        """Parse GET/query parameters; returns the filter and the errors by parameter name, each saying
+        what was given and what is allowed (a bad value is left out of the filter)."""
         errors: dict[str, str] = {}
         values: dict = {}
-        for name, kind in (
-            ("step_min", int), ("step_max", int), ("reward_min", float), ("reward_max", float),
-            ("tokens_min", int), ("tokens_max", int), ("language_mix_min", float),
-        ):
+        for name, kind in NUMBER_PARAMS:
             raw = (params.get(name) or "").strip()
             if raw:
                 try:
-                    values[name] = kind(raw)
+                    value = kind(raw)
                 except ValueError:
-                    errors[name] = f"not a number: {raw[:40]!r}"
+                    value = None
+                if value is None or value != value or value in (float("inf"), float("-inf")):
+                    allowed = "a whole number" if kind is int else "a number"
+                    errors[name] = f"“{raw[:40]}” is not {allowed}"
+                else:
+                    values[name] = value
         for name in ("status", "reflection", "truncated", "source", "q", "group_id", "prompt_id", "reviewed"):
             values[name] = (params.get(name) or "").strip()[:200]
-        if values["status"] and values["status"] not in STATUSES:
-            errors["status"] = f"one of {', '.join(STATUSES)}"
-            values["status"] = ""
+        for name, allowed in CHOICE_PARAMS.items():
+            if values[name] and values[name] not in allowed:
+                errors[name] = f"“{values[name][:40]}” is not one of {', '.join(allowed)}"
+                values[name] = ""
         return cls(**values), errors
 
     def apply(self, traces: QuerySet, *, user=None) -> QuerySet:
@@ -96,7 +112,9 @@ def trace_page(run_id: int, flt: TraceFilter, *, page: int = 1, user=None, page_
     No COUNT(*): on a run with hundreds of thousands of traces the count would cost more than the page.
     """
     page = max(1, page)
-    traces = flt.apply(Trace.objects.filter(run_id=run_id), user=user).only(*LIST_FIELDS)
+    traces = flt.apply(Trace.objects.filter(run_id=run_id), user=user).only(*LIST_FIELDS).annotate(
+        prompt_preview=Substr("prompt", 1, PREVIEW_CHARS), output_preview=Substr("completion", 1, PREVIEW_CHARS),
+    )
     rows = list(traces.order_by("-step", "seq")[(page - 1) * page_size : page * page_size + 1])
     return rows[:page_size], len(rows) > page_size
 
@@ -145,11 +163,44 @@ def prompt_history(run_id: int, prompt_id: str, *, page: int = 1, page_size: int
     return PromptHistory(traces=rows, total=total, page=page, page_size=page_size)
 
 
-def next_unreviewed(run_id: int, user, *, after_seq: int | None = None) -> Trace | None:
-    """The review queue: the first trace (by seq) this user has not annotated, after `after_seq`."""
-    traces = Trace.objects.filter(run_id=run_id).exclude(annotations__user=user)
-    if after_seq is not None:
-        later = traces.filter(seq__gt=after_seq).order_by("seq").only("id", "seq").first()
-        if later is not None:
-            return later
-    return traces.order_by("seq").only("id", "seq").first()
+@dataclass
+class ReviewQueue:
+    """Where one reviewer stands in a run's (or a filtered set's) review queue.
+
+    trace: the one to rate now (None when every trace of the set has this reviewer's rating);
+    reviewed / total: the set's traces this reviewer has rated, and all of them;
+    again: the trace comes round a second time (skipped before: the queue reached its end and began again)."""
+
+    trace: Trace | None
+    reviewed: int
+    total: int
+    again: bool = False
+
+    @property
+    def left(self) -> int:
+        return self.total - self.reviewed
+
+    @property
+    def done(self) -> bool:
+        return self.trace is None
+
+
+def review_queue(run_id: int, user, flt: TraceFilter | None = None, *, after_seq: int | None = None) -> ReviewQueue:
+    """The review queue: the traces of the run that `flt` selects, in the order they were written (seq), that
+    `user` has not rated yet — the first one after `after_seq` (the trace just rated or skipped), else, past
+    the end, the first of those left (so skipped traces come back once the rest are done)."""
+    flt = flt or TraceFilter()
+    if flt.reviewed:  # the queue is always the unrated ones; a reviewed filter would move the goalposts
+        flt = TraceFilter(**{**flt.__dict__, "reviewed": ""})
+    traces = flt.apply(Trace.objects.filter(run_id=run_id))
+    mine = Annotation.objects.filter(trace_id=OuterRef("id"), user=user)
+    total = traces.count()
+    reviewed = traces.filter(Exists(mine)).count() if total else 0
+    pending = traces.filter(~Exists(mine)).order_by("seq").values_list("id", flat=True)
+    again = False
+    trace_id = pending.filter(seq__gt=after_seq).first() if after_seq is not None else None
+    if trace_id is None:
+        trace_id = pending.first()
+        again = after_seq is not None and trace_id is not None
+    trace = Trace.objects.get(id=trace_id) if trace_id is not None else None
+    return ReviewQueue(trace=trace, reviewed=reviewed, total=total, again=again)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpResponseRedirect, StreamingHttpResponse
+from django.http import Http404, HttpResponseRedirect, QueryDict, StreamingHttpResponse
 from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_POST
@@ -12,7 +12,9 @@ from django.views.decorators.http import require_POST
 from lab.access import get_for_user
 from lab.forms import AnnotationForm
 from lab.models import Annotation, Run, Trace
-from lab.selectors.traces import STATUSES, TraceFilter, next_unreviewed, prompt_history, trace_group, trace_page
+from lab.selectors.traces import (
+    FILTER_PARAMS, STATUSES, TraceFilter, prompt_history, review_queue, trace_group, trace_page,
+)
 from lab.services.annotations import annotation_save, annotations_csv
 from lab.views.common import int_param, page
 
@@ -100,26 +102,54 @@ def trace_annotate(request, trace_id: int):
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
         else:
-            messages.success(request, "Annotation saved.")
+            messages.success(request, f"Annotation saved. Trace {trace.id} rated {form.cleaned_data['rating']}.")
             if request.POST.get("queue") == "1":
-                return HttpResponseRedirect(reverse("review_next", args=[trace.run_id]) + f"?after={trace.seq}")
+                return HttpResponseRedirect(queue_url(trace.run_id, QueryDict(request.POST.get("queue_filter", "")), after=trace.seq))
     else:
         messages.error(request, "Annotation not saved: " + "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
+    if request.POST.get("queue") == "1":  # not saved: the queue opens this trace again
+        return HttpResponseRedirect(queue_url(trace.run_id, QueryDict(request.POST.get("queue_filter", "")), after=trace.seq - 1))
     back = request.POST.get("back", "")
     if back == "group" and trace.group_id:
         return HttpResponseRedirect(group_url(trace.run_id, trace.group_id))
     return HttpResponseRedirect(reverse("trace", args=[trace.id]))
 
 
+QUEUE_PARAMS = tuple(name for name in FILTER_PARAMS if name != "reviewed")  # the queue is the unrated ones anyway
+
+
+def filter_query(params) -> dict[str, str]:
+    """The queue's filter parameters of a query (non-empty ones), to carry from trace to trace."""
+    return {name: params.get(name) for name in QUEUE_PARAMS if params.get(name)}
+
+
+def queue_url(run_id: int, params, *, after: int | None = None) -> str:
+    """The review queue over the traces `params` filters, going on after the trace of seq `after`."""
+    query = filter_query(params)
+    if after is not None:
+        query["after"] = str(after)
+    return reverse("review_next", args=[run_id]) + ("?" + urlencode(query) if query else "")
+
+
 @login_required
 def review_next(request, run_id: int):
-    """The per-run review queue: the next trace this user has not annotated."""
+    """The review queue: the traces of the run (or of the filtered set) this reviewer has not rated, one at a
+    time, with the progress ("12 of 64 reviewed"), Skip, and keys g/b/f/n (static/lab/review.js)."""
     run, _ = get_for_user(request.user, Run, id=run_id, action="annotate")
-    trace = next_unreviewed(run.id, request.user, after_seq=int_param(request.GET, "after"))
-    if trace is None:
-        messages.info(request, f"Every trace of “{run.name}” has your annotation.")
-        return HttpResponseRedirect(reverse("traces", args=[run.id]))
-    return HttpResponseRedirect(reverse("trace", args=[trace.id]) + "?queue=1")
+    flt, errors = TraceFilter.from_query(request.GET)
+    query = filter_query(request.GET)
+    queue = None if errors else review_queue(run.id, request.user, flt, after_seq=int_param(request.GET, "after"))
+    trace = queue.trace if queue else None
+    return page(
+        request,
+        "lab/trace_queue.html",
+        {
+            "run": run, "queue": queue, "trace": trace, "errors": errors, "form": AnnotationForm(),
+            "filtered": bool(query), "query": urlencode(query),
+            "skip_url": queue_url(run.id, request.GET, after=trace.seq) if trace else "",
+        },
+        nav="review",
+    )
 
 
 @login_required

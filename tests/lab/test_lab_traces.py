@@ -1,6 +1,10 @@
 """Trace viewer: filters, group and prompt views, escaping of model output, review queue, CSV export."""
 import csv
+import html
 import io
+import re
+
+import pytest
 
 from django.utils.html import escape
 
@@ -23,9 +27,57 @@ def test_filters_combine_step_status_reward_length_and_search(owner_client, lab)
     assert "B-60" in body and "A-50" not in body
 
 
-def test_bad_filter_values_are_reported_not_crashing(owner_client, lab):
-    response = owner_client.get(f"/runs/{lab.run.id}/traces/?step_min=abc&status=evil")
-    assert response.status_code == 200 and "not a number" in response.content.decode()
+def _filter_errors(body: str) -> str:
+    start = body.index('id="filter-errors"')
+    return body[start:body.index("</div>", start)]
+
+
+def test_a_wrong_filter_value_is_named_on_the_page_with_the_allowed_values_and_left_out(owner_client, lab):
+    response = owner_client.get(f"/runs/{lab.run.id}/traces/?step_min=abc&status=bogus&reflection=maybe&reward_max=nan&step_max=9")
+    body = response.content.decode()
+    assert response.status_code == 200
+    errors = _filter_errors(body)
+    assert "<code>step_min</code>: “abc” is not a whole number" in errors
+    assert "<code>status</code>: “bogus” is not one of correct, wrong, unparseable, skipped" in errors
+    assert "<code>reflection</code>: “maybe” is not one of yes, no" in errors
+    assert "<code>reward_max</code>: “nan” is not a number" in errors
+    assert "step_max" not in errors  # a right value is applied, not named
+    assert body.count('class="card trace-card') == 0 and body.count("<td class=\"num\"><a href=\"/traces/") == 4  # the fixture's step-5 traces
+    assert 'id="filter-errors"' not in owner_client.get(f"/runs/{lab.run.id}/traces/?status=wrong").content.decode()
+
+
+def test_the_traces_api_answers_400_naming_the_wrong_parameter(owner_client, lab):
+    from lab.services.tokens import token_create
+
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {token_create(user=lab.owner)}"}
+    response = owner_client.get(f"/api/v1/runs/{lab.run.id}/traces?status=bogus&tokens_min=ten", **auth)
+    assert response.status_code == 400
+    errors = response.json()["errors"]
+    assert set(errors) == {"status", "tokens_min"}
+    assert "correct, wrong, unparseable, skipped" in errors["status"] and "whole number" in errors["tokens_min"]
+    response = owner_client.get(f"/api/v1/runs/{lab.run.id}/traces?status=wrong", **auth)
+    assert response.status_code == 200 and {t["gold"] for t in response.json()["results"]} == {""}
+
+
+def test_trace_list_previews_prompt_and_output_and_shows_answer_beside_gold(owner_client, lab):
+    _add(lab.run, 50, step=77, prompt="Solve: what is 12 times 12? " + "filler " * 100, completion="<think>twelve twelves</think><answer>144</answer>" + "x" * 500, answer="144", gold="144")
+    body = owner_client.get(f"/runs/{lab.run.id}/traces/?step_min=77").content.decode()
+    assert "Solve: what is 12 times 12?" in body and "filler " * 100 not in body  # the head of the prompt only
+    assert "&lt;think&gt;twelve twelves&lt;/think&gt;" in body and "x" * 200 not in body
+    row = body[body.index('class="answer-cell gold-cell"'):]
+    assert row.startswith('class="answer-cell gold-cell">144<')
+    old = owner_client.get(f"/runs/{lab.run.id}/traces/?step_max=5").content.decode()  # traces from before gold
+    assert old.count('class="answer-cell gold-cell">—<') == 4
+
+
+def test_trace_page_names_its_id_in_the_header_and_the_gold_beside_the_answer(owner_client, lab):
+    trace = _add(lab.run, 51, step=8, answer="41", gold="42")
+    body = owner_client.get(f"/traces/{trace.id}/").content.decode()
+    assert f'<span class="trace-id" id="trace-id">{trace.id}</span>' in body
+    answer_gold = body[body.index('class="answer-gold"'):]
+    assert answer_gold.index(">41<") < answer_gold.index('class="gold"') < answer_gold.index(">42<")
+    body = owner_client.get(f"/traces/{lab.trace.id}/").content.decode()  # an older trace has no gold
+    assert '<span class="label">Gold</span> <span class="text">—</span>' in body
 
 
 def test_group_view_shows_all_completions_with_rewards_and_advantages(owner_client, lab):
@@ -61,15 +113,90 @@ def test_xss_corpus_in_traces_and_annotations_is_escaped_everywhere(owner_client
     assert all(escape(payload) in group for payload in XSS_CORPUS)
 
 
-def test_review_queue_resumes_at_the_next_unreviewed_trace(teammate_client, lab):
-    first = teammate_client.get(f"/runs/{lab.run.id}/review/")
-    reviewed = set(Annotation.objects.filter(user=lab.teammate).values_list("trace_id", flat=True))
-    target = int(first["Location"].split("/")[2])
-    assert target not in reviewed
-    response = teammate_client.post(f"/traces/{target}/annotate", {"rating": "bad", "labels": "loops", "queue": "1"})
-    assert "/review/?after=" in response["Location"]
-    following = teammate_client.get(response["Location"])
-    assert int(following["Location"].split("/")[2]) not in reviewed | {target}
+def _queue(client, url):
+    """The queue page at `url`: (the id of the trace it shows or None, its progress text, the body)."""
+    response = client.get(url)
+    assert response.status_code == 200, url
+    body = response.content.decode()
+    shown = re.search(r'id="trace-id">(\d+)<', body)
+    progress = re.search(r'id="queue-progress"><strong>([^<]*)</strong>', body).group(1)
+    return (int(shown.group(1)) if shown else None), progress, body
+
+
+def _skip_url(body):
+    return html.unescape(re.search(r'id="queue-skip" href="([^"]+)"', body).group(1))
+
+
+@pytest.fixture
+def queue_run(lab):
+    from lab.models import Run
+
+    run = Run.objects.create(team=lab.team, project=lab.project, name="queue-run", config={"kind": "grpo"}, status="done", created_by=lab.owner)
+    traces = [_add(run, seq, step=seq, group_id=f"q{seq}", status="correct" if seq % 2 else "wrong", answer=str(seq), gold=str(seq))
+              for seq in range(1, 6)]
+    return run, traces
+
+
+def test_review_queue_goes_in_trace_order_counts_progress_and_brings_skipped_traces_back_at_the_end(teammate_client, queue_run):
+    run, traces = queue_run
+    ids = [t.id for t in traces]
+    url = f"/runs/{run.id}/review/"
+    shown, progress, body = _queue(teammate_client, url)
+    assert (shown, progress) == (ids[0], "0 of 5")
+    assert "<kbd>g</kbd> good" in body and "<kbd>n</kbd> skip" in body and "lab/review.js" in body and "data-review-keys" in body
+    response = teammate_client.post(f"/traces/{ids[0]}/annotate", {"rating": "good", "queue": "1", "queue_filter": ""})
+    shown, progress, body = _queue(teammate_client, response["Location"])
+    assert (shown, progress) == (ids[1], "1 of 5")
+    shown, progress, body = _queue(teammate_client, _skip_url(body))  # skip trace 2: nothing rated
+    assert (shown, progress) == (ids[2], "1 of 5") and not Annotation.objects.filter(trace_id=ids[1]).exists()
+    for rating, trace_id in zip(("bad", "flag", "good"), ids[2:]):
+        assert shown == trace_id
+        response = teammate_client.post(f"/traces/{trace_id}/annotate", {"rating": rating, "queue": "1"})
+        shown, progress, body = _queue(teammate_client, response["Location"])
+    assert (shown, progress) == (ids[1], "4 of 5") and "skipped before" in body  # the skipped one, at the end
+    response = teammate_client.post(f"/traces/{ids[1]}/annotate", {"rating": "bad", "queue": "1"})
+    shown, progress, body = _queue(teammate_client, response["Location"])
+    assert (shown, progress) == (None, "5 of 5") and 'id="queue-done"' in body and 'id="queue-skip"' not in body
+    ratings = dict(Annotation.objects.filter(user__username="teammate", trace__run=run).values_list("trace_id", "rating"))
+    assert ratings == {ids[0]: "good", ids[1]: "bad", ids[2]: "bad", ids[3]: "flag", ids[4]: "good"}
+
+
+def test_review_queue_over_a_filtered_set_counts_only_it_and_keeps_the_filter_from_trace_to_trace(teammate_client, queue_run):
+    run, traces = queue_run
+    correct = [t.id for t in traces if t.status == "correct"]  # seq 1, 3, 5
+    list_body = teammate_client.get(f"/runs/{run.id}/traces/?status=correct").content.decode()
+    assert f'href="/runs/{run.id}/review/?status=correct"' in list_body
+    shown, progress, body = _queue(teammate_client, f"/runs/{run.id}/review/?status=correct&reviewed=no")
+    assert (shown, progress) == (correct[0], "0 of 3")
+    assert 'name="queue_filter" value="status=correct"' in body  # reviewed= is not the queue's business
+    response = teammate_client.post(f"/traces/{correct[0]}/annotate", {"rating": "good", "queue": "1", "queue_filter": "status=correct&evil=1"})
+    assert response["Location"] == f"/runs/{run.id}/review/?status=correct&after=1"
+    shown, progress, _ = _queue(teammate_client, response["Location"])
+    assert (shown, progress) == (correct[1], "1 of 3")
+
+
+def test_review_queue_with_a_wrong_filter_value_says_so_and_shows_no_trace(teammate_client, queue_run):
+    run, _ = queue_run
+    body = teammate_client.get(f"/runs/{run.id}/review/?status=bogus").content.decode()
+    assert "<code>status</code>: “bogus” is not one of correct, wrong, unparseable, skipped" in _filter_errors(body)
+    assert 'id="trace-id"' not in body and 'id="queue-progress"' not in body
+
+
+def test_a_rating_the_queue_could_not_save_opens_the_same_trace_again(teammate_client, queue_run):
+    run, traces = queue_run
+    response = teammate_client.post(f"/traces/{traces[2].id}/annotate", {"rating": "superb", "queue": "1"})
+    shown, progress, _ = _queue(teammate_client, response["Location"])
+    assert (shown, progress) == (traces[2].id, "0 of 5")
+
+
+def test_a_viewer_without_the_right_to_annotate_gets_no_queue(client, lab, queue_run):
+    from lab.models import Membership, Role
+    from tests.lab.conftest import make_user
+
+    viewer = make_user("viewer")
+    Membership.objects.create(team=lab.team, user=viewer, role=Role.VIEWER)
+    client.force_login(viewer)
+    assert client.get(f"/runs/{queue_run[0].id}/review/").status_code in (403, 404)
 
 
 def test_saving_again_replaces_the_reviewers_annotation(teammate_client, lab):
