@@ -163,3 +163,41 @@ def test_update_with_kl_stays_finite_when_the_policy_pushes_the_pad_token_down(t
     assert values["grad_norm"] > 0 and values["kl"] >= 0
     assert all(bool(torch.isfinite(p).all()) for p in model.parameters())
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+def test_a_grpo_step_runs_on_the_bpe_preset_and_its_checkpoint_keeps_the_bpe_tokenizer(tmp_path, monkeypatch):
+    """tiny-bpe: rollouts decode through the byte-level BPE, the language reward scores them, the update moves
+    the weights, and the saved checkpoint loads back with the same tokenizer."""
+    from r1model.model.config import BPE_VOCAB_SIZE, ModelConfig
+    from r1model.model.deepseek_v3 import DeepSeekV3
+    from r1model.model.tokenizer import R1Tokenizer
+
+    config = validate_run_config({
+        "model": {"source": "tiny-bpe", "overrides": SMALL_MODEL}, "template": "mini",
+        "datasets": [{"task": "addition", "difficulty": {"digits": 2}}],
+        "rewards": [{"name": "accuracy"}, {"name": "format"}, {"name": "language", "weight": 0.5}],
+        "grpo": {"group_size": 4, "prompts_per_step": 2, "max_new_tokens": 8, "beta": 0.1, "learning_rate": 1e-2},
+    })
+    ctx = RunContext(config, tmp_path, EventWriter(tmp_path), torch.device("cpu"))
+    model_config = ModelConfig.preset(config.model.source, **config.model.overrides)
+    torch.manual_seed(0)
+    model, tokenizer = DeepSeekV3(model_config), R1Tokenizer.for_config(model_config)
+    assert (model.config.vocab_size, tokenizer.kind) == (BPE_VOCAB_SIZE, "bpe")
+    scored = []
+    real_rewards = grpo_trainer.compute_rewards
+
+    def rewards_with_spread(texts, problems, weights, **kw):  # a random model earns nothing: spread the totals
+        scored.append((list(texts), weights))
+        totals, components = real_rewards(texts, problems, weights, **kw)
+        return [t + 0.1 * i for i, t in enumerate(totals)], components
+    monkeypatch.setattr(grpo_trainer, "compute_rewards", rewards_with_spread)
+    trainer = grpo_trainer.GRPOTrainer(ctx, model, tokenizer, DataSource(config), reference=modeling.frozen_copy(model))
+    before = [p.detach().clone() for p in model.parameters()]
+    values = trainer.step(1)
+    (texts, weights), = scored
+    assert len(texts) == 8 and all(isinstance(t, str) for t in texts) and weights["language"] == 0.5
+    assert torch.isfinite(torch.tensor(values["loss"])) and values["grad_norm"] > 0
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    folder = trainer.save(1)
+    loaded, loaded_tokenizer = modeling.load_model(folder, torch.device("cpu"))
+    assert (loaded.config.tokenizer, loaded_tokenizer.kind, loaded_tokenizer.vocab_size) == ("bpe", "bpe", BPE_VOCAB_SIZE)
