@@ -74,7 +74,7 @@ def build_model(spec: ModelSpec, device: torch.device, seed: int):
     config = ModelConfig.preset(spec.source, **spec.overrides)
     torch.manual_seed(seed)
     model = DeepSeekV3(config).to(device)
-    return model, R1Tokenizer.build()
+    return model, R1Tokenizer.for_config(config)  # the preset's tokenizer: char-level or byte-level BPE
 
 
 def load_model(folder: str | Path, device: torch.device, source: str | None = None):

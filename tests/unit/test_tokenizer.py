@@ -160,3 +160,14 @@ def test_a_bpe_checkpoint_loads_with_its_bpe_tokenizer(tmp_path):
     assert tok.decode(tok.encode(BILINGUAL)) == BILINGUAL
     ids = torch.tensor([tok.encode("User: 先加 1+1\nAssistant: ")])
     assert torch.equal(loaded(ids).logits, model(ids).logits)
+
+
+def test_a_bpe_preset_builds_with_its_own_tokenizer():
+    import torch
+
+    from r1model.train.config import ModelSpec
+    from r1model.train.modeling import build_model
+
+    model, tokenizer = build_model(ModelSpec(source="tiny-bpe"), torch.device("cpu"), seed=0)
+    assert tokenizer.kind == "bpe" and tokenizer.vocab_size == model.config.vocab_size
+    assert tokenizer.decode(tokenizer.encode("二加三等于五")) == "二加三等于五"
