@@ -33,6 +33,7 @@ def trace_list(request, run_id: int):
             "run": run, "traces": traces, "flt": flt, "errors": errors, "statuses": STATUSES,
             "page_number": page_number, "has_next": has_next, "query": urlencode(query),
             "can_annotate": access.can_annotate,
+            "queue_query": urlencode({k: v for k, v in filter_query(request.GET).items() if k not in errors}),
         },
         nav="review",
     )

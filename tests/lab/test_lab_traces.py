@@ -42,6 +42,7 @@ def test_a_wrong_filter_value_is_named_on_the_page_with_the_allowed_values_and_l
     assert "<code>reflection</code>: “maybe” is not one of yes, no" in errors
     assert "<code>reward_max</code>: “nan” is not a number" in errors
     assert "step_max" not in errors  # a right value is applied, not named
+    assert f'href="/runs/{lab.run.id}/review/?step_max=9"' in body  # the queue of the list takes the right values only
     assert body.count('class="card trace-card') == 0 and body.count("<td class=\"num\"><a href=\"/traces/") == 4  # the fixture's step-5 traces
     assert 'id="filter-errors"' not in owner_client.get(f"/runs/{lab.run.id}/traces/?status=wrong").content.decode()
 
@@ -99,10 +100,11 @@ def test_prompt_across_steps_lists_the_prompts_traces_in_step_order(owner_client
 
 def test_xss_corpus_in_traces_and_annotations_is_escaped_everywhere(owner_client, teammate_client, lab):
     for i, payload in enumerate(XSS_CORPUS):
-        trace = _add(lab.run, 1000 + i, step=7, group_id="xss", prompt_id="xss", prompt=payload, completion=payload, think=f"wait {payload}", answer=payload, rewards={payload: 1.0})
+        trace = _add(lab.run, 1000 + i, step=7, group_id="xss", prompt_id="xss", prompt=payload, completion=payload, think=f"wait {payload}", answer=payload, gold=payload, rewards={payload: 1.0})
         Annotation.objects.create(trace=trace, user=lab.teammate, rating="flag", labels=[payload], comment=payload)
     pages = [
         f"/runs/{lab.run.id}/traces/?step_min=7&step_max=7", f"/runs/{lab.run.id}/groups/xss/", f"/runs/{lab.run.id}/prompt/?prompt_id=xss",
+        f"/runs/{lab.run.id}/review/?group_id=xss", f"/runs/{lab.run.id}/review/?group_id=xss&after=1005",
     ] + [f"/traces/{t}/" for t in Trace.objects.filter(group_id="xss").values_list("id", flat=True)]
     for path in pages:
         body = owner_client.get(path).content.decode()
