@@ -149,7 +149,7 @@ def run_rows(rows, benchmarks, compare=False, best=None):
             f'<td><div class="progress" title="{title}"><span style="width: {int(round(run.progress * 100))}%"></span></div>'
             f'<div class="sub">{where}</div></td>'
             f"<td>{e(duration(run.eta_s)) if run.is_active else '—'}</td>"
-            f'<td title="{e(run.created_at.isoformat()) if run.created_at else ""}">{e(_age(run.created_at, now))}</td>'
+            f"<td>{_age(run.created_at, now)}</td>"
             f'<td class="num">{e(hours(row.cpu_hours))}</td><td class="num">{e(hours(row.gpu_hours))}</td>{scores}'
             f"<td>{e(_age(run.last_activity_at, now))}</td><td>{e(run.worker_name) if run.worker_name else '—'}</td>"
             f"<td>{e(run.project_name) if run.project_name else '—'}</td><td>{e(run.created_by_username) if run.created_by_username else '—'}</td>"
