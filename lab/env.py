@@ -109,3 +109,28 @@ def cache_from_env() -> dict:
         raise EnvError(f"CACHE_URL: no host in {raw!r}")
     return {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": raw,
                         "KEY_PREFIX": "r1lab"}}
+
+
+ROOT_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
+
+
+def env_named_paths(name: str) -> dict[str, str]:
+    """`name=/abs/path,name2=/abs/path2` → {"name": "/abs/path", ...} (empty when unset). Each name is
+    letters, digits, `_` or `-`, once; each path absolute. Used for LAB_MODEL_ROOTS: the folders an admin
+    lets the lab register models from (users pick a root by its name, never by its path)."""
+    raw = os.environ.get(name, "")
+    roots: dict[str, str] = {}
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        key, sep, path = (piece.strip() for piece in item.partition("="))
+        if not sep or not key or not path:
+            raise EnvError(f"{name}: expected name=/absolute/path, got {item!r}")
+        if not set(key) <= ROOT_NAME_CHARS:
+            raise EnvError(f"{name}: root name {key!r} may hold only letters, digits, '_' and '-'")
+        if not os.path.isabs(path):
+            raise EnvError(f"{name}: the path of root {key!r} must be absolute, got {path!r}")
+        if key in roots:
+            raise EnvError(f"{name}: root name {key!r} given twice")
+        roots[key] = os.path.normpath(path)
+    return roots

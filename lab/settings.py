@@ -12,6 +12,7 @@ from lab.env import (
     env_bool,
     env_int,
     env_list,
+    env_named_paths,
     env_str,
 )
 
@@ -130,6 +131,8 @@ WHITENOISE_USE_FINDERS = True
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 LAB_MAX_UPLOAD_BYTES = env_int("LAB_MAX_UPLOAD_BYTES", 200 * 1024 * 1024)
+# folders an admin registers models from (lab_register_model --root NAME); users never type server paths
+LAB_MODEL_ROOTS = env_named_paths("LAB_MODEL_ROOTS")
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
 # Celery: the database is the source of truth for a run; messages only carry ids.

@@ -3,7 +3,7 @@ from django.urls import path
 
 from lab.api import openapi
 from lab.api import views as api
-from lab.views import auth, dashboard, datasets, pages, runs, team, traces
+from lab.views import auth, dashboard, datasets, models, pages, runs, team, traces
 
 pages_urls = [
     path("", runs.overview, name="overview"),
@@ -32,6 +32,8 @@ pages_urls = [
     path("datasets/new/", datasets.dataset_new, name="dataset_new"),
     path("datasets/save", datasets.dataset_save, name="dataset_save"),
     path("datasets/<int:dataset_id>/", datasets.dataset_detail, name="dataset"),
+    path("models/", models.model_list, name="models"),
+    path("models/register", models.model_register, name="model_register"),
     path("review/", pages.review_home, name="review"),
     path("benchmarks/", pages.benchmarks, name="benchmarks"),
     path("workers/", pages.workers, name="workers"),

@@ -5,3 +5,4 @@ from lab.models.runs import Run, RunStatus  # noqa: F401
 from lab.models.events import CheckpointRecord, EvalResult, Metric, MetricSummary, RunLog, Trace  # noqa: F401
 from lab.models.workers import Worker  # noqa: F401
 from lab.models.review import Annotation, ApiToken  # noqa: F401
+from lab.models.registry import RegisteredModel  # noqa: F401

@@ -2,8 +2,10 @@
 
 Every RunConfig field that names a file or folder holds, in the lab, one of these (INPUT_FIELDS):
 
-    model.source              a model preset ("tiny", …) or a checkpoint of a run: "run:ID@STEP"
-                              ("run:ID" = that run's latest checkpoint, pinned to its step when the run is made)
+    model.source              a model preset ("tiny", …), a checkpoint of a run: "run:ID@STEP"
+                              ("run:ID" = that run's latest checkpoint, pinned to its step when the run is made),
+                              a registered model of the team: "model:ID" (the Models page), or a Hugging
+                              Face hub id: "hf:org/name[@revision]" (a name on the hub, not a server path)
     datasets[i].path          a dataset version of the team: "dataset:ID"
     base.datasets[i].path     the same
     evaluation.benchmarks[i]  "heldout", a built-in benchmark name, or "dataset:ID"
@@ -12,7 +14,8 @@ Every RunConfig field that names a file or folder holds, in the lab, one of thes
 only — never the file system, so an answer cannot tell which server paths exist — and any other string
 (an absolute path, `..`, another team's run) is a field error. `resolve_inputs` runs on the worker just
 before the trainer starts: it turns each reference into the folder or file on the data volume, and
-refuses any that leads outside its run directory or the datasets folder (a symlink included).
+refuses any that leads outside its run directory, the datasets folder or its model root (a symlink
+included); a hub model becomes the trainer's 'org/name@revision', downloaded there into HF_HOME.
 The CLI (`python -m r1model`, local and trusted) keeps taking paths; only the lab speaks references.
 """
 from __future__ import annotations
@@ -25,17 +28,21 @@ from pathlib import Path
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
-from lab.models import CheckpointRecord, Dataset, Run
+from lab.models import CheckpointRecord, Dataset, RegisteredModel, Run
+from lab.services.model_registry import ModelFolderError, model_folder_path, parse_hub_reference
 from r1model.model.config import PRESETS
 
 CHECKPOINT_REF = re.compile(r"run:(?P<run>\d{1,18})(?:@(?P<step>\d{1,18}))?")
 DATASET_REF = re.compile(r"dataset:(?P<id>\d{1,18})")
+MODEL_REF = re.compile(r"model:(?P<id>\d{1,18})")
+HUB_PREFIX = "hf:"
 HELDOUT = "heldout"
 INPUT_DIR = "input-checkpoint"  # an evaluation child's own copy of its parent's checkpoint
 
 MODEL_HELP = (
-    "a model preset ({presets}) or a checkpoint of one of this team's runs, written run:ID@STEP "
-    "(run:ID = its latest); server paths are not accepted"
+    "a model preset ({presets}), a checkpoint of one of this team's runs, written run:ID@STEP "
+    "(run:ID = its latest), a registered model of this team, written model:ID (the Models page lists them), "
+    "or a Hugging Face hub id, written hf:org/name or hf:org/name@revision; server paths are not accepted"
 )
 DATASET_HELP = "a dataset of this team, written dataset:ID (the datasets page lists them); server paths are not accepted"
 
@@ -58,6 +65,10 @@ def dataset_ref(dataset_id: int) -> str:
     return f"dataset:{dataset_id}"
 
 
+def model_ref(model_id: int) -> str:
+    return f"model:{model_id}"
+
+
 def _dataset_fields(config: dict):
     """(field name, spec dict) for every dataset spec of the run and of its base stage."""
     for i, spec in enumerate(config.get("datasets") or []):
@@ -77,7 +88,7 @@ def check_inputs(team_id: int, config: dict) -> dict:
     model = config.get("model") or {}
     source = model.get("source")
     if isinstance(source, str) and source not in PRESETS:
-        normalised = _check_checkpoint(team_id, source)
+        normalised = _check_checkpoint(team_id, source) or _check_model(team_id, source)
         if normalised is None:
             errors["model.source"] = [f"{source!r} is not " + MODEL_HELP.format(presets=", ".join(sorted(PRESETS)))]
         else:
@@ -118,6 +129,20 @@ def _check_checkpoint(team_id: int, source: str) -> str | None:
     return None if latest is None else checkpoint_ref(int(match["run"]), latest)
 
 
+def _registered(team_id: int, reference: str) -> RegisteredModel | None:
+    match = MODEL_REF.fullmatch(reference) if isinstance(reference, str) else None
+    if match is None:
+        return None
+    return RegisteredModel.objects.filter(id=int(match["id"]), team_id=team_id).first()
+
+
+def _check_model(team_id: int, source: str) -> str | None:
+    """model:ID of a registered model of the team, or hf:org/name[@rev] (syntax only: no network)."""
+    if source.startswith(HUB_PREFIX):
+        return source if parse_hub_reference(source[len(HUB_PREFIX):]) is not None else None
+    return source if _registered(team_id, source) is not None else None
+
+
 def _dataset(team_id: int, reference: str) -> Dataset | None:
     match = DATASET_REF.fullmatch(reference) if isinstance(reference, str) else None
     if match is None:
@@ -135,7 +160,10 @@ def resolve_inputs(run: Run) -> dict:
     model = config.get("model") or {}
     source = model.get("source")
     if isinstance(source, str) and source not in PRESETS:
-        model["source"] = str(_checkpoint_path(run, source))
+        if source.startswith(HUB_PREFIX) or MODEL_REF.fullmatch(source):
+            model["source"] = _model_source(run.team_id, source)
+        else:
+            model["source"] = str(_checkpoint_path(run, source))
     for field, spec in _dataset_fields(config):
         if spec.get("path") is not None:
             spec["path"] = str(_dataset_path(run.team_id, field, spec["path"]))
@@ -173,6 +201,29 @@ def _checkpoint_path(run: Run, source: str) -> Path:
     if not (path / "config.json").is_file():
         raise InputError(f"model.source: checkpoint {source} is no longer on disk (rotated away by keep_checkpoints?)")
     return path
+
+
+def _model_source(team_id: int, source: str) -> str:
+    """hf:org/name@rev → 'org/name@rev'; model:ID → its hub id, or its folder confined to its model root."""
+    if source.startswith(HUB_PREFIX):
+        parsed = parse_hub_reference(source[len(HUB_PREFIX):])
+        if parsed is None:
+            raise InputError(f"model.source: {source!r} is not a hub id (hf:org/name[@revision])")
+        return f"{parsed[0]}@{parsed[1]}" if parsed[1] else parsed[0]
+    model = _registered(team_id, source)
+    if model is None:
+        raise InputError(f"model.source: no registered model {source} in this team")
+    if model.kind == RegisteredModel.Kind.HUB:
+        if parse_hub_reference(model.hub_source) is None:
+            raise InputError(f"model.source: registered model {source} has no valid hub id")
+        return model.hub_source
+    try:
+        path = model_folder_path(model.root, model.folder)
+    except ModelFolderError as exc:
+        raise InputError(f"model.source: registered model {source}: {exc}") from None
+    if not (path / "config.json").is_file():
+        raise InputError(f"model.source: registered model {source} has no config.json in its folder")
+    return str(path)
 
 
 def _dataset_path(team_id: int, field: str, reference: str) -> Path:

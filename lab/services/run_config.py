@@ -14,8 +14,10 @@ from r1model.train import recipes as recipes_module
 
 # In the lab, fields that name files take references (lab.services.references): their help says so.
 LAB_FIELD_HELP = {
-    ("ModelSpec", "source"): "A model preset (e.g. 'tiny': a fresh, randomly initialised model) or a checkpoint "
-    "of one of this team's runs, written run:ID@STEP (run:ID = its latest; each run page lists its checkpoints).",
+    ("ModelSpec", "source"): "A model preset (e.g. 'tiny': a fresh, randomly initialised model); a checkpoint "
+    "of one of this team's runs, written run:ID@STEP (run:ID = its latest; each run page lists its checkpoints); "
+    "a registered model of this team, written model:ID (the Models page lists them); or a Hugging Face hub id, "
+    "written hf:org/name or hf:org/name@revision (downloaded by the worker).",
     ("DatasetSpec", "path"): "A dataset of this team, written dataset:ID (the datasets page lists them). Null when "
     "`task` is given.",
     ("EvalConfig", "benchmarks"): "'heldout' = the test split of the run's datasets; a built-in benchmark "

@@ -215,3 +215,65 @@ def test_the_dataset_page_gives_its_reference_and_no_server_path(lab, alpha_file
     client.force_login(lab.owner)
     page = client.get(f"/datasets/{lab.dataset.id}/").content.decode()
     assert f"dataset:{lab.dataset.id}" in page and str(alpha_files["data"]) not in page
+
+
+def test_registered_models_and_hub_ids_are_references(lab, alpha_files, monkeypatch):
+    """model:ID of the team resolves to its hub id; hf:org/name@rev to org/name@rev; another team's model:ID
+    and a hub id that reads as a path are field errors, with the answer of a model that does not exist."""
+    from lab.services.model_registry import model_register_hub
+
+    monkeypatch.setattr(run_services, "_dispatch", lambda run_id: None)
+    mine = model_register_hub(team=lab.team, user=lab.owner, name="qwen", hub_id="Qwen/Qwen2.5-0.5B@main")
+    theirs = model_register_hub(team=lab.other, user=lab.outsider, name="theirs", hub_id="beta/secret")
+    client, token = Client(), token_create(user=lab.owner)
+
+    def post(source):
+        return client.post("/api/v1/runs", {"name": "m", "config": {"kind": "grpo", "model": {"source": source}}},
+                           content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {token}")
+
+    for source, resolved in ((mine.reference, "Qwen/Qwen2.5-0.5B@main"), ("hf:Qwen/Qwen2.5-0.5B", "Qwen/Qwen2.5-0.5B"),
+                             ("hf:org/name@v1.0", "org/name@v1.0")):
+        response = post(source)
+        assert response.status_code == 201, (source, response.content)
+        run = Run.objects.get(id=response.json()["id"])
+        assert run.config["model"]["source"] == source and resolve_inputs(run)["model"]["source"] == resolved
+
+    def error(source):
+        response = post(source)
+        assert response.status_code == 400, source
+        return response.json()["errors"]["model.source"][0].replace(repr(source), "SOURCE")
+
+    assert error(theirs.reference) == error("model:999999")  # another team's model: as if it did not exist
+    for bad in ("hf:/etc/passwd", "hf:../../x", "hf:org/name@../../etc", "hf:org", "hf:", "model:", "Qwen/Qwen2.5-0.5B",
+                f"hf:{alpha_files['checkpoint']}"):
+        assert "hf:org/name" in error(bad) and "model:ID" in error(bad)
+    stored = Run.objects.create(team=lab.team, name="stored", created_by=lab.owner,
+                                config=validate_run_config({"model": {"source": theirs.reference}}).model_dump(mode="json"))
+    with pytest.raises(InputError, match="no registered model"):
+        resolve_inputs(stored)
+    assert _opened == []
+
+
+def test_a_folder_model_resolves_to_its_folder_and_never_out_of_its_root(lab, tmp_path, settings):
+    from lab.models import RegisteredModel
+
+    root, outside = tmp_path / "model-root", tmp_path / "elsewhere"
+    for folder in (root / "qwen", outside):
+        folder.mkdir(parents=True)
+        (folder / "config.json").write_text("{}")
+    settings.LAB_MODEL_ROOTS = {"shared": str(root)}
+    model = RegisteredModel.objects.create(team=lab.team, name="local", kind="folder", root="shared", folder="qwen")
+    run = Run.objects.create(team=lab.team, name="on-folder", created_by=lab.owner,
+                             config=validate_run_config({"model": {"source": model.reference}}).model_dump(mode="json"))
+    assert resolve_inputs(run)["model"]["source"] == str(root / "qwen")
+    (root / "qwen-link").symlink_to(outside)  # the folder was swapped for a symlink out of the root after registration
+    RegisteredModel.objects.filter(id=model.id).update(folder="qwen-link")
+    with pytest.raises(InputError, match="outside its model root"):
+        resolve_inputs(run)
+    RegisteredModel.objects.filter(id=model.id).update(folder="../elsewhere")
+    with pytest.raises(InputError, match="model.source"):
+        resolve_inputs(run)
+    settings.LAB_MODEL_ROOTS = {}
+    RegisteredModel.objects.filter(id=model.id).update(folder="qwen")
+    with pytest.raises(InputError, match="no model root"):
+        resolve_inputs(run)
