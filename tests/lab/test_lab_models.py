@@ -234,3 +234,15 @@ def test_another_team_sees_none_of_it(lab, outsider_client, client):
     assert RegisteredModel.objects.get(name="beta-model").team_id == lab.other.id
     assert hub.team_id == lab.team.id
     assert client.get("/models/").status_code == 302  # anonymous: to the login
+
+
+def test_hostile_names_are_escaped(lab, owner_client):
+    from tests.lab.xss_corpus import XSS_CORPUS
+
+    for i, payload in enumerate(XSS_CORPUS[:5]):
+        model_register_hub(team=lab.team, user=lab.owner, name=f"{i} {payload}"[:100], hub_id="org/name")
+    Run.objects.filter(id=lab.run.id).update(name=XSS_CORPUS[0])
+    page = owner_client.get("/models/").content.decode()
+    for payload in XSS_CORPUS[:5]:
+        if "<" in payload:
+            assert payload not in page

@@ -26,7 +26,7 @@ def test_page_posts_without_a_csrf_token_are_refused(lab):
 
 
 def test_state_changing_views_refuse_get(lab, owner_client):
-    for name in ("run_cancel", "run_resume", "trace_annotate", "demo_run", "dataset_save", "switch_team"):
+    for name in ("run_cancel", "run_resume", "trace_annotate", "demo_run", "dataset_save", "switch_team", "model_register"):
         pattern = next(p for p in site_urls.pages_urls if p.name == name)
         kwargs = {k: {"run_id": lab.run.id, "trace_id": lab.trace.id}[k] for k in pattern.pattern.converters}
         from django.urls import reverse
