@@ -246,3 +246,21 @@ def test_hostile_names_are_escaped(lab, owner_client):
     for payload in XSS_CORPUS[:5]:
         if "<" in payload:
             assert payload not in page
+
+
+def test_the_django_admin_registers_a_folder_confined_to_its_root(lab, roots, tmp_path):
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    make_folder(roots / "good")
+    (roots / "out").symlink_to(tmp_path)
+    staff = get_user_model().objects.create_superuser("root-admin", password="root-admin-password-1")
+    client = Client()
+    client.force_login(staff)
+    form = {"team": lab.team.id, "name": "escape", "kind": "folder", "root": "shared", "folder": "out", "hub_id": "", "revision": ""}
+    response = client.post("/admin/lab/registeredmodel/add/", form)
+    assert response.status_code == 200 and "outside its model root" in response.content.decode()
+    response = client.post("/admin/lab/registeredmodel/add/", {**form, "name": "good", "folder": "good"})
+    assert response.status_code == 302
+    model = RegisteredModel.objects.get(name="good")
+    assert model.info["architecture"] == "Qwen2ForCausalLM" and model.created_by == staff
