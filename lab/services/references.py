@@ -15,7 +15,7 @@ only — never the file system, so an answer cannot tell which server paths exis
 (an absolute path, `..`, another team's run) is a field error. `resolve_inputs` runs on the worker just
 before the trainer starts: it turns each reference into the folder or file on the data volume, and
 refuses any that leads outside its run directory, the datasets folder or its model root (a symlink
-included); a hub model becomes the trainer's 'org/name@revision', downloaded there into HF_HOME.
+included); a hub model becomes the trainer's 'hf:org/name@revision', downloaded there into HF_HOME.
 The CLI (`python -m r1model`, local and trusted) keeps taking paths; only the lab speaks references.
 """
 from __future__ import annotations
@@ -204,19 +204,20 @@ def _checkpoint_path(run: Run, source: str) -> Path:
 
 
 def _model_source(team_id: int, source: str) -> str:
-    """hf:org/name@rev → 'org/name@rev'; model:ID → its hub id, or its folder confined to its model root."""
+    """hf:org/name@rev stays so (the trainer then only asks the hub); model:ID → hf:<its hub id>, or its
+    folder confined to its model root."""
     if source.startswith(HUB_PREFIX):
         parsed = parse_hub_reference(source[len(HUB_PREFIX):])
         if parsed is None:
             raise InputError(f"model.source: {source!r} is not a hub id (hf:org/name[@revision])")
-        return f"{parsed[0]}@{parsed[1]}" if parsed[1] else parsed[0]
+        return HUB_PREFIX + (f"{parsed[0]}@{parsed[1]}" if parsed[1] else parsed[0])
     model = _registered(team_id, source)
     if model is None:
         raise InputError(f"model.source: no registered model {source} in this team")
     if model.kind == RegisteredModel.Kind.HUB:
         if parse_hub_reference(model.hub_source) is None:
             raise InputError(f"model.source: registered model {source} has no valid hub id")
-        return model.hub_source
+        return HUB_PREFIX + model.hub_source
     try:
         path = model_folder_path(model.root, model.folder)
     except ModelFolderError as exc:

@@ -43,14 +43,22 @@ def is_hf_model(model) -> bool:
     return isinstance(model, HFCausalLM)
 
 
+HUB_PREFIX = "hf:"
+
+
 def resolve_source(source: str) -> tuple[str, str | Path]:
     """("preset", name) or ("folder", local folder): a preset name, an existing folder (it must hold a
-    config.json), or a hub id 'org/name[@revision]' (its snapshot in HF_HOME, downloaded when missing).
+    config.json), or a hub id 'org/name[@revision]' (its snapshot in HF_HOME, downloaded when missing);
+    'hf:org/name[@revision]' is the hub id and nothing else (the lab's workers pass hub models so).
     ModelSourceError (a ValueError) naming `model.source` otherwise."""
     from r1model.model.hf import ModelSourceError, download_hub_model, parse_hub_id
 
     if source in PRESETS:
         return "preset", source
+    if source.startswith(HUB_PREFIX):  # explicitly the hub: never a local folder of the same name
+        if parse_hub_id(source[len(HUB_PREFIX):]) is None:
+            raise ModelSourceError(f"model.source {source!r} is not a hub id (hf:org/name[@revision])")
+        return "folder", download_hub_model(source[len(HUB_PREFIX):])
     path = Path(source)
     if path.exists():
         if not (path.is_dir() and (path / "config.json").is_file()):

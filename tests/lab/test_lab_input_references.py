@@ -218,7 +218,7 @@ def test_the_dataset_page_gives_its_reference_and_no_server_path(lab, alpha_file
 
 
 def test_registered_models_and_hub_ids_are_references(lab, alpha_files, monkeypatch):
-    """model:ID of the team resolves to its hub id; hf:org/name@rev to org/name@rev; another team's model:ID
+    """model:ID of the team resolves to hf:<its hub id> (the trainer then asks only the hub); another team's model:ID
     and a hub id that reads as a path are field errors, with the answer of a model that does not exist."""
     from lab.services.model_registry import model_register_hub
 
@@ -231,8 +231,8 @@ def test_registered_models_and_hub_ids_are_references(lab, alpha_files, monkeypa
         return client.post("/api/v1/runs", {"name": "m", "config": {"kind": "grpo", "model": {"source": source}}},
                            content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {token}")
 
-    for source, resolved in ((mine.reference, "Qwen/Qwen2.5-0.5B@main"), ("hf:Qwen/Qwen2.5-0.5B", "Qwen/Qwen2.5-0.5B"),
-                             ("hf:org/name@v1.0", "org/name@v1.0")):
+    for source, resolved in ((mine.reference, "hf:Qwen/Qwen2.5-0.5B@main"), ("hf:Qwen/Qwen2.5-0.5B", "hf:Qwen/Qwen2.5-0.5B"),
+                             ("hf:org/name@v1.0", "hf:org/name@v1.0")):
         response = post(source)
         assert response.status_code == 201, (source, response.content)
         run = Run.objects.get(id=response.json()["id"])

@@ -387,3 +387,19 @@ def test_deepseek_v3_folders_load_into_the_builtin_model(tmp_path):
     assert isinstance(engine, BuiltinEngine)
     [completion] = sample_completions(model, tokenizer, [tokenizer.encode(modeling.prompt_text(tokenizer, "1+1"))])
     assert completion.token_ids
+
+
+def test_an_hf_prefixed_source_is_the_hub_even_when_a_folder_of_that_name_exists(tmp_path, monkeypatch):
+    """The lab passes hub models as hf:org/name@rev: a local folder org/name in the working directory
+    must not be taken instead of the hub (offline here: the error names the hub id)."""
+    from r1model.model.hf import ModelSourceError
+    from r1model.train.modeling import resolve_source
+
+    (tmp_path / "org" / "name").mkdir(parents=True)
+    (tmp_path / "org" / "name" / "config.json").write_text("{}")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    assert resolve_source("org/name") == ("folder", Path("org/name"))
+    with pytest.raises(ModelSourceError, match="org/name"):
+        resolve_source("hf:org/name")
