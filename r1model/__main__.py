@@ -5,6 +5,8 @@
     python -m r1model recipe list
     python -m r1model recipe show NAME [--quick] [--seed N] [--model M] [--dataset F] [--set KEY.PATH=VALUE ...]
     python -m r1model recipe run NAME --run-dir DIR [--seed N] [--quick] [--model M] [--dataset F] [--set ...]
+    python -m r1model recipe run CHAIN --run-dir DIR [--seed N] [--quick] [--set [STAGE:]KEY.PATH=VALUE ...]
+                                      (a chain of recipes, r1model.train.chains; the same command resumes it)
     python -m r1model score ...       (r1model.evaluate.score)
     python -m r1model evaluate ...    (r1model.evaluate.runner)
 
@@ -61,12 +63,19 @@ def _cmd_recipe(args) -> int:
     from r1model.train.config import ConfigError
     from r1model.train.recipes import RECIPES, parse_set, recipe_config
 
+    from r1model.train.chains import CHAINS
+
     if args.recipe_command == "list":
-        width = max(len(name) for name in RECIPES)
+        width = max(len(name) for name in [*RECIPES, *CHAINS])
         for name, recipe in RECIPES.items():
             needs = f" [needs {', '.join(need.option for need in recipe.needs)}]" if recipe.needs else ""
             print(f"{name:{width}}  {recipe.description}{needs}")
+        for name, chain in CHAINS.items():
+            stages = " → ".join(stage.name for stage in chain.stages)
+            print(f"{name:{width}}  [chain: {stages}] {chain.description}")
         return 0
+    if args.name in CHAINS:
+        return _cmd_chain(args)
     try:
         sets = [parse_set(item) for item in args.set]
         config = recipe_config(args.name, quick=args.quick, seed=args.seed, model=args.model, dataset=args.dataset,
@@ -81,6 +90,29 @@ def _cmd_recipe(args) -> int:
         print(config.to_json())
         return 0
     return _train(config, args.run_dir, args.quiet)
+
+
+def _cmd_chain(args) -> int:
+    """`recipe show/run` of a chain: show prints its plan (stages, inputs) as JSON; run runs or resumes it."""
+    import json
+
+    from r1model.train.chains import CHAINS, ChainError, chain_plan, run_chain
+    from r1model.train.recipes import parse_set
+
+    if args.model is not None or args.dataset is not None:
+        print(f"{args.name} is a chain: its stages take their models and datasets from earlier stages "
+              "(--model / --dataset do not apply; --set STAGE:KEY.PATH=VALUE changes one stage)", file=sys.stderr)
+        return EXIT_USAGE
+    if args.recipe_command == "show":
+        print(json.dumps(chain_plan(CHAINS[args.name]), indent=2))
+        return 0
+    try:
+        sets = [parse_set(item) for item in args.set]
+        return run_chain(args.name, args.run_dir, quick=args.quick, seed=args.seed, sets=sets,
+                         progress_stream=open(os.devnull, "w") if args.quiet else sys.stderr)
+    except (ChainError, ValueError) as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_USAGE
 
 
 def _delegate(module: str, function: str, argv: list[str]) -> int:
@@ -109,7 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("config")
     validate.set_defaults(func=_cmd_validate)
 
-    recipe = sub.add_parser("recipe", help="named experiments (aha-mini, r1-zero, cold-start-sft, rejection-sampling, distill, evaluate)")
+    recipe = sub.add_parser("recipe", help="named experiments (aha-mini, r1-zero, cold-start-sft, rejection-sampling, distill, evaluate) "
+                         "and chains of them (r1-mini)")
     recipe_sub = recipe.add_subparsers(dest="recipe_command", required=True)
     recipe_sub.add_parser("list", help="the recipes and what they show")
     for name, help_text in (("show", "print a recipe's RunConfig"), ("run", "run a recipe in a run directory")):

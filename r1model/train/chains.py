@@ -1,0 +1,480 @@
+"""Chains: recipes run one after another, each stage taking its inputs from earlier stages' artifacts.
+
+    python -m r1model recipe run r1-mini --run-dir DIR [--quick] [--seed N] [--set KEY=V] [--set STAGE:KEY=V]
+
+    from r1model.train.chains import CHAINS, run_chain
+    exit_code = run_chain("r1-mini", "runs/r1-mini", quick=True)
+
+The definitions (this module's top half) import without torch, as recipes.py does; running a stage imports
+the runner. Layout of a chain directory:
+
+    DIR/chain.json                 stages, status per stage (pending/running/completed/failed/stopped, reason),
+                                   the artifacts each produced and the lineage (which stage's artifact each
+                                   stage consumed, as which input)
+    DIR/stages/NN-<name>/          a run stage: a normal run directory (config.json, events.jsonl,
+                                   checkpoints/); a data stage: data.jsonl + summary.json
+    DIR/comparison.json            the chain's comparison (r1-mini: Zero vs R1-mini), when it defines one
+
+A stage is a recipe (or a config builder, quick -> config dict) plus where its model and dataset come from:
+`From("zero")` is stage zero's last checkpoint, `From("samples", "rollouts")` its rollouts.jsonl,
+`From("cold-start-data", "data")` a data stage's file. A data stage (`make=`) turns an earlier stage's samples
+into an SFT file with r1model.train.filters (no training).
+
+Failure and resume: a stage that fails stops the chain; chain.json names the stage and its one-line reason and
+earlier stages stay completed, their artifacts usable. Running the same command again resumes: completed stages
+are skipped (their artifacts reused), the failed or interrupted stage resumes from its own checkpoints (the
+runner resumes a run directory), the later stages follow. The options a chain was started with (quick, seed,
+sets) are kept in chain.json; resuming with other options is refused.
+
+Adding a chain is a few lines: a tuple of Stages and an entry in CHAINS. E.g. distill-mini would be the first
+eight stages of r1-mini then `Stage("student", recipe="distill", dataset=From("sft-data", "data"))` and
+`compare=("final-rl", "student")`; weak-base a `base` stage with `--set total_steps=...` lowered before `zero`;
+language-mixing two RL stages from one base, with and without `{"name": "language"}` among the rewards.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from r1model.train.config import ConfigError, RunConfig, validate_run_config
+from r1model.train.recipes import RECIPES, set_path, use_dataset, use_model
+
+CHAIN_JSON = "chain.json"
+COMPARISON_JSON = "comparison.json"
+RUN_ARTIFACTS = {"checkpoint": None, "accepted": "accepted.jsonl", "rollouts": "rollouts.jsonl", "events": "events.jsonl"}
+DATA_ARTIFACT = "data.jsonl"
+
+
+@dataclass(frozen=True)
+class From:
+    """An input taken from an earlier stage: its `artifact` ("checkpoint": the last complete
+    checkpoints/step-N; "accepted", "rollouts", "events": the run's files; "data": a data stage's file)."""
+
+    stage: str
+    artifact: str = "checkpoint"
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    description: str = ""
+    recipe: str | None = None  # a recipe of RECIPES ...
+    build: Callable[[bool], dict] | None = None  # ... or a config builder (quick -> config dict)
+    model: From | None = None  # -> model.source (recipes.use_model: the recipe's base pretraining is dropped)
+    dataset: From | None = None  # -> datasets (recipes.use_dataset)
+    sets: tuple[tuple[str, Any], ...] = ()  # config changes, applied after the recipe's
+    quick_sets: tuple[tuple[str, Any], ...] = ()  # ... and these only with --quick
+    make: str | None = None  # a data stage: a builder of DATA_BUILDERS, reading `source`
+    source: From | None = None
+
+    @property
+    def kind(self) -> str:
+        return "data" if self.make else "run"
+
+    def inputs(self) -> dict[str, From]:
+        """{input name: where it comes from}: model.source / datasets for a run stage, source for a data one."""
+        named = {"model.source": self.model, "datasets": self.dataset, "source": self.source}
+        return {key: value for key, value in named.items() if value is not None}
+
+
+@dataclass(frozen=True)
+class Chain:
+    name: str
+    description: str
+    stages: tuple[Stage, ...]
+    compare: tuple[str, str] | None = None  # (baseline stage, final stage) for comparison.json
+
+    def stage_dirs(self) -> list[str]:
+        return [f"{index:02d}-{stage.name}" for index, stage in enumerate(self.stages, 1)]
+
+
+class ChainError(ValueError):
+    """A chain that cannot start: unknown name, a bad definition, options that differ from chain.json's."""
+
+
+# ---------------------------------------------------------------------------------------------- definitions
+
+def _base_pretraining(quick: bool) -> dict:
+    """The base model: the tiny preset pretrained exactly as r1-zero's in-run base stage (same data, steps,
+    supervised settings), as a stage of its own so that Zero and every SFT of the base share it."""
+    zero = RECIPES["r1-zero"].build(quick)
+    return {
+        "kind": "pretrain", "name": "base", "model": zero["model"], "datasets": zero["datasets"],
+        "template": zero["template"], "supervised": zero["supervised"], "total_steps": zero["base"]["steps"],
+        "checkpoint_interval": zero["base"].get("checkpoint_interval", 0),
+        "evaluation": {"benchmarks": [], "at_start": False},
+    }
+
+
+_R1_REWARDS = ("rewards", [{"name": "accuracy", "weight": 1.0}, {"name": "format", "weight": 0.5},
+                           {"name": "language", "weight": 0.5}])
+_NO_EVAL = (("evaluation.benchmarks", []), ("evaluation.at_start", False))
+_MORE_SAMPLES = (("grpo.group_size", 8), ("grpo.prompts_per_step", 8))
+
+R1_MINI = Chain(
+    name="r1-mini",
+    description="DeepSeek-R1's pipeline in miniature: base → Zero RL → cold-start data from Zero's most readable "
+    "correct samples → SFT of the base → reasoning RL (accuracy + format + language) → rejection sampling "
+    "(correct, unmixed, untruncated, not repetitive; ~3:1 reasoning to direct answers) → SFT of the base → final "
+    "RL; comparison.json: Zero vs R1-mini (accuracy, format rate, mixing rate, length).",
+    stages=(
+        Stage("base", "pretrain the tiny preset (r1-zero's base)", build=_base_pretraining),
+        Stage("zero", "R1-Zero: GRPO on the base, accuracy + format", recipe="r1-zero", model=From("base")),
+        Stage("zero-samples", "sample Zero (G per prompt) for the cold-start data", recipe="rejection-sampling",
+              model=From("zero"), quick_sets=_MORE_SAMPLES),
+        Stage("cold-start-data", "Zero's most readable correct samples", make="cold-start",
+              source=From("zero-samples", "rollouts")),
+        Stage("cold-start-sft", "SFT of the base on the cold-start data", recipe="cold-start-sft",
+              model=From("base"), dataset=From("cold-start-data", "data"), sets=_NO_EVAL),
+        Stage("reasoning-rl", "reasoning RL: accuracy + format + language consistency", recipe="r1-zero",
+              model=From("cold-start-sft"), sets=(_R1_REWARDS,)),
+        Stage("rejection-sampling", "sample the reasoning-RL checkpoint", recipe="rejection-sampling",
+              model=From("reasoning-rl"), quick_sets=_MORE_SAMPLES),
+        Stage("sft-data", "filtered samples, ~3:1 reasoning to direct answers", make="sft-data",
+              source=From("rejection-sampling", "rollouts")),
+        Stage("sft", "SFT of the base on the rejection-sampled data", recipe="cold-start-sft",
+              model=From("base"), dataset=From("sft-data", "data"), sets=_NO_EVAL + (("total_steps", 300),),
+              quick_sets=(("total_steps", 5),)),
+        Stage("final-rl", "final RL: accuracy + format + language consistency", recipe="r1-zero",
+              model=From("sft"), sets=(_R1_REWARDS,)),
+    ),
+    compare=("zero", "final-rl"),
+)
+
+CHAINS: dict[str, Chain] = {R1_MINI.name: R1_MINI}
+
+
+def _data_builders() -> dict[str, Callable[..., dict]]:
+    from r1model.train import filters
+
+    return {"cold-start": filters.build_cold_start, "sft-data": filters.build_sft_data}
+
+
+def get_chain(name: str) -> Chain:
+    try:
+        return CHAINS[name]
+    except KeyError:
+        raise KeyError(f"unknown chain {name!r}; known: {', '.join(sorted(CHAINS))}") from None
+
+
+def check_chain(chain: Chain) -> None:
+    """ChainError when a stage is not a recipe/builder/data stage, or takes an input from a stage that does
+    not come before it."""
+    seen: list[str] = []
+    for stage in chain.stages:
+        if stage.make is None and (stage.recipe is None) == (stage.build is None):
+            raise ChainError(f"chain {chain.name}: stage {stage.name} needs exactly one of recipe / build / make")
+        if stage.recipe is not None and stage.recipe not in RECIPES:
+            raise ChainError(f"chain {chain.name}: stage {stage.name}: unknown recipe {stage.recipe!r}")
+        if stage.make is not None and stage.source is None:
+            raise ChainError(f"chain {chain.name}: data stage {stage.name} needs a source")
+        for name, origin in stage.inputs().items():
+            if origin.stage not in seen:
+                raise ChainError(f"chain {chain.name}: stage {stage.name} takes {name} from {origin.stage!r}, "
+                                 "which is not an earlier stage")
+        if stage.name in seen:
+            raise ChainError(f"chain {chain.name}: two stages named {stage.name}")
+        seen.append(stage.name)
+
+
+def split_sets(sets: Iterable[tuple[str, Any]], chain: Chain) -> dict[str | None, list[tuple[str, Any]]]:
+    """--set items by stage: `STAGE:KEY.PATH` for one stage, `KEY.PATH` for every run stage (key None)."""
+    names = {stage.name for stage in chain.stages}
+    out: dict[str | None, list[tuple[str, Any]]] = {}
+    for key, value in sets:
+        stage, sep, path = key.partition(":")
+        if not sep:
+            stage, path = None, key
+        elif stage not in names:
+            raise ChainError(f"--set {key}: no stage {stage!r} in chain {chain.name} ({', '.join(sorted(names))})")
+        out.setdefault(stage, []).append((path, value))
+    return out
+
+
+def stage_config(chain: Chain, stage: Stage, *, quick: bool = False, seed: int | None = None,
+                 sets: Iterable[tuple[str, Any]] = (), inputs: dict[str, str] | None = None) -> RunConfig:
+    """The RunConfig of a run stage: the recipe (or builder) at its scale, the stage's sets, the user's sets
+    (for every stage, then those addressed `STAGE:`), then the inputs from earlier stages (model.source,
+    datasets: paths) — last, so a set never points a stage elsewhere. ConfigError naming the stage."""
+    data = copy.deepcopy(RECIPES[stage.recipe].build(quick) if stage.recipe else stage.build(quick))
+    data["name"] = f"{chain.name}:{stage.name}"
+    if seed is not None:
+        data["seed"] = seed
+    by_stage = split_sets(sets, chain)
+    source = f"chain {chain.name} stage {stage.name}"
+    changes = list(stage.sets) + (list(stage.quick_sets) if quick else []) + by_stage.get(None, []) + by_stage.get(stage.name, [])
+    for key, value in changes:
+        try:
+            set_path(data, key, value)
+        except ValueError as exc:
+            raise ConfigError([{"field": key, "loc": tuple(key.split(".")), "msg": str(exc)}], source) from None
+    inputs = inputs or {}
+    if "model.source" in inputs:
+        use_model(data, inputs["model.source"])
+    if "datasets" in inputs:
+        use_dataset(data, inputs["datasets"])
+    return validate_run_config(data, source=source)
+
+
+def chain_plan(chain: Chain) -> dict:
+    """The chain as JSON (for `recipe show` and the lab): its stages, what each runs and where its inputs
+    come from."""
+    stages = []
+    for dirname, stage in zip(chain.stage_dirs(), chain.stages):
+        entry = {"name": stage.name, "dir": f"stages/{dirname}", "kind": stage.kind, "description": stage.description}
+        if stage.recipe:
+            entry["recipe"] = stage.recipe
+        if stage.make:
+            entry["make"] = stage.make
+        entry["inputs"] = {name: {"stage": o.stage, "artifact": o.artifact} for name, o in stage.inputs().items()}
+        stages.append(entry)
+    return {"chain": chain.name, "description": chain.description, "stages": stages,
+            "compare": list(chain.compare) if chain.compare else None}
+
+
+# ---------------------------------------------------------------------------------------------- running
+
+def _latest_checkpoint(folder: Path) -> Path | None:
+    """The last complete checkpoints/step-N (same rule as checkpoint.list_checkpoints, without torch)."""
+    found = []
+    if folder.is_dir():
+        for child in folder.iterdir():
+            match = re.fullmatch(r"step-(\d+)", child.name)
+            if match and (child / "config.json").is_file() and (child / "trainer_state.json").is_file():
+                found.append((int(match.group(1)), child))
+    return max(found)[1] if found else None
+
+
+def _artifacts(stage: Stage, stage_dir: Path) -> dict[str, str]:
+    if stage.kind == "data":
+        data = stage_dir / DATA_ARTIFACT
+        return {"data": str(data)} if data.is_file() else {}
+    out = {}
+    checkpoint = _latest_checkpoint(stage_dir / "checkpoints")
+    if checkpoint is not None:
+        out["checkpoint"] = str(checkpoint)
+    for name, filename in RUN_ARTIFACTS.items():
+        if filename and (stage_dir / filename).is_file():
+            out[name] = str(stage_dir / filename)
+    return out
+
+
+def _rel(path: str | Path, root: Path) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(root.resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _last_status(stage_dir: Path) -> dict | None:
+    from r1model.events import read_events
+
+    if not (stage_dir / "events.jsonl").is_file():
+        return None
+    statuses = read_events(stage_dir, types={"status"})
+    return statuses[-1] if statuses else None
+
+
+class _State:
+    """chain.json, written atomically after every change."""
+
+    def __init__(self, chain: Chain, root: Path, options: dict):
+        self.root, self.path = root, root / CHAIN_JSON
+        if self.path.is_file():
+            self.data = json.loads(self.path.read_text())
+            if self.data.get("chain") != chain.name:
+                raise ChainError(f"{self.path} is chain {self.data.get('chain')!r}, not {chain.name!r}")
+            if self.data.get("options") != options:
+                raise ChainError(f"{self.path} was started with {self.data.get('options')}; resume it with the same "
+                                 f"options (got {options}) or use another --run-dir")
+        else:
+            plan = chain_plan(chain)
+            self.data = {"chain": chain.name, "description": chain.description, "options": options,
+                         "status": "pending", "reason": None, "stages": plan["stages"], "lineage": [],
+                         "compare": plan["compare"]}
+            for entry in self.data["stages"]:
+                entry.update(status="pending", reason=None, artifacts={}, attempts=0)
+            self.save()
+
+    def stage(self, index: int) -> dict:
+        return self.data["stages"][index]
+
+    def save(self) -> None:
+        self.data["updated"] = time.time()
+        tmp = self.path.with_name(CHAIN_JSON + ".tmp")
+        tmp.write_text(json.dumps(self.data, indent=2) + "\n")
+        os.replace(tmp, self.path)
+
+
+def run_chain(chain: Chain | str, run_dir: str | os.PathLike, *, quick: bool = False, seed: int | None = None,
+              sets: Iterable[tuple[str, Any]] = (), progress_stream=None, install_signals: bool = True) -> int:
+    """Run (or resume) the chain in run_dir: 0 completed (or stopped by a signal, resumable), 1 a stage failed
+    (chain.json names it and why). ChainError before any work for a bad chain or mismatched options."""
+    from r1model.train.runner import EXIT_FAILED, EXIT_OK
+
+    chain = get_chain(chain) if isinstance(chain, str) else chain
+    check_chain(chain)
+    sets = [(key, value) for key, value in sets]
+    split_sets(sets, chain)  # a STAGE: prefix naming no stage fails here
+    root = Path(run_dir).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    stream = progress_stream if progress_stream is not None else sys.stderr
+    state = _State(chain, root, {"quick": quick, "seed": seed, "sets": [[k, v] for k, v in sets]})
+    state.data.update(status="running", reason=None)
+    state.save()
+    produced: dict[str, dict[str, str]] = {}
+    lineage: list[dict] = []
+    for index, (dirname, stage) in enumerate(zip(chain.stage_dirs(), chain.stages)):
+        entry, stage_dir = state.stage(index), root / "stages" / dirname
+        label = f"stage {index + 1}/{len(chain.stages)} {stage.name}"
+        inputs = {}
+        entry_inputs = {}
+        for name, origin in stage.inputs().items():
+            path = produced.get(origin.stage, {}).get(origin.artifact)
+            if path is None:  # the earlier stage completed without it: this stage cannot start
+                reason = f"stage {origin.stage} produced no {origin.artifact} for {name}"
+                return _fail(state, entry, label, reason, stream)
+            inputs[name] = path
+            entry_inputs[name] = {"stage": origin.stage, "artifact": origin.artifact, "path": _rel(path, root)}
+            lineage.append({"from": origin.stage, "artifact": origin.artifact, "to": stage.name, "as": name,
+                            "path": _rel(path, root)})
+        entry["inputs"] = entry_inputs
+        state.data["lineage"] = lineage
+        artifacts = _artifacts(stage, stage_dir)
+        if entry["status"] == "completed" and artifacts:
+            print(f"[chain {chain.name}] {label}: completed earlier, reused", file=stream)
+            produced[stage.name] = artifacts
+            continue
+        resumed = entry["attempts"] > 0
+        entry.update(status="running", reason=None, attempts=entry["attempts"] + 1, started=time.time())
+        state.save()
+        print(f"[chain {chain.name}] {label}: {'resuming' if resumed else 'starting'} in {_rel(stage_dir, root)}",
+              file=stream)
+        try:
+            if stage.kind == "data":
+                stage_dir.mkdir(parents=True, exist_ok=True)
+                summary = _data_builders()[stage.make](inputs["source"], stage_dir / DATA_ARTIFACT)
+                (stage_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+                entry["summary"] = summary
+                outcome, reason = "completed", None
+            else:
+                outcome, reason = _run_stage(chain, stage, stage_dir, quick, seed, sets, inputs, stream,
+                                             install_signals)
+        except (ConfigError, ValueError, OSError) as exc:
+            from r1model.train.runner import describe_error
+
+            outcome, reason = "failed", describe_error(exc)
+        entry["finished"] = time.time()
+        if outcome == "failed":
+            return _fail(state, entry, label, reason, stream)
+        if outcome == "stopped":
+            entry.update(status="stopped", reason=reason)
+            state.data.update(status="stopped", reason=f"{label} stopped: {reason}")
+            state.save()
+            print(f"[chain {chain.name}] {label} stopped; run the same command to resume", file=stream)
+            return EXIT_OK
+        artifacts = _artifacts(stage, stage_dir)
+        entry.update(status="completed", reason=None, artifacts={k: _rel(v, root) for k, v in artifacts.items()})
+        produced[stage.name] = artifacts
+        state.save()
+    if chain.compare:
+        baseline, final = chain.compare
+        names = [stage.name for stage in chain.stages]
+        dirs = dict(zip(names, chain.stage_dirs()))
+        comparison = compare_runs(root / "stages" / dirs[baseline], root / "stages" / dirs[final],
+                                  labels=(baseline, final))
+        (root / COMPARISON_JSON).write_text(json.dumps(comparison, indent=2) + "\n")
+        state.data["comparison"] = COMPARISON_JSON
+        diff = comparison["difference"]["accuracy"]
+        print(f"r1_mini_minus_zero_accuracy={'nan' if diff is None else f'{diff:.4f}'}"
+              if chain.name == "r1-mini" else f"{final}_minus_{baseline}_accuracy={diff}")
+    state.data.update(status="completed", reason=None)
+    state.save()
+    return EXIT_OK
+
+
+def _fail(state: _State, entry: dict, label: str, reason: str, stream) -> int:
+    entry.update(status="failed", reason=reason)
+    state.data.update(status="failed", reason=f"{label} failed: {reason}")
+    state.save()
+    print(f"[chain {state.data['chain']}] {label} failed: {reason}", file=stream)
+    return 1
+
+
+def _run_stage(chain, stage, stage_dir, quick, seed, sets, inputs, stream, install_signals) -> tuple[str, str | None]:
+    """One run stage through the normal runner (which resumes the stage's directory from its checkpoints)."""
+    from r1model.train.runner import run
+
+    config = stage_config(chain, stage, quick=quick, seed=seed, sets=sets, inputs=inputs)
+    code = run(config, stage_dir, progress_stream=stream, install_signals=install_signals)
+    status = _last_status(stage_dir) or {}
+    phase = status.get("phase")
+    if code == 0 and phase == "done":
+        return "completed", None
+    if code == 0 and phase == "stopped":
+        return "stopped", status.get("message") or "stopped by signal"
+    return "failed", status.get("message") or f"the run exited {code}"
+
+
+# ---------------------------------------------------------------------------------------------- comparison
+
+def run_summary(run_dir: str | os.PathLike, benchmark: str = "heldout") -> dict:
+    """The run's final evaluation: pass@1 (accuracy), format_rate, mean_length, worked_ratio at the last eval
+    step, and the mixing rate: the share of that step's evaluation traces with a think part whose
+    language-consistency reward is below 1 (evaluation writes traces for a few problems only: `mixing_n`)."""
+    from r1model.events import read_events
+    from r1model.rewards.shaping import language_reward
+
+    events = read_events(run_dir, types={"eval", "trace"})
+    evals = [e for e in events if e["type"] == "eval" and e["benchmark"] == benchmark]
+    if not evals:
+        return {"step": None, "accuracy": None, "format_rate": None, "mean_length": None, "worked_ratio": None,
+                "mixing_rate": None, "mixing_n": 0, "n": 0}
+    step = max(e["step"] for e in evals)
+    final = {e["metric"]: e for e in evals if e["step"] == step}
+    thinks = [e["completion"] for e in events if e["type"] == "trace" and e.get("source") == "eval"
+              and e["step"] == step and e.get("think") is not None]
+    mixed = sum(result.value < 1.0 for result in language_reward(thinks, [None] * len(thinks)))
+
+    def value(name):
+        return final[name]["value"] if name in final else None
+
+    return {"step": step, "accuracy": value("pass@1"), "format_rate": value("format_rate"),
+            "mean_length": value("mean_length"), "worked_ratio": value("worked_ratio"),
+            "mixing_rate": mixed / len(thinks) if thinks else None, "mixing_n": len(thinks),
+            "n": final["pass@1"]["n"] if "pass@1" in final else 0}
+
+
+def compare_runs(baseline_dir: Path, final_dir: Path, labels: tuple[str, str] = ("zero", "final-rl")) -> dict:
+    """comparison.json: the two runs' final evaluations side by side and final − baseline per metric."""
+    baseline, final = run_summary(baseline_dir), run_summary(final_dir)
+    difference = {}
+    for key in ("accuracy", "format_rate", "mixing_rate", "mean_length", "worked_ratio"):
+        a, b = baseline.get(key), final.get(key)
+        difference[key] = None if a is None or b is None else b - a
+    tokenizer = _tokenizer_of(final_dir)
+    note = ("mixing rate: language-consistency reward of the evaluation traces' thinks; the model's tokenizer is "
+            f"{tokenizer!r}")
+    if tokenizer == "char":
+        note += ", which cannot write non-ASCII text, so the mixing rate is 0 by construction (use a *-bpe preset)"
+    return {"baseline": {"stage": labels[0], **baseline}, "final": {"stage": labels[1], **final},
+            "difference": difference, "note": note}
+
+
+def _tokenizer_of(run_dir: Path) -> str:
+    checkpoint = _latest_checkpoint(run_dir / "checkpoints")
+    if checkpoint is not None:
+        try:
+            tokenizer = json.loads((checkpoint / "tokenizer.json").read_text())
+            model = tokenizer.get("model", {}) if isinstance(tokenizer, dict) else {}
+            return {"BPE": "bpe", "WordLevel": "char"}.get(model.get("type"), str(model.get("type")))
+        except (OSError, ValueError):
+            pass
+    return "unknown"
