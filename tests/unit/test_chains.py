@@ -17,10 +17,6 @@ from r1model.train import filters
 from r1model.train.chains import CHAINS, R1_MINI, Chain, ChainError, From, Stage, check_chain, run_chain, stage_config
 
 ROOT = Path(__file__).resolve().parents[2]
-# 1-digit sums (the test split has 7 of them), a base long enough and worked often enough that Zero gets some
-# right with steps: the cold-start data is not empty
-QUICK_SETS = ['datasets.0.difficulty={"digits": 1}', "datasets.0.eval_size=4", "base:total_steps=60",
-              "base:supervised.worked_fraction=0.7"]
 
 
 def sample(completion, status="correct", truncated=False, id="p1", **extra):
@@ -154,7 +150,10 @@ def test_stage_config_takes_inputs_last_and_stage_prefixed_sets_only_for_that_st
     config = stage_config(R1_MINI, sft, quick=True, inputs={"model.source": "m", "datasets": "d.jsonl"})
     assert config.kind == "sft" and [d.path for d in config.datasets] == ["d.jsonl"]
     base = stage_config(R1_MINI, R1_MINI.stages[0], quick=True, sets=[("base:total_steps", 11)])
-    assert base.kind == "pretrain" and base.total_steps == 11
+    assert base.kind == "pretrain" and base.total_steps == 11  # the user's set wins over the quick scale
+    assert base.datasets[0].difficulty == {"digits": 1}  # the chain's quick scale
+    full = stage_config(R1_MINI, R1_MINI.stages[0])
+    assert full.total_steps == 1200 and full.datasets[0].difficulty["digits"] == 4
 
 
 def test_resuming_with_other_options_is_refused(tmp_path):
@@ -187,10 +186,9 @@ def chain_state(run_dir: Path) -> dict:
 @pytest.mark.slow
 def test_r1_mini_quick_runs_every_stage_and_records_lineage(tmp_path):
     run_dir = tmp_path / "r1-mini"
-    args = [a for item in QUICK_SETS for a in ("--set", item)]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     proc = subprocess.run([sys.executable, "-m", "r1model", "recipe", "run", "r1-mini", "--quick", "--run-dir",
-                           str(run_dir), *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+                           str(run_dir)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     state = chain_state(run_dir)
     assert state["status"] == "completed"
@@ -243,7 +241,7 @@ def test_a_chain_whose_second_stage_died_resumes_from_that_stage(tmp_path, monke
     monkeypatch.setattr(GRPOTrainer, "step", dies_once_at_step_2)
     from r1model.train.recipes import parse_set
 
-    sets = [parse_set(item) for item in QUICK_SETS + ["zero:checkpoint_interval=1"]]
+    sets = [parse_set("zero:checkpoint_interval=1")]
     run_dir = tmp_path / "chain"
     log = open(os.devnull, "w")
     assert run_chain("r1-mini", run_dir, quick=True, sets=sets, progress_stream=log, install_signals=False) == 1
