@@ -23,7 +23,8 @@ into an SFT file with r1model.train.filters (no training).
 Failure and resume: a stage that fails stops the chain; chain.json names the stage and its one-line reason and
 earlier stages stay completed, their artifacts usable. Running the same command again resumes: completed stages
 are skipped (their artifacts reused), the failed or interrupted stage resumes from its own checkpoints (the
-runner resumes a run directory), the later stages follow. The options a chain was started with (quick, seed,
+runner resumes a run directory), the later stages follow. A completed stage is run again when an artifact a
+later stage takes from it is gone, and so is every stage that takes an input from a stage run again. The options a chain was started with (quick, seed,
 sets) are kept in chain.json; resuming with other options is refused.
 
 Adding a chain is a few lines: a tuple of Stages and an entry in CHAINS. E.g. distill-mini would be the first
@@ -338,6 +339,7 @@ def run_chain(chain: Chain | str, run_dir: str | os.PathLike, *, quick: bool = F
     state.data.update(status="running", reason=None)
     state.save()
     produced: dict[str, dict[str, str]] = {}
+    ran: set[str] = set()  # stages run (not reused) in this invocation
     lineage: list[dict] = []
     for index, (dirname, stage) in enumerate(zip(chain.stage_dirs(), chain.stages)):
         entry, stage_dir = state.stage(index), root / "stages" / dirname
@@ -356,11 +358,14 @@ def run_chain(chain: Chain | str, run_dir: str | os.PathLike, *, quick: bool = F
         entry["inputs"] = entry_inputs
         state.data["lineage"] = lineage
         artifacts = _artifacts(stage, stage_dir)
-        if entry["status"] == "completed" and artifacts:
+        needed = {o.artifact for later in chain.stages for o in later.inputs().values() if o.stage == stage.name}
+        fresh_inputs = any(origin.stage in ran for origin in stage.inputs().values())  # rebuilt upstream: stale
+        if entry["status"] == "completed" and artifacts and needed <= set(artifacts) and not fresh_inputs:
             print(f"[chain {chain.name}] {label}: completed earlier, reused", file=stream)
             produced[stage.name] = artifacts
             continue
         resumed = entry["attempts"] > 0
+        ran.add(stage.name)
         entry.update(status="running", reason=None, attempts=entry["attempts"] + 1, started=time.time())
         state.save()
         print(f"[chain {chain.name}] {label}: {'resuming' if resumed else 'starting'} in {_rel(stage_dir, root)}",

@@ -268,3 +268,44 @@ def test_a_chain_whose_second_stage_died_resumes_from_that_stage(tmp_path, monke
                for s in statuses)
     assert statuses[-1]["phase"] == "done"
     assert (run_dir / "comparison.json").is_file()
+
+
+
+def test_failed_stage_reason_resume_and_a_missing_artifact_rebuilt(tmp_path, monkeypatch):
+    """The resume rules without training: a fake run stage writes rollouts.jsonl, a data stage filters them."""
+    import r1model.train.chains as chains
+
+    runs = []
+    pool = {"status": "wrong"}
+
+    def fake_run_stage(chain, stage, stage_dir, *args):
+        runs.append(stage.name)
+        stage_dir.mkdir(parents=True, exist_ok=True)
+        rows = [sample(CLEAN, id=f"p{i}", status=pool["status"]) for i in range(6)]
+        (stage_dir / "rollouts.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        return "completed", None
+
+    monkeypatch.setattr(chains, "_run_stage", fake_run_stage)
+    chain = Chain("two", "", (Stage("samples", recipe="rejection-sampling"),
+                              Stage("cold", make="cold-start", source=From("samples", "rollouts"))))
+    run_dir, log = tmp_path / "c", open(os.devnull, "w")
+    assert run_chain(chain, run_dir, progress_stream=log) == 1
+    state = chain_state(run_dir)
+    assert state["status"] == "failed" and state["reason"].startswith("stage 2/2 cold failed: ")
+    assert "no cold-start data" in state["stages"][1]["reason"] and state["stages"][0]["status"] == "completed"
+    assert state["stages"][0]["artifacts"] == {"rollouts": "stages/01-samples/rollouts.jsonl"}
+
+    (run_dir / "stages/01-samples/rollouts.jsonl").write_text(json.dumps(sample(CLEAN)) + "\n")  # fixed by hand
+    assert run_chain(chain, run_dir, progress_stream=log) == 0
+    state = chain_state(run_dir)
+    assert runs == ["samples"] and state["status"] == "completed"  # the first stage was reused
+    assert state["stages"][1]["attempts"] == 2 and state["stages"][1]["summary"]["rows"] == 1
+    assert state["lineage"] == [{"from": "samples", "artifact": "rollouts", "to": "cold", "as": "source",
+                                 "path": "stages/01-samples/rollouts.jsonl"}]
+
+    (run_dir / "stages/01-samples/rollouts.jsonl").unlink()  # a later stage's input is gone: re-run the stage
+    pool["status"] = "correct"
+    assert run_chain(chain, run_dir, progress_stream=log) == 0
+    state = chain_state(run_dir)
+    assert runs == ["samples", "samples"] and state["status"] == "completed"
+    assert state["stages"][1]["attempts"] == 3 and state["stages"][1]["summary"]["rows"] == 6  # rebuilt from new samples
