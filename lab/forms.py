@@ -75,7 +75,13 @@ def _enum_coercer(enum: list):
 
 
 class ConfigForm(forms.Form):
-    """RunConfig's fields as form fields: nested objects become `section.field`, grouped by section."""
+    """RunConfig's fields as form fields: nested objects become `section.field`, grouped by section.
+
+    The config's `name` is not a field: the run has one name, and it fills config.name (lab.views.runs).
+    """
+
+    OMITTED = ("name",)
+    ESSENTIAL = ("model.source",)  # shown among the run's essentials, above the sections
 
     def __init__(self, *args, schema: dict, config: dict | None = None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -83,7 +89,11 @@ class ConfigForm(forms.Form):
         defs = schema.get("$defs", {})
         self.sections: list[tuple[str, list[str]]] = [("General", [])]
         self._paths: dict[str, tuple[str, ...]] = {}
+        self.baseline: dict[str, str] = {}
+        self.baseline_label = ""
         for name, prop in schema.get("properties", {}).items():
+            if name in self.OMITTED:
+                continue
             resolved = resolve(prop, defs)
             if resolved.get("type") == "object" and resolved.get("properties"):
                 names = []
@@ -128,6 +138,37 @@ class ConfigForm(forms.Form):
             if names:
                 yield title, [self[name] for name in names]
 
+    def compare_to(self, config: dict, label: str) -> None:
+        """Mark the fields whose value differs from `config` (a recipe's config, or {} for the defaults)."""
+        self.baseline_label = label
+        self.baseline = {key: _shown(self.fields[key], self._value_in(config, path)) for key, path in self._paths.items()}
+
+    def _value_in(self, config: dict, path: tuple[str, ...]):
+        value: Any = config
+        for part in path:
+            value = value.get(part) if isinstance(value, dict) else None
+        return _default_at(self.schema, path) if value is None else value
+
+    def row(self, key: str) -> dict:
+        """A field as the template lays it out: the field, the value it is compared with, whether it differs."""
+        field = self[key]
+        baseline = self.baseline.get(key)
+        return {"field": field, "baseline": baseline,
+                "differs": baseline is not None and not _same(_shown(field.field, field.value()), baseline)}
+
+    def essential_rows(self) -> list[dict]:
+        return [self.row(key) for key in self.ESSENTIAL if key in self.fields]
+
+    def section_rows(self) -> list[dict]:
+        """The sections below the essentials, each with its rows, how many differ and whether one has errors."""
+        out = []
+        for title, names in self.sections:
+            rows = [self.row(key) for key in names if key not in self.ESSENTIAL]
+            if rows:
+                out.append({"title": title, "rows": rows, "differ": sum(r["differs"] for r in rows),
+                            "errors": any(r["field"].errors for r in rows)})
+        return out
+
     def to_config(self) -> dict:
         """The cleaned values as a nested config dict (blank optional fields left out)."""
         config: dict = {}
@@ -144,6 +185,28 @@ class ConfigForm(forms.Form):
                 target = target.setdefault(part, {})
             target[path[-1]] = value
         return config
+
+
+def _shown(field: forms.Field, value) -> str:
+    """A value as the form's widget holds it (what the browser shows and posts), for comparison."""
+    if isinstance(field, forms.BooleanField):
+        return "on" if value not in (None, False, "", "off", "false", "False") else ""
+    if value is None:
+        return ""
+    prepared = field.prepare_value(value)
+    return "" if prepared is None else str(prepared)
+
+
+def _same(a: str, b: str) -> bool:
+    """Equal as shown, or as numbers (0.00010 is 1e-4), or as JSON (spacing apart)."""
+    if a == b:
+        return True
+    for parse in (float, json.loads):
+        try:
+            return parse(a) == parse(b)
+        except (TypeError, ValueError):
+            continue
+    return False
 
 
 def _default_at(schema: dict, path: tuple[str, ...]):

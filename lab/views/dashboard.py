@@ -11,7 +11,8 @@ from django.urls import reverse
 
 from lab.access import get_for_user
 from lab.models import CheckpointRecord, EvalResult, Run, RunLog
-from lab.selectors.dashboard import dashboard_panels, eval_panels
+from lab.selectors.compare import config_diff
+from lab.selectors.dashboard import dashboard_panels, dashboard_sections
 from lab.selectors.health import run_health
 from lab.selectors.metrics import MAX_POINTS, cached_metric_series_many, eval_series, metric_names, metric_series_many
 from lab.selectors.runs import run_lineage
@@ -20,19 +21,19 @@ from lab.views.common import int_param, page
 
 MAX_SERIES_PER_REQUEST = 40
 MAX_COMPARE_RUNS = 10
+MAX_COMPARE_METRICS = 8
 
 
 @login_required
 def run_detail(request, run_id: int):
     run, access = get_for_user(request.user, Run.objects.select_related("worker", "project", "created_by"), id=run_id)
     names = metric_names(run.id)
-    panels = dashboard_panels(names)
-    if EvalResult.objects.filter(run=run).exists():
-        panels.extend(eval_panels())
+    panels = dashboard_panels(names, evaluations=EvalResult.objects.filter(run=run).exists())
     chart_config = {
         "metricsUrl": reverse("run_metrics", args=[run.id]),
         "active": run.is_active or run.status == "queued",
         "panels": panels,
+        "sections": dashboard_sections(panels),
         "names": names,  # a poll that finds names beyond these reloads the page: new metrics get their charts
         "maxPoints": MAX_POINTS,
     }
@@ -94,7 +95,8 @@ def metrics_payload(run: Run, params) -> dict:
 
 @login_required
 def compare(request):
-    """One metric overlaid across selected runs: ?runs=1,2,3&metric=name."""
+    """Metrics overlaid across selected runs, one chart per metric, and the config keys they differ on:
+    ?runs=1,2,3&metric=a&metric=b (or metric=a,b)."""
     ids = []
     for part in ",".join(request.GET.getlist("runs")).split(","):
         if part.strip().isdigit():
@@ -107,10 +109,19 @@ def compare(request):
     if not runs:
         return HttpResponseBadRequest("choose runs to compare: ?runs=1,2")
     names = sorted({n for run in runs for n in metric_names(run.id)})
-    metric = request.GET.get("metric") or next((n for n in names if "mean_length" in n), names[0] if names else "")
+    asked = [m for joined in request.GET.getlist("metric") for m in joined.split(",") if m in names]
+    metrics = list(dict.fromkeys(asked))[:MAX_COMPARE_METRICS] or _default_metrics(names)
     config = {
-        "metric": metric,
+        "metrics": metrics,
         "runs": [{"id": r.id, "name": r.name, "url": reverse("run_metrics", args=[r.id])} for r in runs],
         "maxPoints": MAX_POINTS,
     }
-    return page(request, "lab/compare.html", {"runs": runs, "names": names, "metric": metric, "chart_config": config}, nav="runs")
+    return page(request, "lab/compare.html", {
+        "runs": runs, "names": names, "metrics": metrics, "chart_config": config, "config_diff": config_diff(runs),
+    }, nav="runs")
+
+
+def _default_metrics(names: list[str]) -> list[str]:
+    """R1's signature: accuracy and response length, where the runs have them; else their first metric."""
+    picked = [next((n for n in names if fragment in n), "") for fragment in ("accuracy", "mean_length")]
+    return [n for n in dict.fromkeys(picked) if n] or names[:1]

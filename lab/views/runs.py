@@ -89,8 +89,10 @@ def runs_list(request, team, access):
 @require_POST
 def demo_run(request, team, access):
     access.require("write")
-    run = run_create(team=team, user=request.user, config={}, name=f"{DEMO_RECIPE} demo", recipe=DEMO_RECIPE, quick=False)
-    messages.success(request, f"Started the {DEMO_RECIPE} demo run.")
+    quick = request.POST.get("quick") == "1"  # the quick button; the full recipe otherwise
+    run = run_create(team=team, user=request.user, config={}, name=f"{DEMO_RECIPE} {'quick ' if quick else ''}demo",
+                     recipe=DEMO_RECIPE, quick=quick)
+    messages.success(request, f"Started the {DEMO_RECIPE} demo run ({'quick' if quick else 'full'}).")
     return HttpResponseRedirect(reverse("run", args=[run.id]))
 
 
@@ -177,6 +179,12 @@ def run_new(request, team, access):
         initial, config = _start_values(request, team)
         form = RunForm(initial=initial, projects=projects, recipe_names=list(recipe_table), datasets=datasets)
         config_form = ConfigForm(schema=schema, config=config, prefix="cfg")
+    if request.method == "POST":
+        # a run's config (a fork) was shown scaled as that run was; a recipe's as the recipe is
+        scaled = request.POST.get("config_from", "").startswith("run:") and bool(request.POST.get("quick"))
+        _compare_to_recipe(config_form, request.POST.get("recipe", ""), quick=scaled)
+    else:
+        _compare_to_recipe(config_form, initial.get("recipe") or "", quick=bool(initial.get("quick")))
     parent_run = Run.objects.filter(id=initial.get("parent") or 0, team=team).first()
     return page(
         request,
@@ -186,24 +194,35 @@ def run_new(request, team, access):
     )
 
 
+def _compare_to_recipe(config_form: ConfigForm, recipe: str, *, quick: bool = False) -> None:
+    """Highlight what differs from the recipe's config (from the defaults without a recipe)."""
+    if recipe in recipe_names():
+        config_form.compare_to(recipe_config(recipe, quick=quick), f"recipe {recipe}{' (quick)' if quick else ''}")
+    else:
+        config_form.compare_to({}, "the defaults")
+
+
 def _config_to_run(request, data: dict, config_form: ConfigForm, schema: dict) -> dict:
     """The config a submitted form runs: what the user sees and edits is what runs, always.
 
     `config_from` says what the fields were filled with: a recipe's own config (its name), another run's
     config (run:ID — a fork, a start from a checkpoint) or the defaults (empty). With a recipe, the fields the
     user changed from what was shown apply on top of the recipe (so quick keeps its scaling where nothing
-    was edited); a run's config was shown whole, so the fields are the config. A JSON config is taken as is.
+    was edited); a run's config was shown whole, so the fields are the config. A JSON config is taken as is
+    (named after the run if it has no name). The run's one name fills config.name.
     """
     if data["config_json"] is not None:
-        return data["config_json"]
+        config = data["config_json"]
+        return {**config, "name": data["name"]} if isinstance(config, dict) and not config.get("name") else config
     submitted = config_form.to_config()
     shown_from = request.POST.get("config_from", "")
     if shown_from.startswith("run:"):
-        return submitted
+        return {**submitted, "name": data["name"]}
     # the defaults or a recipe were shown: the changed fields (the rest keeps the defaults that follow from
     # them, e.g. Dr. GRPO's advantage scaling, or the recipe's values)
     shown = recipe_config(data["recipe"]) if data["recipe"] and shown_from == data["recipe"] else {}
-    return config_edits(ConfigForm(schema=schema, config=shown, prefix="cfg").initial_config(), submitted)
+    return {**config_edits(ConfigForm(schema=schema, config=shown, prefix="cfg").initial_config(), submitted),
+            "name": data["name"]}
 
 
 def _attach_errors(form, config_form, exc: ValidationError) -> None:

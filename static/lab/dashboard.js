@@ -1,9 +1,10 @@
-// Run dashboard: a grid of small plotly charts sharing the step axis.
+// Run dashboard: small plotly charts in foldable sections, sharing the step axis, with a metric search.
 // Data comes from the run's metrics.json (downsampled on the server, ≤ maxPoints per series);
 // while the run is active, new points are fetched every few seconds and appended.
 (function () {
   "use strict";
   var POLL_MS = 5000;
+  var FOLDED_KEY = "lab.dashboard.folded";  // the sections a reader folded, kept across runs and visits
   var COLORS = ["#2563eb", "#dc2626", "#059669", "#d97706", "#7c3aed", "#0891b2", "#db2777", "#4b5563"];
 
   function readConfig(id) {
@@ -45,28 +46,111 @@
   }
 
   Dashboard.prototype.build = function (grid) {
+    // Charts go in sections (R1's signature, policy health, systems, …), each a <details> the reader can
+    // fold; a page without sections (the benchmarks page) gets one flat grid.
     var self = this;
+    var sections = this.config.sections || [];
+    var grids = {};
+    var folded = readFolded();
+    this.sections = [];
+    if (sections.length) {
+      grid.classList.add("chart-sections");
+      sections.forEach(function (section) {
+        var box = el("details", "chart-section");
+        box.dataset.section = section.key;
+        box.open = folded.indexOf(section.key) < 0;
+        var summary = el("summary", "chart-section-title");
+        summary.appendChild(el("span", "", section.title));
+        var count = el("span", "chart-section-count");
+        summary.appendChild(count);
+        if (section.description) summary.appendChild(el("span", "chart-section-desc", section.description));
+        box.appendChild(summary);
+        var inner = el("div", "chart-grid");
+        box.appendChild(inner);
+        grid.appendChild(box);
+        grids[section.key] = inner;
+        var state = { key: section.key, box: box, count: count, wasOpen: null, auto: false };
+        self.sections.push(state);
+        box.addEventListener("toggle", function () {
+          if (state.auto) { state.auto = false; return; }  // opened by the search for the moment: not the reader's fold
+          var now = readFolded().filter(function (k) { return k !== section.key; });
+          if (!box.open) now.push(section.key);
+          writeFolded(now);
+        });
+      });
+    }
     this.config.panels.forEach(function (panel) {
       var box = el("figure", "chart");
+      box.dataset.key = panel.key;
       box.appendChild(el("figcaption", "chart-title", panel.title));
       if (panel.description) box.appendChild(el("p", "chart-desc", panel.description));
       var plot = el("div", "plot");
       box.appendChild(plot);
-      var counts = el("p", "chart-counts", "loading…");
+      var counts = el("p", "chart-counts", "loading…");  // raw / drawn: shown on hover (lab.css)
       box.appendChild(counts);
-      grid.appendChild(box);
-      self.panels.push({ spec: panel, plot: plot, counts: counts, drawn: false });
+      (grids[panel.section] || grid).appendChild(box);
+      self.panels.push({ spec: panel, plot: plot, counts: counts, drawn: false, box: box });
     });
+    this.countSections();
+    // Charts load as they scroll into view (a folded section or a chart hidden by the search never does).
     var observer = new IntersectionObserver(function (entries) {
       entries.forEach(function (entry) {
         if (!entry.isIntersecting) return;
-        var panel = self.panels.find(function (p) { return p.plot.parentNode === entry.target; });
+        var panel = self.panels.find(function (p) { return p.box === entry.target; });
         observer.unobserve(entry.target);
         if (panel) self.load(panel);
       });
     }, { rootMargin: "200px" });
-    this.panels.forEach(function (p) { observer.observe(p.plot.parentNode); });
+    this.panels.forEach(function (p) { observer.observe(p.box); });
   };
+
+  Dashboard.prototype.matches = function (panel, terms) {
+    // Every term in the chart's title or one of its metric names (case-insensitive), as W&B's panel search.
+    var text = [panel.spec.title].concat(panel.spec.names || []).join(" ").toLowerCase();
+    return terms.every(function (term) { return text.indexOf(term) >= 0; });
+  };
+
+  Dashboard.prototype.search = function (query) {
+    var self = this;
+    var terms = query.toLowerCase().split(/\s+/).filter(Boolean);
+    var wasSearching = this.searching;
+    this.searching = terms.length > 0;
+    this.panels.forEach(function (p) { p.box.classList.toggle("filtered-out", !self.matches(p, terms)); });
+    this.sections.forEach(function (section) {
+      var shown = self.panels.some(function (p) { return p.spec.section === section.key && !p.box.classList.contains("filtered-out"); });
+      section.box.classList.toggle("filtered-out", !shown);
+      var open = section.box.open;
+      if (self.searching) {
+        if (!wasSearching) section.wasOpen = open;
+        if (shown) open = true;  // the matches are seen without unfolding by hand
+      } else if (wasSearching && section.wasOpen !== null) {
+        open = section.wasOpen;
+      }
+      if (open !== section.box.open) { section.auto = true; section.box.open = open; }
+    });
+    this.countSections();
+    var note = document.getElementById("metric-search-count");
+    if (note) {
+      var n = this.panels.filter(function (p) { return !p.box.classList.contains("filtered-out"); }).length;
+      note.textContent = this.searching ? n + " of " + this.panels.length + " charts" : "";
+    }
+  };
+
+  Dashboard.prototype.countSections = function () {
+    var self = this;
+    this.sections.forEach(function (section) {
+      var n = self.panels.filter(function (p) { return p.spec.section === section.key && !p.box.classList.contains("filtered-out"); }).length;
+      section.count.textContent = n + (n === 1 ? " chart" : " charts");
+    });
+  };
+
+  function readFolded() {
+    try { return JSON.parse(window.localStorage.getItem(FOLDED_KEY) || "[]"); } catch (e) { return []; }
+  }
+
+  function writeFolded(keys) {
+    try { window.localStorage.setItem(FOLDED_KEY, JSON.stringify(keys)); } catch (e) { /* private mode */ }
+  }
 
   Dashboard.prototype.url = function (names, afterStep, withEval) {
     var params = new URLSearchParams();
@@ -151,7 +235,7 @@
     }
     if (spec.eval && this.evalSeriesLoaded && !traces.length) {
       panel.counts.textContent = "no data";
-      panel.plot.parentNode.hidden = true;  // e.g. no length metric among this run's evaluations
+      panel.box.hidden = true;  // e.g. no length metric among this run's evaluations
       return;
     }
     Plotly.react(panel.plot, traces, layout, { displaylogo: false, responsive: true });
@@ -234,6 +318,11 @@
         document.getElementById("smoothing-value").textContent = slider.value;
         dashboard.redrawAll();
       });
+    }
+    var search = document.getElementById("metric-search");
+    if (search) {
+      search.addEventListener("input", function () { dashboard.search(search.value); });
+      if (search.value) dashboard.search(search.value);  // kept by the browser on back/forward
     }
     if (config.active) setTimeout(function () { dashboard.poll(); }, POLL_MS);
   }

@@ -71,6 +71,7 @@ def test_researcher_walks_through_the_lab(live_server, world):
 
         page.goto(f"{base}/runs/new/?fork={run.id}")
         page.wait_for_selector("form.run-form")
+        page.locator("details.config-section", has=page.locator("#id_cfg-grpo\\.beta")).locator("summary").click()  # folded
         assert "Default: 0.001" in page.inner_text("form.run-form")
         shot(page, "lab-run-new")
 
@@ -103,7 +104,7 @@ def test_dashboard_of_an_active_run_gains_points_without_a_reload(live_server, w
         login(page, base, "ada", PASSWORD)
         page.goto(f"{base}/runs/{run.id}/")
         page.wait_for_selector(".chart .main-svg", timeout=20000)
-        first = page.locator(".chart-counts").first
+        first = page.locator("figure.chart", has=page.locator("figcaption", has_text="Response length")).locator(".chart-counts")
         wait_until(lambda: "raw" in first.inner_text(), page)
         assert "completions/max_length: 120 raw" in first.inner_text()
         Metric.objects.bulk_create(
