@@ -16,12 +16,14 @@ PASSWORD = "browser-password-1"
 @pytest.fixture
 def world(db, monkeypatch):
     from lab.services import runs as run_services
+    from lab.services.run_config import recipe_config, validate_config
     from lab.services.synthetic import make_synthetic_run
 
     monkeypatch.setattr(run_services, "_dispatch", lambda run_id: None)  # queued, never started
     user, team = make_member("ada", PASSWORD, slug="lab", team_name="Reasoning lab")
     run = make_synthetic_run(team=team, user=user, name="aha-mini seed 0", steps=80, traces_per_step=2, group_size=2)
-    run.config = {"kind": "grpo", "seed": 0, "grpo": {"learning_rate": 1e-4}}
+    # stored as the lab stores a run's config: validated, whole (the recipe's, quick, seed 0, lr 1e-4)
+    run.config = validate_config(recipe_config("aha-mini", quick=True, overrides={"name": run.name, "seed": 0}))
     run.save(update_fields=["config"])
     return {"user": user, "team": team, "run": run}
 
@@ -129,7 +131,7 @@ def test_researcher_queues_a_run_reads_its_dashboard_by_section_and_compares_run
         assert [t.strip() for t in page.locator(".compare-chart figcaption").all_inner_texts()] == ["accuracy", "kl"]
         keys = [t.strip() for t in page.locator("#config-diff tbody th").all_inner_texts()]
         assert "seed" in keys and "grpo.learning_rate" in keys, keys
-        assert "kind" not in keys
+        assert "kind" not in keys and "name" not in keys
         shot(page, "researcher-compare")
 
         assert page.lab_events["offsite_requests"] == []
