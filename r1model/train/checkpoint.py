@@ -106,6 +106,18 @@ def checkpoint_bytes(model, optimizer=None, tensors: dict | None = None) -> int:
     return size(model.state_dict()) + size(optimizer.state_dict()["state"] if optimizer is not None else {}) + size(tensors or {})
 
 
+def temporary_folder(folder: str | os.PathLike, step: int) -> Path:
+    """Where checkpoint step-N is written before the rename."""
+    return Path(folder) / f".tmp-step-{step}"
+
+
+def clear_folder(tmp: Path) -> None:
+    """An empty temporary folder (a dead attempt's half checkpoint removed)."""
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+
+
 def save_checkpoint(
     folder: str | os.PathLike,
     step: int,
@@ -118,18 +130,19 @@ def save_checkpoint(
     tensors: dict | None = None,
     keep: int = 3,
     events=None,
+    prepared: bool = False,
 ) -> Path:
     """Write checkpoints/step-N atomically and delete all but the last `keep`. `state` must be JSON-ready
     (step, phase, data cursor, ...); `tensors` holds extra torch state (e.g. a reference model). With
-    `events`, the checkpoint event is emitted and the writer's next seq stored as `event_seq`."""
+    `events`, the checkpoint event is emitted and the writer's next seq stored as `event_seq`. `prepared`:
+    the temporary folder already holds other files of this checkpoint (the DeepSpeed ranks' partitions)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / f"step-{step}"
-    tmp = folder / f".tmp-step-{step}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
+    tmp = temporary_folder(folder, step)
     try:
-        tmp.mkdir()
+        if not prepared:
+            clear_folder(tmp)
         modeling.save_model(model, tokenizer, tmp)
         torch.save(
             {
@@ -169,7 +182,8 @@ def restore_training_state(checkpoint: str | os.PathLike, model, optimizer, sche
     """Resume a loop from `checkpoint`: its optimizer, scheduler and RNG states and the model's running state
     (the model's weights are loaded with it already). Returns (JSON state, torch state)."""
     state, torch_state = load_state(checkpoint)
-    optimizer.load_state_dict(torch_state["optimizer"])
+    if torch_state["optimizer"] is not None:  # None: a DeepSpeed run's, in <checkpoint>/deepspeed (distributed.py)
+        optimizer.load_state_dict(torch_state["optimizer"])
     scheduler.load_state_dict(torch_state["scheduler"])
     set_rng_state(torch_state["rng"])
     modeling.load_running_state(model, torch_state.get("running", {}))  # older checkpoints have none

@@ -244,6 +244,55 @@ class EvalConfig(_Strict):
     max_new_tokens: int | None = Field(None, ge=1, description="Longest answer at evaluation; null = grpo.max_new_tokens.")
 
 
+class DistributedConfig(_Strict):
+    """Data-parallel training under DeepSpeed: N ranks (torchrun or the deepspeed launcher) split each step's
+    prompts (GRPO) or sequences (pretrain/SFT); rank 0 alone writes events, traces and checkpoints, and the
+    checkpoint is the same HF layout a single process writes (a ZeRO-3 run's weights are gathered first)."""
+
+    backend: Literal["none", "deepspeed"] = Field(
+        "none",
+        description="none = one process, plain PyTorch; deepspeed = every rank of the launch (torchrun / the "
+        "deepspeed launcher set RANK, WORLD_SIZE) trains one replica through a DeepSpeed engine with torch's "
+        "AdamW; gradients are averaged across ranks. CPU ranks use gloo (DS_ACCELERATOR=cpu), GPU ranks nccl.",
+    )
+    nproc_per_node: int = Field(
+        1, ge=1, le=64,
+        description="Ranks the lab's worker starts on its node (torchrun --nproc-per-node); > 1 needs backend "
+        "deepspeed. A run started by hand takes its ranks from the launcher.",
+    )
+    zero_stage: int = Field(
+        0, ge=0, le=3,
+        description="ZeRO stage: 0 = plain data parallel (every rank holds weights, gradients, optimizer "
+        "state); 1 = optimizer state partitioned; 2 = + gradients; 3 = + weights (gathered for rollouts, "
+        "evaluation and checkpoints).",
+    )
+    offload_optimizer: Literal["none", "cpu"] = Field(
+        "none", description="Keep the optimizer state (and its step) in CPU memory; needs zero_stage ≥ 1."
+    )
+    offload_params: Literal["none", "cpu"] = Field(
+        "none", description="Keep the partitioned weights in CPU memory between uses; needs zero_stage 3."
+    )
+    gradient_accumulation_steps: int = Field(
+        1, ge=1,
+        description="Pretrain/SFT: each rank's share of supervised.batch_size runs as this many micro-batches "
+        "before one optimizer step (the same update, less memory). GRPO splits its update with grpo.minibatches.",
+    )
+    bf16: bool = Field(
+        False, description="DeepSpeed bf16 mode: bf16 weights and gradients with fp32 master weights in the "
+        "optimizer (GPU; on CPU keep false)."
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if self.backend == "none" and self.nproc_per_node > 1:
+            raise ValueError(f"nproc_per_node {self.nproc_per_node} needs backend 'deepspeed'")
+        if self.offload_optimizer != "none" and self.zero_stage < 1:
+            raise ValueError("offload_optimizer needs zero_stage 1, 2 or 3")
+        if self.offload_params != "none" and self.zero_stage != 3:
+            raise ValueError("offload_params needs zero_stage 3")
+        return self
+
+
 class RunConfig(_Strict):
     """Everything one job needs; written to <run_dir>/config.json as validated."""
 
@@ -300,6 +349,9 @@ class RunConfig(_Strict):
     supervised: SupervisedConfig = Field(SupervisedConfig(), description="Pretrain / SFT hyper-parameters.")
     grpo: GRPOConfig = Field(GRPOConfig(), description="GRPO hyper-parameters (also the sampling settings of rollout jobs).")
     evaluation: EvalConfig = Field(EvalConfig(), description="Held-out evaluation settings.")
+    distributed: DistributedConfig = Field(
+        DistributedConfig(), description="Data-parallel training on several ranks (DeepSpeed, ZeRO 0–3)."
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -324,6 +376,25 @@ class RunConfig(_Strict):
         if repeated:
             raise ValueError(f"reward listed twice: {', '.join(repeated)}")
         return value
+
+    @model_validator(mode="after")
+    def _divides_ranks(self):
+        dist = self.distributed
+        if dist.backend != "deepspeed":
+            return self
+        if self.kind == "grpo" and self.grpo.prompts_per_step % dist.nproc_per_node:
+            raise ValueError(f"distributed.nproc_per_node ({dist.nproc_per_node}) must divide grpo.prompts_per_step "
+                             f"({self.grpo.prompts_per_step}): each rank samples an equal share of the prompts")
+        if self.kind == "grpo" and dist.zero_stage == 3:
+            raise ValueError("distributed.zero_stage 3 is not available for grpo: its update runs every layer twice in "
+                             "one backward (the shared prompt prefix, then the packed completions) and ZeRO-3 reduces "
+                             "a parameter once per backward; use zero_stage 0–2 (3 works for pretrain and sft)")
+        parts = dist.nproc_per_node * dist.gradient_accumulation_steps
+        if self.kind in ("pretrain", "sft") or self.base.steps:
+            if self.supervised.batch_size % parts:
+                raise ValueError(f"distributed.nproc_per_node × gradient_accumulation_steps ({parts}) must divide "
+                                 f"supervised.batch_size ({self.supervised.batch_size})")
+        return self
 
     def reward_weights(self) -> dict[str, float]:
         """name → weight, the form r1model.rewards.compute_rewards takes."""

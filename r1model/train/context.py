@@ -12,6 +12,7 @@ import torch
 
 from r1model.events import EventWriter
 from r1model.train.config import RunConfig
+from r1model.train.distributed import Distributed
 
 
 class StopRequested:
@@ -89,6 +90,7 @@ class RunContext:
     device: torch.device
     stop: StopRequested = field(default_factory=StopRequested)
     progress: Progress = field(default_factory=Progress)
+    dist: Distributed = field(default_factory=Distributed)  # this process's rank of a data-parallel run
     stage: str = "main"  # "base" while the base pretraining runs before the main job, then "main"
     stage_total: int = field(init=False)  # the current stage's steps (the main job's until enter_stage)
 
@@ -106,6 +108,10 @@ class RunContext:
         step = self.events.last_step if step is None else step
         return self.events.status(phase, min(step, self.stage_total), self.stage_total, eta_s=eta_s,
                                   message=message, stage=self.stage)
+
+    def should_stop(self) -> bool:
+        """A stop signal on any rank (every rank checks at the same step, so all checkpoint together)."""
+        return self.dist.any(bool(self.stop))
 
     def status_every(self, total: int) -> int:
         """Status events on a fixed step grid (deterministic event streams), about 50 per phase."""

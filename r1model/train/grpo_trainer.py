@@ -25,12 +25,25 @@ from r1model.train import checkpoint as ckpt
 from r1model.train import modeling
 from r1model.train.context import RunContext, TrainingFailed
 from r1model.train.data import DataSource, step_seed
+from r1model.train.distributed import save_checkpoint
 from r1model.train.grpo import group_advantages, policy_loss, token_logprobs, zero_std_groups
 from r1model.train.optim import make_optimizer, make_scheduler
 
 
 def _has_entropies(completion) -> bool:
     return len(getattr(completion, "entropies", ())) == len(completion.token_ids)
+
+
+def _chunks(rows: list[int], count: int, exact: bool) -> list[list[int]]:
+    """rows in `count` consecutive minibatches as torch.chunk makes them (fewer when rows are few);
+    `exact`: always `count` of them, some maybe empty (every rank takes the same number of optimizer steps)."""
+    size = -(-len(rows) // count) if rows else 0
+    chunks = [rows[i:i + size] for i in range(0, len(rows), size)] if rows else []
+    return chunks + [[] for _ in range(count - len(chunks))] if exact else chunks
+
+
+# update statistics that add up over the ranks (each rank weights its share by global counts)
+_ADDITIVE = ("loss", "kl", "clip_ratio/low_mean", "clip_ratio/high_mean", "clip_ratio/region_mean", "entropy")
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -60,12 +73,15 @@ class GRPOTrainer:
             self.hp.lr_schedule, self.hp.min_lr_ratio,
         )
         self.engine = modeling.make_engine(model, tokenizer, self.hp.rollout_engine)
+        self.dist = ctx.dist
+        self.stepper = self.dist.stepper(model, self.optimizer, self.hp.max_grad_norm)
         self.start_step = 0
         self.pad = modeling.pad_id(tokenizer)
 
     # --- state ------------------------------------------------------------------------------------
     def resume(self, checkpoint: Path) -> None:
         state, torch_state = ckpt.restore_training_state(checkpoint, self.model, self.optimizer, self.scheduler)
+        self.stepper.load(checkpoint)
         reference = torch_state["tensors"].get("reference")
         if reference is not None and self.reference is not None:
             self.reference.load_state_dict(reference)
@@ -77,9 +93,9 @@ class GRPOTrainer:
         tensors = {}
         if self.reference is not None and self.hp.ref_refresh_interval:
             tensors["reference"] = self.reference.state_dict()
-        return ckpt.save_checkpoint(
-            self.ctx.run_dir / "checkpoints", step, self.model, self.tokenizer, optimizer=self.optimizer,
-            scheduler=self.scheduler, state={"phase": "grpo", "data_cursor": step}, tensors=tensors,
+        return save_checkpoint(
+            self.ctx, self.stepper, self.ctx.run_dir / "checkpoints", step, self.model, self.tokenizer,
+            optimizer=None if self.dist.enabled else self.optimizer, scheduler=self.scheduler, state={"phase": "grpo", "data_cursor": step}, tensors=tensors,
             keep=config.keep_checkpoints, events=self.ctx.events,
         )
 
@@ -101,7 +117,7 @@ class GRPOTrainer:
                 ctx.status("grpo", step, eta_s=ctx.progress.eta(step))
             if self.evaluate is not None and ev.interval and step % ev.interval == 0 and step < total:
                 self.evaluate(step)
-            if ctx.stop:
+            if ctx.should_stop():
                 self.save(step)
                 return False
             if (config.checkpoint_interval and step % config.checkpoint_interval == 0) or step == total:
@@ -113,19 +129,23 @@ class GRPOTrainer:
         G = hp.group_size
         started = time.perf_counter()
 
-        # 1–2. prompts and G completions each
-        problems = self.data.grpo_problems(step, hp.prompts_per_step)
-        prompt_texts = [modeling.prompt_text(self.tokenizer, p.problem, config.template, config.prompt_format)
-                        for p in problems]
+        # 1–2. prompts and G completions each (on N ranks: each rank its contiguous share of the prompts,
+        # sampled with its own seed; rewards and metrics are gathered below)
+        dist = self.dist
+        all_problems = self.data.grpo_problems(step, hp.prompts_per_step)
+        all_prompt_texts = [modeling.prompt_text(self.tokenizer, p.problem, config.template, config.prompt_format)
+                            for p in all_problems]
+        problems, prompt_texts = dist.shard(all_problems), dist.shard(all_prompt_texts)
         prompt_ids = [modeling.encode(self.tokenizer, text) for text in prompt_texts]
         rows_problem = [p for p in problems for _ in range(G)]
         rows_prompt = [ids for ids in prompt_ids for _ in range(G)]
+        purpose = "sample" if dist.world == 1 else f"sample/rank{dist.rank}"
         params = modeling.sampling_params(
             self.tokenizer, temperature=hp.temperature, top_p=hp.top_p, top_k=hp.top_k,
-            max_new_tokens=hp.max_new_tokens, seed=step_seed(config.seed, step, "sample") % (2**31),
+            max_new_tokens=hp.max_new_tokens, seed=step_seed(config.seed, step, purpose) % (2**31),
         )
         self.model.eval()
-        with torch.no_grad(), ctx.autocast():
+        with torch.no_grad(), ctx.autocast(), dist.gathered(self.model):
             modeling.sync_engine(self.engine, self.model)
             completions = self.engine.generate(rows_prompt, params)
         t_generate = time.perf_counter() - started
@@ -152,13 +172,24 @@ class GRPOTrainer:
 
         # 5. the update
         t0 = time.perf_counter()
-        update = self._update(step, keep_rows, rows_prompt, completions, advantages) if keep_rows else {}
+        any_kept = dist.sum(len(keep_rows)) > 0 if dist.enabled else bool(keep_rows)  # every rank updates, or none
+        update = self._update(step, keep_rows, rows_prompt, completions, advantages) if any_kept else {}
         t_reference = update.pop("time/reference", 0.0)
         t_update = time.perf_counter() - t0 - t_reference
         if hp.ref_refresh_interval and self.reference is not None and step % hp.ref_refresh_interval == 0:
-            self.reference.load_state_dict(self.model.state_dict())
+            with dist.gathered(self.model):
+                self.reference.load_state_dict(self.model.state_dict())
 
-        # 6. metrics and traces
+        # 6. metrics and traces (of the whole batch: every rank's rows, in rank order)
+        if dist.enabled:
+            problems, prompt_texts = all_problems, all_prompt_texts
+            parts = dist.gather((totals, components, completions, texts, truncated, advantages.tolist(),
+                                 zero_std.tolist(), skipped_group.tolist(), keep_group.tolist()))
+            totals, completions, texts, truncated = ([x for part in parts for x in part[i]] for i in (0, 2, 3, 4))
+            components = {name: [x for part in parts for x in part[1][name]] for name in components}
+            advantages = torch.tensor([x for part in parts for x in part[5]])
+            zero_std, skipped_group, keep_group = (torch.tensor([x for part in parts for x in part[i]], dtype=torch.bool)
+                                                   for i in (6, 7, 8))
         values = self._metrics(totals, components, completions, texts, truncated, zero_std, skipped_group, keep_group)
         values.update(update)
         acceptance = getattr(getattr(self.engine, "last_stats", None), "extras", {}).get("acceptance")
@@ -227,17 +258,17 @@ class GRPOTrainer:
         skip the forward and backward (when the engine reported the entropy metric, which needs them
         otherwise); they still count in the loss's normaliser, so the update is the same as with them.
         """
-        hp, ctx = self.hp, self.ctx
+        hp, ctx, dist = self.hp, self.ctx, self.dist
         on_policy = hp.num_iterations == 1 and hp.minibatches == 1
-        skip_zero = hp.beta == 0 and all(_has_entropies(completions[i]) for i in rows)
+        skip_zero = hp.beta == 0 and dist.sum(not all(_has_entropies(completions[i]) for i in rows)) == 0
         needs_grad = (lambda i: bool(all_advantages[i] != 0)) if skip_zero else (lambda i: True)  # noqa: E731
         old_logp: dict[int, torch.Tensor] = {}  # row → log π_old of its completion tokens (1-D)
         ref_logp: dict[int, torch.Tensor] = {}
         t_ref = 0.0
         passes = ([] if on_policy else [(self.model, old_logp)]) + ([(self.reference, ref_logp)] if self.reference is not None else [])
         with torch.no_grad():
-            for chunk in torch.tensor(rows).chunk(hp.minibatches):
-                active = [i for i in chunk.tolist() if needs_grad(i)]
+            for chunk in _chunks(rows, hp.minibatches, dist.enabled):
+                active = [i for i in chunk if needs_grad(i)]
                 if not active or not passes:
                     continue
                 prompts, micros = self._micro_batches(active, rows_prompt, completions)
@@ -253,14 +284,15 @@ class GRPOTrainer:
         self.model.train()
         shuffle = torch.Generator().manual_seed(step_seed(ctx.config.seed, step, "shuffle"))
         stats, grad_norms, entropies, loss_value = [], [], [], 0.0
-        order_rows = torch.tensor(rows)
+        world = self.stepper.world
         for _ in range(hp.num_iterations):
-            order = order_rows[torch.randperm(len(rows), generator=shuffle)] if hp.minibatches > 1 else order_rows
-            for chunk in order.chunk(hp.minibatches):
-                chunk = chunk.tolist()
+            order = [rows[k] for k in torch.randperm(len(rows), generator=shuffle).tolist()] if hp.minibatches > 1 else rows
+            for chunk in _chunks(order, hp.minibatches, dist.enabled):
                 active = [i for i in chunk if needs_grad(i)]
-                total_tokens = sum(len(completions[i].token_ids) for i in chunk)
-                self.optimizer.zero_grad(set_to_none=True)
+                # the minibatch's tokens and sequences over every rank (DeepSpeed averages the ranks' gradients)
+                total_tokens = dist.sum(sum(len(completions[i].token_ids) for i in chunk))
+                total_rows = dist.sum(len(chunk))
+                self.stepper.zero_grad()
                 step_loss, step_stats, step_entropy = 0.0, [0.0] * 5, 0.0
                 losses = []
                 if active:
@@ -288,23 +320,24 @@ class GRPOTrainer:
                     tokens = float(mask.sum())
                     # the minibatch's loss is the micro-batches' in proportion: sequences (grpo, dr_grpo)
                     # or tokens (dapo) of the whole minibatch — the same number as one padded forward would give
-                    share = tokens / max(1.0, total_tokens) if hp.loss_aggregation == "dapo" else len(micro) / len(chunk)
-                    losses.append(loss * share)
+                    share = tokens / max(1.0, total_tokens) if hp.loss_aggregation == "dapo" else len(micro) / total_rows
+                    losses.append(loss * (share * world))
                     step_loss += float(loss.detach()) * share
                     weight = tokens / max(1.0, total_tokens)
                     for k, value in enumerate((stat.kl, stat.clip_low, stat.clip_high, stat.clip_region, stat.ratio_mean)):
                         step_stats[k] += value * weight
                     step_entropy += float((entropy * mask).sum()) / max(1.0, total_tokens)
-                if losses:
-                    torch.stack(losses).sum().backward()  # one backward: the prompts' graph is shared by the micro-batches
-                for param in self.model.parameters():  # a skipped row's zero gradient is still a gradient
-                    if param.requires_grad and param.grad is None:
-                        param.grad = torch.zeros_like(param)
-                grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), hp.max_grad_norm)
-                if not torch.isfinite(grad_norm):
-                    raise TrainingFailed(f"gradient norm is {grad_norm.item()} at step {step}")
-                self.optimizer.step()
+                # one backward: the prompts' graph is shared by the micro-batches
+                self.stepper.backward(torch.stack(losses).sum() if losses else None)
+                self.stepper.fill_missing_grads()
+
+                def finite(grad_norm, step=step):
+                    if not torch.isfinite(grad_norm):
+                        raise TrainingFailed(f"gradient norm is {grad_norm.item()} at step {step}")
+
+                grad_norm = self.stepper.step(finite)
                 self.scheduler.step()
+                dist.sum_expert_loads(self.model)
                 modeling.after_optimizer_step(self.model)
                 entropies.append(step_entropy)
                 stats.append(step_stats)
@@ -321,6 +354,10 @@ class GRPOTrainer:
         }
         if not skip_zero:
             values["entropy"] = statistics.fmean(entropies)
+        if dist.enabled:  # each rank's share was weighted by the global counts: the ranks' values add up
+            for key in _ADDITIVE:
+                if key in values:
+                    values[key] = dist.sum(values[key])
         return values
 
     def _metrics(self, totals, components, completions, texts, truncated, zero_std, skipped_group, keep_group) -> dict[str, float]:

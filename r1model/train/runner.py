@@ -21,6 +21,7 @@ from r1model.train import modeling
 from r1model.train.config import RunConfig
 from r1model.train.context import Progress, RunContext, TrainingFailed
 from r1model.train.data import DataSource
+from r1model.train.distributed import Distributed
 
 EXIT_OK, EXIT_FAILED = 0, 1
 
@@ -65,13 +66,19 @@ def run(config: RunConfig, run_dir: str | os.PathLike, *, progress_stream=None, 
     run_dir = Path(run_dir)
     progress = Progress(progress_stream)
     ctx = None
+    dist = None
     try:
+        dist = Distributed.from_config(config)  # N ranks under torchrun / deepspeed: only rank 0 writes
+        if not dist.is_main:
+            progress = Progress(open(os.devnull, "w"))
         run_dir.mkdir(parents=True, exist_ok=True)
-        _write_config(config, run_dir)
+        if dist.is_main:
+            _write_config(config, run_dir)
         torch.set_num_threads(config.threads)
         if config.deterministic:
             torch.use_deterministic_algorithms(True)
-        ctx = RunContext(config, run_dir, EventWriter(run_dir), _device(config.device), progress=progress)
+        device = dist.init(_device(config.device))
+        ctx = RunContext(config, run_dir, EventWriter(run_dir, rank=dist.rank), device, progress=progress, dist=dist)
         if install_signals:
             ctx.stop.install()
         finished = _run_stages(ctx)
@@ -80,6 +87,7 @@ def run(config: RunConfig, run_dir: str | os.PathLike, *, progress_stream=None, 
         else:
             ctx.status("stopped", message="stopped by signal; checkpoint written")
         ctx.events.close()
+        dist.finish()
     except Exception as exc:
         _report_failure(ctx, progress, exc)
         return EXIT_FAILED
@@ -172,7 +180,8 @@ def _run_job(ctx: RunContext, data: DataSource, main_latest: Path | None, base_l
     def evaluate(step: int) -> None:
         if config.evaluation.benchmarks:
             ctx.status("eval", step, message=f"evaluating at step {step}")
-            evaluate_model(ctx, model, tokenizer, engine, data, step)
+            with ctx.dist.gathered(model):  # every rank evaluates the same problems; rank 0 writes
+                evaluate_model(ctx, model, tokenizer, engine, data, step)
 
     if main_latest is None and config.evaluation.at_start and config.kind in ("grpo", "sft"):
         evaluate(0)

@@ -14,6 +14,7 @@ from r1model.train import checkpoint as ckpt
 from r1model.train import modeling
 from r1model.train.context import RunContext, TrainingFailed
 from r1model.train.data import DataSource
+from r1model.train.distributed import save_checkpoint
 from r1model.train.optim import make_optimizer, make_scheduler
 
 IGNORE = -100
@@ -49,6 +50,13 @@ def length_buckets(rows: list, length=lambda row: len(row[0])) -> list[list]:
             best_cut, best_area = cut, area
     # a second forward costs overhead: split only when it saves a good share of the padded area
     return [rows[:best_cut], rows[best_cut:]] if best_area < 0.85 * whole else [rows]
+
+
+def micro_batches(rows: list, count: int) -> list[list]:
+    """`count` micro-batches of a rank's rows, in order (every rank runs the same number of backwards: ZeRO
+    reduces gradients in collectives; RunConfig checks that ranks × count divides the batch)."""
+    size = -(-len(rows) // count)
+    return [rows[i * size:(i + 1) * size] for i in range(count) if rows[i * size:(i + 1) * size]]
 
 
 def pad_rows(rows: list[tuple[list[int], list[int]]], tokenizer, device):
@@ -88,15 +96,19 @@ def train_supervised(
     worked = hp.worked_fraction if worked_fraction is None else worked_fraction
     optimizer = make_optimizer(model, hp.learning_rate, hp.weight_decay, betas=(0.9, 0.95))
     scheduler = make_scheduler(optimizer, steps, hp.warmup_steps, hp.lr_schedule, hp.min_lr_ratio)
+    dist = ctx.dist
+    stepper = dist.stepper(model, optimizer, hp.max_grad_norm)  # plain torch, or this rank's DeepSpeed engine
     start = 0
     if resume_from is not None:
         state, _ = ckpt.restore_training_state(resume_from, model, optimizer, scheduler)
+        stepper.load(resume_from)
         start = state["step"]
 
     def save(step: int) -> Path:
         ctx.status("checkpointing", step, message=f"{phase} checkpoint step {step}")
-        return ckpt.save_checkpoint(
-            checkpoint_dir, step, model, tokenizer, optimizer=optimizer, scheduler=scheduler,
+        return save_checkpoint(
+            ctx, stepper, checkpoint_dir, step, model, tokenizer,
+            optimizer=None if dist.enabled else optimizer, scheduler=scheduler,
             state={"phase": phase, "data_cursor": step}, keep=config.keep_checkpoints, events=events,
         )
 
@@ -108,30 +120,35 @@ def train_supervised(
     model_has_mtp = bool(getattr(getattr(model, "config", None), "num_nextn_predict_layers", 0))
     for step in range(start + 1, steps + 1):
         t0 = time.perf_counter()
-        pairs = data.supervised_pairs(step, hp.batch_size, worked, purpose=phase)
+        pairs = dist.shard(data.supervised_pairs(step, hp.batch_size, worked, purpose=phase))
         rows = tokenize_pairs(pairs, tokenizer, config.template, hp.max_seq_len, hp.completion_only_loss,
                               config.prompt_format)
-        buckets = length_buckets(rows)
-        target_tokens = sum(sum(1 for t in lab[1:] if t != IGNORE) for _, lab in rows)
-        optimizer.zero_grad(set_to_none=True)
+        buckets = micro_batches(rows, dist.settings.gradient_accumulation_steps) if dist.enabled else length_buckets(rows)
+        # token-weighted mean over the global batch (every rank's rows): DeepSpeed averages the ranks'
+        # gradients, so each rank's loss is scaled by the world size
+        target_tokens = dist.sum(sum(sum(1 for t in lab[1:] if t != IGNORE) for _, lab in rows))
+        stepper.zero_grad()
         sums = {"loss": 0.0, "lm_loss": 0.0, "mtp_loss": 0.0, "aux_loss": 0.0}
         trained_tokens = 0
-        for bucket in buckets:
+        for index, bucket in enumerate(buckets):
             input_ids, mask, labels = pad_rows(bucket, tokenizer, ctx.device)
             share = float((labels[:, 1:] != IGNORE).sum()) / max(1, target_tokens)  # token-weighted mean
             with ctx.autocast():
-                out = modeling.forward(model, input_ids, mask, labels=labels)
+                out = modeling.forward(stepper.module, input_ids, mask, labels=labels)
             if not torch.isfinite(out.loss):
                 raise TrainingFailed(f"{phase} loss is {out.loss.item()} at step {step}")
-            (out.loss * share).backward()
+            stepper.backward(out.loss * (share * stepper.world), last=index == len(buckets) - 1)
             trained_tokens += int(mask.sum())
             for name in sums:
                 value = getattr(out, name, None)
                 if value is not None:
                     sums[name] += float(value.detach()) * share
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), hp.max_grad_norm)
-        optimizer.step()
+        if dist.enabled:
+            sums = {name: dist.sum(value) for name, value in sums.items()}
+            trained_tokens = int(dist.sum(trained_tokens))
+        grad_norm = stepper.step()
         scheduler.step()
+        dist.sum_expert_loads(model)
         modeling.after_optimizer_step(model)
         elapsed = time.perf_counter() - t0
         values = {
@@ -153,7 +170,7 @@ def train_supervised(
             ctx.status(phase, step, eta_s=ctx.progress.eta(step))
         if evaluate is not None and config.evaluation.interval and step % config.evaluation.interval == 0 and step < steps:
             evaluate(step)
-        if ctx.stop:
+        if ctx.should_stop():
             save(step)
             return False
         if (interval and step % interval == 0) or step == steps:
