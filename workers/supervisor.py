@@ -50,20 +50,40 @@ def run_directory(run: Run) -> Path:
     return Path(run.run_dir) if run.run_dir else Path(settings.RUNS_DIR) / str(run.id)
 
 
+def trainer_ranks(config: dict | None) -> int:
+    """Processes the run's config asks for: distributed.nproc_per_node under backend deepspeed, else 1."""
+    dist = (config or {}).get("distributed") or {}
+    return int(dist.get("nproc_per_node") or 1) if dist.get("backend") == "deepspeed" else 1
+
+
+def launch_prefix(trainer_cmd: tuple[str, ...], ranks: int) -> list[str]:
+    """The trainer command, under torchrun for several ranks on this node (`PYTHON -m r1model` becomes
+    `PYTHON -m torch.distributed.run --standalone --nproc-per-node N -m r1model`; another command runs as
+    each rank's program with --no-python). torchrun forwards the supervisor's SIGTERM to every rank."""
+    prefix = list(trainer_cmd)
+    if ranks <= 1:
+        return prefix  # one process; on a GPU node it uses one GPU
+    launch = ["--standalone", "--nproc-per-node", str(ranks)]
+    if len(prefix) >= 3 and prefix[1:3] == ["-m", "r1model"]:
+        return [prefix[0], "-m", "torch.distributed.run", *launch, "-m", "r1model", *prefix[3:]]
+    return ["torchrun", *launch, "--no-python", *prefix]
+
+
 def trainer_command(run: Run, run_dir: Path, cfg: WorkerConfig) -> list[str]:
-    """The trainer's argv: `train FILE` with the run's RunConfig (or `recipe run NAME` for a bare recipe).
+    """The trainer's argv: `train FILE` with the run's RunConfig (or `recipe run NAME` for a bare recipe),
+    under torchrun when the config asks for several ranks (distributed.nproc_per_node).
 
     The stored config names its inputs by reference (run:ID@STEP, dataset:ID); the file the trainer reads
     has them resolved to paths on the data volume (InputError when one is gone or not the team's)."""
-    prefix = list(cfg.trainer_cmd)  # one process; on a GPU node it uses one GPU
     if run.recipe and not run.config:  # a recipe name without a stored config: the trainer builds it
-        return [*prefix, "recipe", "run", run.recipe, "--run-dir", str(run_dir)] + (["--quick"] if run.quick else [])
+        return [*cfg.trainer_cmd, "recipe", "run", run.recipe, "--run-dir", str(run_dir)] + (["--quick"] if run.quick else [])
     # The lab stores a recipe's full config with the user's changes: the trainer runs exactly that.
+    config = resolve_inputs(run)
     config_path = run_dir / "lab_config.json"
     tmp = config_path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(resolve_inputs(run), indent=1, sort_keys=True))
+    tmp.write_text(json.dumps(config, indent=1, sort_keys=True))
     tmp.replace(config_path)
-    return [*prefix, "train", str(config_path), "--run-dir", str(run_dir)]
+    return [*launch_prefix(cfg.trainer_cmd, trainer_ranks(config)), "train", str(config_path), "--run-dir", str(run_dir)]
 
 
 def group_members(pgid: int) -> list[int]:

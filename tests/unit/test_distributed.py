@@ -206,3 +206,15 @@ def test_grpo_two_ranks_zero2_traces_gathered_and_resume_exact(tmp_path):
     final = weights(resumed / "checkpoints" / "step-2")
     for name, tensor in weights(straight / "checkpoints" / "step-2").items():
         assert torch.equal(final[name], tensor), name
+
+
+def test_worker_starts_torchrun_when_the_config_asks_for_ranks():
+    from workers.supervisor import launch_prefix, trainer_ranks
+
+    assert trainer_ranks(None) == 1 and trainer_ranks({"kind": "sft"}) == 1
+    assert trainer_ranks({"distributed": {"backend": "deepspeed", "nproc_per_node": 4}}) == 4
+    assert trainer_ranks({"distributed": {"backend": "none", "nproc_per_node": 4}}) == 1
+    assert launch_prefix(("/venv/bin/python", "-m", "r1model"), 1) == ["/venv/bin/python", "-m", "r1model"]
+    assert launch_prefix(("/venv/bin/python", "-m", "r1model"), 2) == [
+        "/venv/bin/python", "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "r1model"]
+    assert launch_prefix(("r1model",), 2) == ["torchrun", "--standalone", "--nproc-per-node", "2", "--no-python", "r1model"]
