@@ -38,8 +38,9 @@ def length_reward(completions, problems, *, truncated=None, accuracy=None, lengt
                   **kwargs) -> list[RewardResult]:
     """Kimi k1.5: within each group (same problem id), λ = 0.5 − (len − min_len)/(max_len − min_len);
     a correct answer gets λ, a wrong one min(0, λ). λ = 0 when all lengths are equal.
-    `lengths` (token counts) default to character counts; `accuracy` is the accuracy reward's results
-    (computed here when not given)."""
+    `lengths` (token counts: the trainer and the rollout job pass them, as Kimi measures length in tokens)
+    default to character counts; `accuracy` is the accuracy reward's results (computed here when not given).
+    Kimi k1.5 §2.3.3 adds it with a weight after a warm-up: RunConfig rewards' `warmup_steps`."""
     if accuracy is None:
         from r1model.rewards.rule_based import accuracy_reward
 

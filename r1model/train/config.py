@@ -87,6 +87,13 @@ class RewardSpec(_Strict):
         "length (Kimi k1.5 length reward), repetition (penalty for repeated n-grams).",
     )
     weight: float = Field(1.0, description="Weight of this reward in the total reward.")
+    warmup_steps: int = Field(
+        0,
+        ge=0,
+        description="GRPO steps 1..N with this reward off (weight 0; still computed and logged), then on at its "
+        "weight from step N+1 — no ramp. Kimi k1.5 §2.3.3 warms the length penalty up this way: standard policy "
+        "optimisation first, then a constant length penalty.",
+    )
 
     @field_validator("name")
     @classmethod
@@ -396,9 +403,10 @@ class RunConfig(_Strict):
                                  f"supervised.batch_size ({self.supervised.batch_size})")
         return self
 
-    def reward_weights(self) -> dict[str, float]:
-        """name → weight, the form r1model.rewards.compute_rewards takes."""
-        return {r.name: r.weight for r in self.rewards}
+    def reward_weights(self, step: int | None = None) -> dict[str, float]:
+        """name → weight, the form r1model.rewards.compute_rewards takes; at a GRPO `step` (1-based) a reward
+        still in its warm-up (step ≤ warmup_steps) has weight 0."""
+        return {r.name: 0.0 if step is not None and step <= r.warmup_steps else r.weight for r in self.rewards}
 
     def to_json(self) -> str:
         return json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=False)

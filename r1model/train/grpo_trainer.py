@@ -154,8 +154,9 @@ class GRPOTrainer:
         t0 = time.perf_counter()
         texts = [c.text for c in completions]
         truncated = [modeling.is_truncated(c) for c in completions]
-        totals, components = compute_rewards(texts, rows_problem, config.reward_weights(), truncated=truncated,
-                                              truncated_is_wrong=config.truncated_is_wrong)
+        totals, components = compute_rewards(texts, rows_problem, config.reward_weights(step), truncated=truncated,
+                                              truncated_is_wrong=config.truncated_is_wrong,
+                                              lengths=[len(c.token_ids) for c in completions])  # Kimi: tokens
         t_score = time.perf_counter() - t0
 
         # 4. group advantages; groups with an unjudgeable sample are left out (counted, never scored)

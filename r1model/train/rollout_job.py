@@ -37,7 +37,8 @@ def run_rollouts(ctx: RunContext, model, tokenizer, engine, data: DataSource) ->
             texts = [c.text for c in completions]
             truncated = [modeling.is_truncated(c) for c in completions]
             totals, components = compute_rewards(texts, rows, config.reward_weights(), truncated=truncated,
-                                                  truncated_is_wrong=config.truncated_is_wrong)
+                                                  truncated_is_wrong=config.truncated_is_wrong,
+                                                  lengths=[len(c.token_ids) for c in completions])
             accepted_before = len(seen)
             with events.batch():
                 for i, (problem, text) in enumerate(zip(rows, texts)):
@@ -47,7 +48,8 @@ def run_rollouts(ctx: RunContext, model, tokenizer, engine, data: DataSource) ->
                     rewards = {name: results[i].value for name, results in components.items()}
                     out.write(json.dumps({"id": problem.id, "problem": problem.problem, "answer": problem.answer,
                                           "prompt": prompts[i], "completion": text, "reward": totals[i],
-                                          "rewards": rewards, "status": status, "truncated": truncated[i]}) + "\n")
+                                          "rewards": rewards, "status": status, "truncated": truncated[i],
+                                          "tokens": len(completions[i].token_ids)}) + "\n")
                     if status == "correct" and (problem.id, text) not in seen:
                         seen.add((problem.id, text))
                         kept.write(json.dumps({"id": f"{problem.id}-{len(seen) - 1}", "problem": problem.problem,
