@@ -88,6 +88,17 @@ def recipe_names() -> list[str]:
     return list(recipes_module.RECIPES)
 
 
+# What a recipe needs, in the lab's words: references, not the CLI's folders and files.
+LAB_NEEDS = {
+    "model.source": "a checkpoint of one of this team's runs (run:ID@STEP) or a registered model (model:ID)",
+    "datasets": "a dataset of this team (dataset:ID), e.g. the accepted samples a rejection-sampling run saved",
+}
+
+
+def _need_text(need) -> str:
+    return LAB_NEEDS.get(need.field, need.what)
+
+
 def recipes() -> dict[str, dict]:
     """name → {"description": str, "config": dict, "needs": [{"field", "what"}]}: the trainer's recipes, for
     the new-run page. `needs`: what the user must give (a checkpoint in model.source, a dataset file); the
@@ -96,7 +107,7 @@ def recipes() -> dict[str, dict]:
         name: {
             "description": entry.description,
             "config": recipe_config(name),
-            "needs": [{"field": need.field, "what": need.what} for need in entry.needs],
+            "needs": [{"field": need.field, "what": _need_text(need)} for need in entry.needs],
         }
         for name, entry in recipes_module.RECIPES.items()
     }
@@ -110,7 +121,8 @@ def recipe_input_errors(name: str, config: dict) -> dict[str, list[str]]:
         validated = run_config_module.validate_run_config(config)
     except run_config_module.ConfigError:
         return {}
-    return {need.field: [need.message(name)] for need in recipes_module.missing_inputs(name, validated)}
+    return {need.field: [f"recipe {name} needs {_need_text(need)}"]
+            for need in recipes_module.missing_inputs(name, validated)}
 
 
 def recipe_config(name: str, *, quick: bool = False, overrides: dict | None = None) -> dict:

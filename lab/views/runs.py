@@ -125,6 +125,9 @@ def _start_values(request, team) -> tuple[dict, dict]:
     elif recipe:
         initial.update(name=recipe, recipe=recipe, config_from=recipe)
         config = recipe_config(recipe)
+    model = request.GET.get("model", "").strip()[:200]
+    if model and not (fork_id or parent_id):  # "start a run from it" on the Models page (checked on submit)
+        config = {**(config or {}), "model": {"source": model, "overrides": {}}}
     if request.GET.get("dataset", "").isdigit():
         initial["dataset"] = int(request.GET["dataset"])
     return initial, config or {}

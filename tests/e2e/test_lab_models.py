@@ -46,6 +46,6 @@ def test_register_a_hub_model_and_start_a_run_from_it(live_server, db, tmp_path,
         page.wait_for_url(f"{url}/runs/new/?model=model%3A{model.id}")
         page.wait_for_selector("form")
         shot(page, "lab-models-start-run")
-        # the link carries the reference; filling model.source from ?model= belongs to run_new (lab/views/runs.py)
         assert page.locator("main h1").inner_text() == "New run"
+        assert page.input_value("[name='cfg-model.source']") == f"model:{model.id}"  # the form starts on that model
         assert page.lab_events["console_errors"] == [] and page.lab_events["offsite_requests"] == []

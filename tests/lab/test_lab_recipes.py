@@ -24,7 +24,7 @@ def test_new_run_page_lists_every_recipe_with_its_description_and_needs(owner_cl
     for name in ALL:
         assert f'href="?recipe={name}"' in page and RECIPES[name].description in page
         assert f'<option value="{name}"' in page  # and it can be chosen in the form
-    assert "Needs a model checkpoint folder" in page and "(model.source)" in page and "(datasets)" in page
+    assert "Needs a checkpoint of one of this team's runs (run:ID@STEP)" in page and "(model.source)" in page and "(datasets)" in page
 
 
 def test_a_recipe_link_fills_the_form_with_its_config(owner_client, lab):
@@ -47,7 +47,7 @@ def test_form_starts_distillation_on_a_saved_dataset(owner_client, lab, no_dispa
 def test_form_refuses_a_recipe_without_its_checkpoint_naming_the_field(owner_client, lab, no_dispatch):
     response = owner_client.post("/runs/new/", {"name": "judge", "queue": "cpu", "recipe": "evaluate"})
     assert response.status_code == 200
-    assert "recipe evaluate needs a model checkpoint folder" in html.unescape(response.content.decode())
+    assert "recipe evaluate needs a checkpoint of one of this team's runs (run:ID@STEP)" in html.unescape(response.content.decode())
     assert not Run.objects.filter(name="judge").exists()
 
 
