@@ -218,3 +218,20 @@ def test_worker_starts_torchrun_when_the_config_asks_for_ranks():
     assert launch_prefix(("/venv/bin/python", "-m", "r1model"), 2) == [
         "/venv/bin/python", "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "r1model"]
     assert launch_prefix(("r1model",), 2) == ["torchrun", "--standalone", "--nproc-per-node", "2", "--no-python", "r1model"]
+
+
+@needs_deepspeed
+@pytest.mark.slow
+def test_transformers_model_sft_two_ranks_zero2_checkpoint_loads(tmp_path):
+    from r1model.testing.fixtures import make_tiny_hf_model
+    from r1model.train import modeling
+
+    folder = make_tiny_hf_model(tmp_path / "qwen", "qwen2")
+    run_dir = tmp_path / "hf"
+    torchrun(tmp_path, config("sft", stage=2, model={"source": str(folder)}, template="r1-zero"), run_dir)
+    assert_written_once(run_dir, 2)
+    step2 = run_dir / "checkpoints" / "step-2"
+    model, _ = modeling.load_model(step2, torch.device("cpu"))  # its own HF layout, as a single process saves it
+    assert modeling.is_hf_model(model)
+    assert any(not torch.equal(tensor, weights(folder)[name]) for name, tensor in weights(step2).items()
+               if name in weights(folder))  # trained
