@@ -9,6 +9,7 @@
                                       (a chain of recipes, r1model.train.chains; the same command resumes it)
     python -m r1model score ...       (r1model.evaluate.score)
     python -m r1model evaluate ...    (r1model.evaluate.runner)
+    python -m r1model merge A B [--weight 0.5] --out DIR   (average two checkpoints: r1model.train.merge)
 
 Exit codes: 0 done (or stopped by SIGTERM after a checkpoint), 1 failed, 2 bad usage or invalid config.
 """
@@ -170,15 +171,20 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = sub.add_parser("evaluate", help="evaluate a checkpoint on benchmarks (r1model.evaluate.runner)", add_help=False)
     evaluate.add_argument("rest", nargs=argparse.REMAINDER)
     evaluate.set_defaults(func=lambda args: _delegate("r1model.evaluate.runner", "evaluate_main", args.rest))
+    merge = sub.add_parser("merge", help="average two checkpoints of one architecture (r1model.train.merge)",
+                           add_help=False)
+    merge.add_argument("rest", nargs=argparse.REMAINDER)
+    merge.set_defaults(func=lambda args: _delegate("r1model.train.merge", "merge_main", args.rest))
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # score / evaluate take their own arguments: hand everything after the sub-command over untouched.
-    if argv and argv[0] in ("score", "evaluate"):
+    if argv and argv[0] in ("score", "evaluate", "merge"):
         module, function = {"score": ("r1model.evaluate.score", "score_main"),
-                            "evaluate": ("r1model.evaluate.runner", "evaluate_main")}[argv[0]]
+                            "evaluate": ("r1model.evaluate.runner", "evaluate_main"),
+                            "merge": ("r1model.train.merge", "merge_main")}[argv[0]]
         return _delegate(module, function, argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -22,6 +22,9 @@ Rejection reasons (each a word, in this order):
 Readability (cold start): among kept samples a worked one (non-empty think: it shows its steps) reads better
 than a bare answer, and of two worked ones the shorter (fewer characters in the completion) reads better;
 `select_readable` keeps the `per_problem` most readable samples of each problem (each text once).
+
+Shortest (long2short, Kimi k1.5 §2.4): `select_shortest_correct` keeps, of each problem's n samples, the
+shortest kept one (in tokens when the rollout recorded them), the SFT data of shortest rejection sampling.
 """
 from __future__ import annotations
 
@@ -198,3 +201,42 @@ def build_sft_data(rollouts: str | Path, out: str | Path, *, ratio: float = REAS
     return {"rows": rows, "reasoning": n_reasoning, "non_reasoning": rows - n_reasoning,
             "model_direct_answers": sum(1 for s in mixed if not is_reasoning(s) and s.get("source") != "direct"),
             "filters": reason_counts(samples, **filters)}
+
+
+# ---------------------------------------------------------------------------------------------- long2short
+
+def sample_length(sample: dict) -> int:
+    """The sample's response length: its token count when the rollout recorded one (`tokens`), else characters."""
+    tokens = sample.get("tokens")
+    return int(tokens) if isinstance(tokens, int) and not isinstance(tokens, bool) else len(sample["completion"])
+
+
+def select_shortest_correct(samples: Iterable[dict], **filters) -> list[dict]:
+    """Kimi k1.5 §2.4 shortest rejection sampling: of each problem's n samples, the shortest one that is kept
+    (correct and every other filter of `rejection_reasons`); a problem with no kept sample is left out. Ties go
+    to the earlier sample. Problems in order of first appearance."""
+    best: dict[str, tuple[int, int, dict]] = {}
+    for order, sample in enumerate(samples):
+        if rejection_reasons(sample, **filters):
+            continue
+        key = str(sample.get("prompt_id") or sample.get("id"))
+        candidate = (sample_length(sample), order, sample)
+        if key not in best or candidate[:2] < best[key][:2]:
+            best[key] = candidate
+    return [entry[2] for entry in best.values()]
+
+
+def build_shortest_correct(rollouts: str | Path, out: str | Path, **filters) -> dict:
+    """long2short SFT data (Kimi k1.5 §2.4): the shortest kept sample of each sampled problem. ValueError when no
+    problem has one. Returns a summary (rows, mean length of the chosen vs of every correct sample)."""
+    samples = read_jsonl(rollouts)
+    chosen = select_shortest_correct(samples, **filters)
+    if not chosen:
+        raise ValueError(f"no sample of {rollouts} is correct, well-formed, unmixed, untruncated and not repetitive: "
+                         "no shortest-correct data")
+    rows = write_jsonl(out, (sft_row(s) for s in chosen))
+    correct = [sample_length(s) for s in samples if is_correct(s)]
+    return {"rows": rows, "problems": len({str(s.get("prompt_id") or s.get("id")) for s in samples}),
+            "filters": reason_counts(samples, **filters),
+            "mean_length": sum(sample_length(s) for s in chosen) / rows,
+            "mean_length_correct": sum(correct) / len(correct) if correct else None}
