@@ -19,6 +19,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from lab.models import Run, RunStatus, Worker
+from lab.services.chains import settle_stage_runs
 from lab.services.dispatch import dispatch_run, requeue_run
 
 logger = logging.getLogger(__name__)
@@ -31,16 +32,21 @@ def reap_stale_runs(stale_s: float) -> list[tuple[int, str]]:
     now = timezone.now()
     stale = Q(heartbeat_at__lt=now - timedelta(seconds=stale_s)) | Q(heartbeat_at__isnull=True)
     done = []
-    for run in Run.objects.filter(stale, status__in=(RunStatus.STARTING, RunStatus.RUNNING)).values("id", "attempt"):
+    # a chain's stage runs have no supervisor of their own: their chain run's supervisor keeps them (chain_stage)
+    active = Run.objects.filter(stale, chain_stage="")
+    for run in active.filter(status__in=(RunStatus.STARTING, RunStatus.RUNNING)).values("id", "attempt"):
         status = requeue_run(run["id"], run["attempt"], reason=f"no heartbeat for {stale_s:.0f}s")
         if status:
             logger.warning("run %s attempt %s: heartbeat stale; %s", run["id"], run["attempt"], status)
             done.append((run["id"], status))
-    for run_id in Run.objects.filter(stale, status=RunStatus.CANCELLING).values_list("id", flat=True):
+            if status == RunStatus.FAILED:
+                settle_stage_runs(run["id"], RunStatus.FAILED, "its chain run failed: no heartbeat")
+    for run_id in active.filter(status=RunStatus.CANCELLING).values_list("id", flat=True):
         if Run.objects.filter(stale, id=run_id, status=RunStatus.CANCELLING).update(
             status=RunStatus.CANCELLED, finished_at=now, message="cancelled; its worker had stopped"
         ):
             Worker.objects.filter(current_run_id=run_id).update(current_run=None, idle_since=now)
+            settle_stage_runs(run_id, RunStatus.CANCELLED)
             done.append((run_id, RunStatus.CANCELLED.value))
     return done
 

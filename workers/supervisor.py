@@ -31,10 +31,11 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from lab.models import Run, RunStatus, Worker
+from lab.services.chains import CHAIN_KIND, ChainTails, chain_args, chain_sync, git_commit, settle_stage_runs
 from lab.services.datasets import rollout_dataset_create
 from lab.services.dispatch import dispatch_run, requeue_run
 from lab.services.ingest import EventTail, ingest_events
-from lab.services.references import InputError, resolve_inputs
+from lab.services.references import InputError, redact_paths, resolve_inputs
 from workers.config import WorkerConfig
 
 logger = logging.getLogger(__name__)
@@ -75,6 +76,8 @@ def trainer_command(run: Run, run_dir: Path, cfg: WorkerConfig) -> list[str]:
 
     The stored config names its inputs by reference (run:ID@STEP, dataset:ID); the file the trainer reads
     has them resolved to paths on the data volume (InputError when one is gone or not the team's)."""
+    if run.kind == CHAIN_KIND:  # a chain runs its stages itself, each in RUN_DIR/stages/NN-name (lab.services.chains)
+        return [*cfg.trainer_cmd, *chain_args(run, run_dir)]
     if run.recipe and not run.config:  # a recipe name without a stored config: the trainer builds it
         return [*cfg.trainer_cmd, "recipe", "run", run.recipe, "--run-dir", str(run_dir)] + (["--quick"] if run.quick else [])
     # The lab stores a recipe's full config with the user's changes: the trainer runs exactly that.
@@ -127,6 +130,9 @@ class Supervisor:
         self.accounted_at = 0.0
         self.next_heartbeat = 0.0
         self.db_down_since: float | None = None
+        # a chain run: its stages' events go to one child run each (lab.services.chains)
+        self.chain = ChainTails() if run.kind == CHAIN_KIND else None
+        self.commit = git_commit(Path(__file__).resolve().parent) if self.chain is not None else None
 
     # --- the attempt -------------------------------------------------------------------------
     def run(self) -> str:
@@ -178,6 +184,9 @@ class Supervisor:
         """One poll: events in, heartbeat out, react to cancel / shutdown / lost claim, escalate a stop."""
         self._db(lambda: ingest_events(self.run_obj, self.run_dir / "events.jsonl", tail=self.tail,
                                        max_events=INGEST_PER_POLL))
+        if self.chain is not None:
+            self._db(lambda: chain_sync(self.run_obj, self.run_dir, self.chain, attempt=self.attempt,
+                                        commit=self.commit))
         now = time.monotonic()
         if now >= self.next_heartbeat and self._db(self._heartbeat) is not None:
             self.next_heartbeat = now + self.cfg.heartbeat_s
@@ -240,6 +249,10 @@ class Supervisor:
     # --- the end of the attempt --------------------------------------------------------------
     def _finish(self, rc: int) -> str:
         self._db_retry(lambda: ingest_events(self.run_obj, self.run_dir / "events.jsonl", tail=self.tail, final=True))
+        chain = None
+        if self.chain is not None and self.stop_reason != "lost":
+            chain = self._db_retry(lambda: chain_sync(self.run_obj, self.run_dir, self.chain, final=True,
+                                                      attempt=self.attempt, commit=self.commit)) or {}
         self._db_retry(lambda: self._heartbeat() if self.stop_reason != "lost" else 0)
         if self.stop_reason == "lost":
             return "lost"
@@ -250,6 +263,11 @@ class Supervisor:
             return self._end(RunStatus.CANCELLED, "cancelled", statuses=(RunStatus.CANCELLING,))
         if self.stop_reason == "drain":
             return self._finish_with(self._requeue_drained)
+        if chain is not None and rc in (0, 1) and chain.get("status") in ("completed", "failed"):
+            if chain["status"] == "completed" and rc == 0:
+                return self._end(RunStatus.COMPLETED, "")
+            # a stage failed: chain.json names it and why; Resume re-runs the chain from that stage
+            return self._end(RunStatus.FAILED, redact_paths(chain.get("reason") or "a stage failed"))
         if rc == 0 and run["phase"] in DONE_PHASES:
             status = self._end(RunStatus.COMPLETED, "")
             if status == RunStatus.COMPLETED:
@@ -285,6 +303,8 @@ class Supervisor:
             return changed
 
         changed = self._db_retry(write)
+        if changed and self.chain is not None:  # the stage that was running ends with its chain
+            self._db_retry(lambda: settle_stage_runs(self.run_id, status, message[-4000:]))
         logger.info("run %s attempt %s: %s %s", self.run_id, self.attempt, status, message[:200])
         return status if changed else "lost"
 

@@ -106,6 +106,10 @@ class Run(StageProgress, models.Model):
     # lineage: started from another run's checkpoint (base → Zero → SFT → RL → distilled)
     parent = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="children")
     parent_step = models.IntegerField(null=True, blank=True)
+    # a stage of a chain run (kind "chain", lab.services.chains): the stage's name; the parent is the chain run
+    chain_stage = models.CharField(max_length=64, blank=True, default="")
+    # what a finished run established (a chain: its comparison.json, stages, seed, commit); written by workers
+    result = models.JSONField(default=dict, blank=True)
 
     # evaluation jobs: every checkpoint at a multiple of eval_every steps gets a child run of kind
     # "evaluate" on a copy of that checkpoint (lab.services.evaluations); 0 = none
@@ -152,6 +156,9 @@ class Run(StageProgress, models.Model):
             # one evaluation job per checkpoint, however often its event is ingested
             models.UniqueConstraint(fields=["parent", "parent_step"], condition=models.Q(kind="evaluate"),
                                     name="one_eval_per_checkpoint"),
+            # one child run per stage of a chain run, however often chain.json is read
+            models.UniqueConstraint(fields=["parent", "chain_stage"], condition=~models.Q(chain_stage=""),
+                                    name="one_run_per_chain_stage"),
             models.UniqueConstraint(fields=["created_by", "client_token"], condition=~models.Q(client_token=""),
                                     name="one_run_per_client_token"),
         ]

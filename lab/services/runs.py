@@ -137,6 +137,7 @@ def run_cancel(*, run: Run, user) -> str:
     Returns the new status; ValidationError when the run has finished already.
     """
     require_team_role(user, run.team_id, "write")
+    run = _chain_of(run)  # a chain's stage: its chain is cancelled (one trainer runs every stage)
     now = timezone.now()
     note = f"cancelled by {user.get_username()}"
     if Run.objects.filter(id=run.id, status=RunStatus.QUEUED).update(
@@ -155,9 +156,18 @@ def run_cancel(*, run: Run, user) -> str:
     raise ValidationError(f"a {current} run cannot be cancelled")
 
 
+def _chain_of(run: Run) -> Run:
+    """A stage run of a chain (lab.services.chains) stands for its chain run in cancel and resume."""
+    if run.chain_stage and run.parent_id:
+        return Run.objects.get(id=run.parent_id)
+    return run
+
+
 def run_resume(*, run: Run, user) -> str:
-    """failed/cancelled → queued (continuing from its last checkpoint), then dispatch again."""
+    """failed/cancelled → queued (continuing from its last checkpoint), then dispatch again. A chain resumes
+    itself: completed stages are kept, the failed or stopped one resumes from its checkpoints."""
     require_team_role(user, run.team_id, "write")
+    run = _chain_of(run)
     now = timezone.now()
     with transaction.atomic():
         changed = Run.objects.filter(id=run.id, status__in=RESUMABLE).update(

@@ -1,0 +1,343 @@
+"""Chain runs in the lab (r1model.train.chains): one parent run per chain, one child run per stage.
+
+Launching a chain (`chain_create`) stores one run of kind "chain" (recipe = the chain's name, config = the
+chain's options: {"chain", "quick", "seed"?, "model": {"source": a reference}?}); the worker runs
+`recipe run CHAIN --run-dir RUN_DIR [...]` (`chain_args`) in that run's directory, and each poll calls
+`chain_sync`, which reads RUN_DIR/chain.json and, for every stage that has started:
+- makes sure a child run exists (parent = the chain run, chain_stage = the stage's name, run_dir = the
+  stage's directory, kind = the stage config's kind or "data"): idempotent (unique (parent, chain_stage));
+- stores the stage's events.jsonl into that child (lab.services.ingest, one EventTail per stage);
+- mirrors the stage's status and one-line reason onto the child;
+and stores on the chain run its progress (step = stages completed, total_steps = stages), the failed
+stage's reason, and in `result` the stages as the pages show them (artifacts as references: run:ID@STEP
+for checkpoints, file names for the rest; lineage between child runs) and, once written, comparison.json.
+Pages read the database only; nothing here is read from disk per request. No server path is stored in a
+child's config, a message or `result`.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import re
+from datetime import datetime, timezone as dt_timezone
+from pathlib import Path
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from lab.access import require_team_role
+from lab.models import Project, Run, RunStatus, Team
+from lab.services.ingest import EventTail, ingest_events
+from lab.services.references import check_inputs, checkpoint_ref, redact_paths, resolve_inputs
+from r1model.train.chains import CHAIN_JSON, CHAINS, COMPARISON_JSON, chain_plan, get_chain
+
+logger = logging.getLogger(__name__)
+
+CHAIN_KIND = "chain"
+STAGE_STATUS = {"running": RunStatus.RUNNING, "completed": RunStatus.COMPLETED, "failed": RunStatus.FAILED,
+                "stopped": RunStatus.CANCELLED}
+CHECKPOINT_DIR = re.compile(r"(?:^|/)checkpoints/step-(\d+)$")
+INGEST_PER_POLL = 50_000
+
+
+def chain_names() -> list[str]:
+    return list(CHAINS)
+
+
+def is_chain(name: str) -> bool:
+    return name in CHAINS
+
+
+def chain_description(name: str) -> dict:
+    """The chain's plan without paths (stages, what each runs, where its inputs come from), for the pages."""
+    plan = chain_plan(get_chain(name))
+    for stage in plan["stages"]:
+        stage.pop("dir", None)
+    return plan
+
+
+# --------------------------------------------------------------------------------------------- launching
+
+@transaction.atomic
+def chain_create(*, team: Team, user, chain: str, name: str = "", quick: bool = False, seed: int | None = None,
+                 base_model: str = "", queue: str = Run.Queue.CPU, project: Project | None = None,
+                 client_token: str = "") -> Run:
+    """A queued chain run of `chain` (dispatched after commit). `base_model`: the base stage's model.source,
+    a preset or a reference of the team (run:ID@STEP, model:ID, hf:…) — never a server path."""
+    from lab.services.runs import _create_row, _dispatch, _made_by_token
+
+    require_team_role(user, team, "write")
+    client_token = (client_token or "").strip()
+    if client_token:
+        existing = _made_by_token(user, client_token)
+        if existing is not None:
+            return existing
+    errors: dict[str, list[str]] = {}
+    if chain not in CHAINS:
+        errors["chain"] = [f"unknown chain {chain!r}; known: {', '.join(sorted(CHAINS))}"]
+    name = (name or "").strip() or chain
+    if queue not in Run.Queue.values:
+        errors["queue"] = [f"must be one of {', '.join(Run.Queue.values)}"]
+    if project is not None and project.team_id != team.id:
+        errors["project"] = ["not a project of this team"]
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+        errors["seed"] = ["must be a whole number, 0 or more"]
+    if len(client_token) > 100:
+        errors["client_token"] = ["at most 100 characters"]
+    config: dict = {"chain": chain, "quick": bool(quick)}
+    if seed is not None and "seed" not in errors:
+        config["seed"] = seed
+    base_model = (base_model or "").strip()
+    if base_model:
+        try:
+            config["model"] = {"source": check_inputs(team.id, {"model": {"source": base_model}})["model"]["source"]}
+        except ValidationError as exc:
+            errors["base_model"] = [m for messages in exc.message_dict.values() for m in messages]
+    if errors:
+        raise ValidationError(errors)
+    try:
+        with transaction.atomic():
+            run = _create_row(team=team, project=project, name=name[:200], kind=CHAIN_KIND, recipe=chain,
+                              quick=bool(quick), config=config, queue=queue, created_by=user, client_token=client_token)
+    except IntegrityError:
+        existing = _made_by_token(user, client_token) if client_token else None
+        if existing is None:
+            raise
+        return existing
+    transaction.on_commit(lambda: _dispatch(run.id))
+    return run
+
+
+def chain_args(run: Run, run_dir: Path) -> list[str]:
+    """The trainer's arguments for a chain run (on the worker: the base model's reference resolved here)."""
+    config = run.config or {}
+    args = ["recipe", "run", run.recipe, "--run-dir", str(run_dir)]
+    if config.get("quick", run.quick):
+        args.append("--quick")
+    if isinstance(config.get("seed"), int):
+        args += ["--seed", str(config["seed"])]
+    if (config.get("model") or {}).get("source"):
+        source = resolve_inputs(run)["model"]["source"]
+        args += ["--set", f"base:model.source={source}"]
+    return args
+
+
+# --------------------------------------------------------------------------------------------- the worker's side
+
+class ChainTails:
+    """What one supervisor keeps between polls: an EventTail per stage, and the stages ingested to the end."""
+
+    def __init__(self):
+        self.tails: dict[str, EventTail] = {}
+        self.done: set[tuple[str, int]] = set()
+
+
+def read_json(path: Path) -> dict | None:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _when(stamp) -> datetime | None:
+    return datetime.fromtimestamp(stamp, tz=dt_timezone.utc) if isinstance(stamp, (int, float)) else None
+
+
+def _stage_ref(artifact: str, path: str, child: Run | None) -> str:
+    """An artifact as the pages show it: run:ID@STEP for a checkpoint, else the file's name."""
+    match = CHECKPOINT_DIR.search(path or "")
+    if artifact == "checkpoint" and match and child is not None:
+        return checkpoint_ref(child.id, int(match.group(1)))
+    return Path(path or artifact).name
+
+
+def _child_config(root: Path, stage_dir: Path, entry: dict, children: dict[str, Run]) -> dict:
+    """The stage's config.json with its inputs as references (run:ID@STEP) or names, never server paths."""
+    config = read_json(stage_dir / "config.json")
+    if config is None:
+        return {}
+    config = copy.deepcopy(config)
+    inputs = entry.get("inputs") or {}
+    for field, origin in inputs.items():
+        ref = _stage_ref(origin.get("artifact", ""), origin.get("path", ""), children.get(origin.get("stage")))
+        if field == "model.source" and isinstance(config.get("model"), dict):
+            config["model"]["source"] = ref
+        elif field == "datasets":
+            for spec in config.get("datasets") or []:
+                if isinstance(spec, dict) and spec.get("path"):
+                    spec["path"] = f"{origin.get('stage')}/{ref}"
+    return _redacted(root, config)
+
+
+def _scrub(root: Path, text: str) -> str:
+    """`text` without the chain's directory (→ "<run>") or the data volume's location (→ "<data>")."""
+    return redact_paths(text.replace(str(root), "<run>")) if text else text
+
+
+def _redacted(root: Path, value):
+    if isinstance(value, str):
+        return _scrub(root, value)
+    if isinstance(value, list):
+        return [_redacted(root, v) for v in value]
+    if isinstance(value, dict):
+        return {k: _redacted(root, v) for k, v in value.items()}
+    return value
+
+
+def _child_create(parent: Run, entry: dict, index: int, kind: str) -> Run:
+    fields = dict(team_id=parent.team_id, project_id=parent.project_id, created_by_id=parent.created_by_id,
+                  name=f"{parent.name} · {index:02d} {entry['name']}"[:200], kind=kind[:16],
+                  recipe=str(entry.get("recipe") or "")[:64], quick=parent.quick, queue=parent.queue,
+                  status=RunStatus.RUNNING, run_dir=str(Path(parent.run_dir) / entry["dir"]), max_attempts=1,
+                  last_activity_at=timezone.now())
+    try:
+        with transaction.atomic():
+            child, _ = Run.objects.get_or_create(parent=parent, chain_stage=entry["name"], defaults=fields)
+    except IntegrityError:  # a concurrent sync made it
+        child = Run.objects.get(parent=parent, chain_stage=entry["name"])
+    return child
+
+
+def chain_sync(parent: Run, root: Path | None = None, tails: ChainTails | None = None, *, final: bool = False,
+               attempt: int | None = None, commit: str | None = None) -> dict | None:
+    """Bring the chain run and its stage runs in line with ROOT/chain.json (ROOT: the chain run's directory);
+    returns chain.json's content (None before it exists). Idempotent; `attempt` fences the parent's writes."""
+    root = Path(root or parent.run_dir)
+    tails = tails if tails is not None else ChainTails()
+    state = read_json(root / CHAIN_JSON)
+    if state is None or not isinstance(state.get("stages"), list):
+        return None
+    children = {c.chain_stage: c for c in Run.objects.filter(parent_id=parent.id).exclude(chain_stage="")}
+    stages_view, completed = [], 0
+    for index, entry in enumerate(state["stages"], 1):
+        name, status = entry.get("name"), entry.get("status", "pending")
+        if not isinstance(name, str) or not isinstance(entry.get("dir"), str):
+            continue
+        completed += status == "completed"
+        stage_dir = root / entry["dir"]
+        child = children.get(name)
+        if child is None and status != "pending":
+            config = read_json(stage_dir / "config.json") or {}
+            kind = "data" if entry.get("kind") == "data" else str(config.get("kind") or "run")
+            child = children[name] = _child_create(parent, entry, index, kind)
+        if child is not None:
+            _sync_child(root, child, entry, stage_dir, status, tails, final, children)
+        stages_view.append(_stage_view(root, index, entry, child, children))
+    view = {"chain": state.get("chain"), "status": state.get("status"),
+            "reason": _scrub(root, state.get("reason") or ""), "options": _redacted(root, state.get("options") or {}),
+            "stages": stages_view, "lineage": [_lineage_view(link, children) for link in state.get("lineage") or []
+                                               if isinstance(link, dict)]}
+    result = dict(Run.objects.filter(id=parent.id).values_list("result", flat=True).first() or {})
+    result["chain"] = view
+    if commit is not None:
+        result.setdefault("commit", commit)
+    options = state.get("options") or {}
+    result["seed"] = options.get("seed")
+    comparison = read_json(root / COMPARISON_JSON) if state.get("status") == "completed" else None
+    if comparison is not None:
+        result["comparison"] = _redacted(root, comparison)
+        result.setdefault("measured_at", timezone.now().isoformat())
+    running = next((s for s in stages_view if s["status"] == "running"), None)
+    update = {"result": result, "step": completed, "total_steps": len(stages_view),
+              "phase": (running["name"] if running else str(state.get("status") or ""))[:32],
+              "last_activity_at": timezone.now()}
+    if state.get("status") == "failed":
+        update["message"] = view["reason"][:4000]
+    rows = Run.objects.filter(id=parent.id)
+    if attempt is not None:
+        rows = rows.filter(attempt=attempt)
+    rows.update(**update)
+    return state
+
+
+def _sync_child(root: Path, child: Run, entry: dict, stage_dir: Path, status: str, tails: ChainTails, final: bool,
+                children: dict[str, Run]) -> None:
+    attempts = int(entry.get("attempts") or 0)
+    finished = status in ("completed", "failed", "stopped")
+    if not child.config and entry.get("kind") != "data":  # first: ingestion reads the stage plan from it
+        config = _child_config(root, stage_dir, entry, children)
+        if config:
+            Run.objects.filter(id=child.id).update(config=config)
+            child.config = config
+    if entry.get("kind") != "data" and (entry.get("name"), attempts) not in tails.done:
+        tail = tails.tails.setdefault(entry["name"], EventTail())
+        ingest_events(child, stage_dir / "events.jsonl", tail=tail, final=final or finished,
+                      max_events=None if final or finished else INGEST_PER_POLL)
+        if finished:
+            tails.done.add((entry["name"], attempts))
+    update: dict = {}
+    new_status = STAGE_STATUS.get(status)
+    if new_status and child.status != new_status:
+        update["status"] = new_status
+    message = _scrub(root, entry.get("reason") or "")
+    if entry.get("kind") == "data" and isinstance(entry.get("summary"), dict):
+        update["result"] = {"summary": _redacted(root, entry["summary"])}
+        if not message and status == "completed":
+            message = _data_summary_line(entry["summary"])
+    if message != child.message:
+        update["message"] = message[:4000]
+    started, ended = _when(entry.get("started")), _when(entry.get("finished")) if finished else None
+    if started and child.started_at != started:
+        update["started_at"] = started
+    if child.finished_at != ended:
+        update["finished_at"] = ended
+    if update:
+        Run.objects.filter(id=child.id).update(**update, last_activity_at=timezone.now())
+        for key, value in update.items():
+            setattr(child, key, value)
+
+
+def _data_summary_line(summary: dict) -> str:
+    rows = summary.get("rows", summary.get("kept"))
+    return f"{rows} rows" if isinstance(rows, int) else ""
+
+
+def _stage_view(root: Path, index: int, entry: dict, child: Run | None, children: dict[str, Run]) -> dict:
+    artifacts = [{"name": key, "ref": _stage_ref(key, path, child)}
+                 for key, path in sorted((entry.get("artifacts") or {}).items()) if isinstance(path, str)]
+    inputs = []
+    for field, origin in sorted((entry.get("inputs") or {}).items()):
+        source = children.get(origin.get("stage"))
+        inputs.append({"as": field, "stage": origin.get("stage"), "artifact": origin.get("artifact"),
+                       "run": source.id if source else None,
+                       "ref": _stage_ref(origin.get("artifact", ""), origin.get("path", ""), source)})
+    view = {"index": index, "name": entry.get("name"), "kind": entry.get("kind"), "recipe": entry.get("recipe"),
+            "make": entry.get("make"), "description": entry.get("description", ""),
+            "status": entry.get("status", "pending"), "reason": _scrub(root, entry.get("reason") or ""),
+            "attempts": entry.get("attempts", 0), "run": child.id if child else None,
+            "artifacts": artifacts, "inputs": inputs}
+    if isinstance(entry.get("summary"), dict):
+        view["summary"] = _redacted(root, entry["summary"])
+    return view
+
+
+def _lineage_view(link: dict, children: dict[str, Run]) -> dict:
+    source, target = children.get(link.get("from")), children.get(link.get("to"))
+    return {"from": link.get("from"), "to": link.get("to"), "artifact": link.get("artifact"), "as": link.get("as"),
+            "from_run": source.id if source else None, "to_run": target.id if target else None,
+            "ref": _stage_ref(link.get("artifact", ""), link.get("path", ""), source)}
+
+
+def settle_stage_runs(parent_id: int, status: str, message: str = "") -> int:
+    """The chain run has ended (`status`): its stage runs still shown running end the same way."""
+    if status not in (RunStatus.CANCELLED, RunStatus.FAILED):
+        return 0
+    return Run.objects.filter(parent_id=parent_id, status__in=(RunStatus.RUNNING, RunStatus.CANCELLING)).exclude(
+        chain_stage="").update(status=status, finished_at=timezone.now(),
+                               message=message or f"the chain run was {status}")
+
+
+def git_commit(path: Path) -> str:
+    """`git rev-parse HEAD` of the code at `path` (the worker's checkout), "unknown" when not a git checkout."""
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "-C", str(path), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    commit = out.stdout.strip()
+    return commit if out.returncode == 0 and re.fullmatch(r"[0-9a-f]{7,64}", commit) else "unknown"
+
