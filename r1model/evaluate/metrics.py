@@ -27,6 +27,8 @@ EVAL_METRICS = {
               "answer do not vote (so it is meaningful on tasks with many right answers).",
     "pass@k": "Unbiased pass@k (Chen et al. 2021) with k = the samples per problem.",
     "mean_length": "Mean completion length in tokens.",
+    "token_efficiency": "pass@1 per mean response token (pass@1 / mean_length): the headline of length control "
+                        "(Kimi k1.5 §2.4, long2short).",
     "format_rate": "Share of completions that are well-formed <think>…</think><answer>…</answer> and not truncated.",
     "worked_ratio": "Share of completions with a non-empty <think> part (reasoning written).",
     "truncated_ratio": "Share of completions cut off at the token limit.",

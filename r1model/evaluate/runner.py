@@ -3,7 +3,7 @@
 checker's verdicts, unbiased pass@k; greedy decoding available (k = 1).
 
     result = evaluate(model, tokenizer, load_benchmark("addition-test"), k=8, template="mini")
-    python -m r1model evaluate --checkpoint DIR --benchmark NAME [--k K] [--run-dir DIR]
+    python -m r1model evaluate --checkpoint DIR --benchmark NAME [--k K] [--think-budgets 8,16,32] [--run-dir DIR]
 
 `score_generations` and `write_eval_events` are the one path from generated completions to numbers and
 `eval` events: this CLI and the trainer's in-run evaluation (r1model.train.evaluation) both use them, so
@@ -44,24 +44,30 @@ class EvalResult:
         return asdict(self)
 
 
-def _generate(engine, tokenizer, prompts: list[str], params, seed: int):
+def _generate(engine, tokenizer, prompts: list[str], params, seed: int, think_budget: int | None = None):
     import torch
+
+    from r1model.rollout.budget import generate_with_think_budget
 
     generator = torch.Generator(device="cpu").manual_seed(seed)
     completions = []
     with torch.no_grad():
         for start in range(0, len(prompts), CHUNK):
             ids = [tokenizer.encode(p) for p in prompts[start : start + CHUNK]]
-            completions.extend(engine.generate(ids, params, generator))
+            completions.extend(engine.generate(ids, params, generator) if think_budget is None
+                               else generate_with_think_budget(engine, tokenizer, ids, params, think_budget, generator))
     return completions
 
 
 def evaluate(model, tokenizer, problems: list[Problem], k: int = 8, temperature: float = 0.6, top_p: float = 0.95,
              max_new_tokens: int = 512, template: str = R1_ZERO_TEMPLATE, greedy: bool = False, seed: int = 0,
              engine=None, events=None, step: int = 0, benchmark: str = "custom", traces: bool = True,
-             timeout: float = 5.0, truncated_is_wrong: bool = True, prompt_format: str = "auto") -> EvalResult:
+             timeout: float = 5.0, truncated_is_wrong: bool = True, prompt_format: str = "auto",
+             think_budget: int | None = None) -> EvalResult:
     """Sample k completions per problem, check them, and summarise. With `events` (an EventWriter) one
-    `eval` event per metric and one `trace` event per sample (source 'eval') are written. The engine and the
+    `eval` event per metric and one `trace` event per sample (source 'eval') are written. `think_budget`: the
+    think is cut at that many tokens and `</think><answer>` forced (r1model.rollout.budget); the result's
+    benchmark is then '<benchmark>@think<=B' (budget_benchmark). The engine and the
     prompt text (prompt_format: auto | plain | chat) are the trainer's (r1model.train.modeling), so a
     transformers model is sampled and prompted as in training."""
     from r1model.rollout import SamplingParams
@@ -82,10 +88,11 @@ def evaluate(model, tokenizer, problems: list[Problem], k: int = 8, temperature:
     started = time.perf_counter()
     template = resolve_template(template)
     prompts = [prompt_text(tokenizer, p.problem, template, prompt_format) for p in problems for _ in range(k)]
-    completions = _generate(engine, tokenizer, prompts, params, seed)
+    completions = _generate(engine, tokenizer, prompts, params, seed, think_budget)
     generated_s = time.perf_counter() - started
     if was_training:
         model.train()
+    benchmark = budget_benchmark(benchmark, think_budget)
     result = score_generations(problems, completions, k, benchmark=benchmark, timeout=timeout,
                                truncated_is_wrong=truncated_is_wrong)
     seconds = time.perf_counter() - started
@@ -99,6 +106,12 @@ def evaluate(model, tokenizer, problems: list[Problem], k: int = 8, temperature:
     if events is not None:
         write_eval_events(events, step, benchmark, result, prompts, k, trace_problems=None if traces else 0)
     return result
+
+
+def budget_benchmark(benchmark: str, think_budget: int | None) -> str:
+    """The benchmark name an evaluation at a think budget reports: '<benchmark>@think<=B' (the plain name
+    without a budget), so the lab's benchmark table shows each budget as a benchmark of its own."""
+    return benchmark if think_budget is None else f"{benchmark}@think<={think_budget}"
 
 
 def score_generations(problems: list[Problem], completions, k: int, *, benchmark: str = "custom",
@@ -181,11 +194,20 @@ def evaluate_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--credit-truncated", action="store_true", help="judge the answer of a completion cut at "
                         "--max-new-tokens too (default: it has no answer, as RunConfig.truncated_is_wrong)")
+    parser.add_argument("--think-budgets", default="", metavar="B1,B2,...",
+                        help="also evaluate with the think cut at each budget B (tokens; </think><answer> forced): "
+                        "benchmark '<benchmark>@think<=B', an accuracy-vs-budget curve")
     parser.add_argument("--step", type=int, default=0, help="step recorded on the eval events")
     parser.add_argument("--run-dir", default=None, help="write eval/trace events and samples here")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (cuda when available)")
     args = parser.parse_args(argv)
+    try:
+        budgets = sorted({int(b) for b in args.think_budgets.split(",") if b.strip()})
+        if any(b < 1 for b in budgets):
+            raise ValueError
+    except ValueError:
+        parser.error(f"--think-budgets: comma-separated token counts >= 1, got {args.think_budgets!r}")
 
     import torch
 
@@ -209,12 +231,18 @@ def evaluate_main(argv: list[str] | None = None) -> int:
     if events is not None:
         events.status("eval", 0, len(problems), message=f"evaluating {args.benchmark}: {len(problems)} problems "
                       f"x k={1 if args.greedy else args.k}")
+    curve = {}
     try:
-        result = evaluate(model, tokenizer, problems, k=args.k, temperature=args.temperature, top_p=args.top_p,
-                          max_new_tokens=args.max_new_tokens, template=template, greedy=args.greedy, seed=args.seed,
-                          events=events, step=args.step, benchmark=args.benchmark,
-                          truncated_is_wrong=not args.credit_truncated,
-                          prompt_format=_template_of(checkpoint, "prompt_format", "auto"))
+        results = [evaluate(model, tokenizer, problems, k=args.k, temperature=args.temperature, top_p=args.top_p,
+                            max_new_tokens=args.max_new_tokens, template=template, greedy=args.greedy, seed=args.seed,
+                            events=events, step=args.step, benchmark=args.benchmark,
+                            truncated_is_wrong=not args.credit_truncated,
+                            prompt_format=_template_of(checkpoint, "prompt_format", "auto"), think_budget=budget)
+                   for budget in [None, *budgets]]
+        result = results[0]
+        curve = {str(budget): {key: r.summary.get(key) for key in ("pass@1", "mean_length", "token_efficiency",
+                                                                     "truncated_ratio")}
+                 for budget, r in zip(budgets, results[1:])}
     except Exception as exc:
         if events is not None:
             events.status("failed", 0, len(problems), message=f"{type(exc).__name__}: {exc}")
@@ -225,12 +253,14 @@ def evaluate_main(argv: list[str] | None = None) -> int:
                       message=f"pass@1 {result.summary['pass@1']:.3f}, cons@k {result.summary['cons@k']:.3f}")
         events.close()
     if args.run_dir:
-        out = Path(args.run_dir) / "evals" / f"{Path(args.benchmark).stem}-step{args.step}.jsonl"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with open(out, "w", encoding="utf-8") as f:
-            for row in result.problems:
-                f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    print(json.dumps({"benchmark": args.benchmark, **result.summary}))
+        for budget, each in zip([None, *budgets], results):
+            suffix = "" if budget is None else f"-think{budget}"
+            out = Path(args.run_dir) / "evals" / f"{Path(args.benchmark).stem}{suffix}-step{args.step}.jsonl"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            with open(out, "w", encoding="utf-8") as f:
+                for row in each.problems:
+                    f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    print(json.dumps({"benchmark": args.benchmark, **result.summary, **({"think_budgets": curve} if curve else {})}))
     return 0
 
 

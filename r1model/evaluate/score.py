@@ -101,8 +101,8 @@ def problem_score(problem: Problem, completions: list[str], checks: list[CheckRe
 
 
 def summarise(scores: list[ProblemScore], k: int | None = None, lengths: list[int] | None = None) -> dict:
-    """n (judged problems), samples, judged_samples, k, the EVAL_METRICS (mean_length only with `lengths`,
-    pass@k only with k), unparseable and skipped counts."""
+    """n (judged problems), samples, judged_samples, k, the EVAL_METRICS (mean_length and token_efficiency
+    only with `lengths`, pass@k only with k), unparseable and skipped counts."""
     judged = [s for s in scores if s.pass_at_1 is not None]
     samples = sum(s.samples for s in scores)
 
@@ -125,6 +125,8 @@ def summarise(scores: list[ProblemScore], k: int | None = None, lengths: list[in
     }
     if lengths is not None:
         summary["mean_length"] = statistics.fmean(lengths) if lengths else None
+        if summary["pass@1"] is not None and summary["mean_length"]:
+            summary["token_efficiency"] = summary["pass@1"] / summary["mean_length"]
     if k:
         eligible = [s for s in judged if s.samples - s.skipped >= k]
         summary["pass@k"] = mean([pass_at_k(s.samples - s.skipped, s.correct, k) for s in eligible])

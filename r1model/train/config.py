@@ -249,6 +249,19 @@ class EvalConfig(_Strict):
     )
     top_p: float = Field(0.95, gt=0, le=1, description="Nucleus sampling at evaluation. Report: 0.95.")
     max_new_tokens: int | None = Field(None, ge=1, description="Longest answer at evaluation; null = grpo.max_new_tokens.")
+    think_budgets: list[int] = Field(
+        [],
+        description="Also evaluate each benchmark with the think cut at B tokens, `</think><answer>` forced and the "
+        "answer generated from there, for each B (an accuracy-vs-budget curve; Kimi k1.5 long2short): benchmark "
+        "'<name>@think<=B', the usual metrics and token_efficiency. Empty = off.",
+    )
+
+    @field_validator("think_budgets")
+    @classmethod
+    def _budgets(cls, value: list[int]) -> list[int]:
+        if any(b < 1 for b in value):
+            raise ValueError("think budgets must be >= 1 token")
+        return sorted(set(value))
 
 
 class DistributedConfig(_Strict):

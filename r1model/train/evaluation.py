@@ -13,7 +13,7 @@ import time
 
 import torch
 
-from r1model.evaluate.runner import score_generations, write_eval_events
+from r1model.evaluate.runner import budget_benchmark, score_generations, write_eval_events
 from r1model.train import modeling
 from r1model.train.context import RunContext
 from r1model.train.data import DataSource, step_seed
@@ -31,17 +31,28 @@ def benchmark_problems(name: str, data: DataSource):
 
 
 def evaluate_model(ctx: RunContext, model, tokenizer, engine, data: DataSource, step: int) -> dict[str, float]:
-    """Evaluate every configured benchmark at `step`; returns {"<benchmark>/<metric>": value}."""
+    """Evaluate every configured benchmark at `step`, and again at each think budget B (benchmark
+    '<name>@think<=B'); returns {"<benchmark>/<metric>": value}."""
     results: dict[str, float] = {}
     for name in ctx.config.evaluation.benchmarks:
         problems = benchmark_problems(name, data)
         if problems:
-            results.update({f"{name}/{k}": v for k, v in _evaluate(ctx, model, tokenizer, engine, name, problems, step).items()})
+            for budget in [None, *ctx.config.evaluation.think_budgets]:
+                label = budget_benchmark(name, budget)
+                values = _evaluate(ctx, model, tokenizer, engine, name, problems, step, think_budget=budget)
+                results.update({f"{label}/{k}": v for k, v in values.items()})
     return results
 
 
-def _evaluate(ctx: RunContext, model, tokenizer, engine, benchmark: str, problems, step: int) -> dict[str, float]:
+def _evaluate(ctx: RunContext, model, tokenizer, engine, benchmark: str, problems, step: int,
+              think_budget: int | None = None) -> dict[str, float]:
+    """One benchmark; with `think_budget` the think is cut at that many tokens (r1model.rollout.budget) and the
+    events carry the benchmark name '<benchmark>@think<=B'."""
+    from r1model.rollout.budget import generate_with_think_budget
+
     config, ev = ctx.config, ctx.config.evaluation
+    seed_name = benchmark
+    benchmark = budget_benchmark(benchmark, think_budget)
     started = time.perf_counter()
     k = ev.samples_per_problem
     prompt_texts = [modeling.prompt_text(tokenizer, p.problem, config.template, config.prompt_format)
@@ -53,14 +64,16 @@ def _evaluate(ctx: RunContext, model, tokenizer, engine, benchmark: str, problem
         top_p=ev.top_p,
         top_k=0,
         max_new_tokens=ev.max_new_tokens or config.grpo.max_new_tokens,
-        seed=step_seed(config.seed, step, f"eval-{benchmark}") % (2**31),
+        seed=step_seed(config.seed, step, f"eval-{seed_name}") % (2**31),
     )
     model.eval()
     completions = []
     with torch.no_grad(), ctx.autocast():
         modeling.sync_engine(engine, model)
         for start in range(0, len(prompts), EVAL_CHUNK):
-            completions.extend(engine.generate(prompts[start : start + EVAL_CHUNK], dataclasses.replace(params, seed=params.seed + start)))
+            chunk, chunk_params = prompts[start : start + EVAL_CHUNK], dataclasses.replace(params, seed=params.seed + start)
+            completions.extend(engine.generate(chunk, chunk_params) if think_budget is None
+                               else generate_with_think_budget(engine, tokenizer, chunk, chunk_params, think_budget))
     result = score_generations(problems, completions, k, benchmark=benchmark, truncated_is_wrong=config.truncated_is_wrong)
     with ctx.events.batch():
         values = write_eval_events(ctx.events, step, benchmark, result, prompt_texts, k, trace_problems=EVAL_TRACES,

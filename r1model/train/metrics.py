@@ -72,7 +72,8 @@ _SUPERVISED = [
            "pretrain/sft"),
 ]
 
-_EVAL = [Metric(f"eval/<benchmark>/{name}", description, "tokens" if name == "mean_length" else "fraction", "eval")
+_EVAL_UNITS = {"mean_length": "tokens", "token_efficiency": "per token"}
+_EVAL = [Metric(f"eval/<benchmark>/{name}", description, _EVAL_UNITS.get(name, "fraction"), "eval")
          for name, description in EVAL_METRICS.items()] + [Metric("time/eval", "Seconds one evaluation took.", "s", "eval")]
 
 _ROLLOUT = [

@@ -75,7 +75,7 @@ def test_score_with_k_reports_unbiased_pass_at_k_and_cons_over_the_first_k(capsy
 def test_score_reports_the_shared_metric_names(capsys, fixture_files):
     summary, _ = run_score(capsys, *fixture_files, "--k", "2")
     # every name but mean_length (token counts are unknown for completions from elsewhere)
-    assert set(EVAL_METRICS) - set(summary) == {"mean_length"}
+    assert set(EVAL_METRICS) - set(summary) == {"mean_length", "token_efficiency"}
     assert summary["format_rate"] == 0.0  # no prediction has a <think> part
     assert summary["unparseable_rate"] == pytest.approx(1 / 9)
 
