@@ -47,6 +47,8 @@ class FakeChain:
             model["source"] = str(prev)
             entry["inputs"] = {"model.source": {"stage": "base", "artifact": "checkpoint",
                                                 "path": str(prev.relative_to(self.root))}}
+            self.state.data["lineage"].append({"from": "base", "artifact": "checkpoint", "to": entry["name"],
+                                               "as": "model.source", "path": str(prev.relative_to(self.root))})
         (folder / "config.json").write_text(json.dumps({"kind": kind, "total_steps": steps, "model": model,
                                                          "datasets": [{"task": "addition", "path": None}]}))
         ckpt = str(folder / "checkpoints" / f"step-{steps}") if done else ""
