@@ -6,6 +6,7 @@ validation (every error at once, by field) and the recipes.
 from __future__ import annotations
 
 import copy
+import functools
 
 from django.core.exceptions import ValidationError
 from r1model.train import config as run_config_module
@@ -27,6 +28,11 @@ LAB_FIELD_HELP = {
 
 def config_schema() -> dict:
     """RunConfig's JSON Schema as the lab shows it (a copy; callers may change it)."""
+    return copy.deepcopy(_config_schema())
+
+
+@functools.lru_cache(maxsize=1)
+def _config_schema() -> dict:
     schema = copy.deepcopy(run_config_module.run_config_schema())
     defs = schema.get("$defs", {})
     for (model, field), text in LAB_FIELD_HELP.items():
@@ -42,10 +48,15 @@ def _as_dict(config) -> dict:
 
 def validate_config(config: dict) -> dict:
     """The validated config as JSON-ready dict; ValidationError listing every error by field."""
+    return _as_dict(validated_config(config))
+
+
+def validated_config(config: dict):
+    """The RunConfig of `config` (one validation); ValidationError listing every error by field."""
     if not isinstance(config, dict):
         raise ValidationError({"config": "must be a JSON object"})
     try:
-        return _as_dict(run_config_module.validate_run_config(config))
+        return run_config_module.validate_run_config(config)
     except run_config_module.ConfigError as exc:
         raise ValidationError(_error_messages(exc)) from None
 
@@ -113,22 +124,23 @@ def recipes() -> dict[str, dict]:
     }
 
 
-def recipe_input_errors(name: str, config: dict) -> dict[str, list[str]]:
-    """field → messages for each input the recipe needs and `config` (the merged config) still lacks: a
-    preset where a checkpoint belongs, a built-in task where a dataset file belongs. Paths are not checked
-    here (they live on the workers' volume). An invalid config gives {}: validate_config reports it."""
-    try:
-        validated = run_config_module.validate_run_config(config)
-    except run_config_module.ConfigError:
-        return {}
+def recipe_input_errors(name: str, config) -> dict[str, list[str]]:
+    """field → messages for each input the recipe needs and `config` (the merged, validated RunConfig) still
+    lacks: a preset where a checkpoint belongs, a built-in task where a dataset belongs. References are
+    checked by lab.services.references."""
     return {need.field: [f"recipe {name} needs {_need_text(need)}"]
-            for need in recipes_module.missing_inputs(name, validated)}
+            for need in recipes_module.missing_inputs(name, config)}
+
+
+@functools.lru_cache(maxsize=64)
+def _recipe_config(name: str, quick: bool) -> dict:
+    # a recipe's config is a pure function of the code: built and validated once per process
+    return _as_dict(recipes_module.recipe_config(name, quick=quick))
 
 
 def recipe_config(name: str, *, quick: bool = False, overrides: dict | None = None) -> dict:
     """The config a recipe runs with (quick: scaled down), with `overrides` merged on top; KeyError if unknown."""
-    base = _as_dict(recipes_module.recipe_config(name, quick=quick))
-    return deep_merge(base, overrides or {})
+    return deep_merge(_recipe_config(name, bool(quick)), overrides or {})
 
 
 def config_edits(shown: dict, edited: dict) -> dict:

@@ -18,7 +18,7 @@ from lab.access import require_team_role
 from lab.models import Project, Run, RunStatus, Team
 from lab.services.dispatch import dispatch_run
 from lab.services.references import benchmark_error, check_inputs, is_benchmark
-from lab.services.run_config import config_schema, recipe_config, recipe_input_errors, recipe_names, validate_config
+from lab.services.run_config import config_schema, recipe_config, recipe_input_errors, recipe_names, validated_config
 
 logger = logging.getLogger(__name__)
 
@@ -92,14 +92,16 @@ def run_create(
         raise ValidationError(errors)
     if recipe:  # the recipe's own config, with whatever the user changed on top (datasets, seed, ...)
         config = recipe_config(recipe, quick=quick, overrides=config)
-        missing = recipe_input_errors(recipe, config)  # e.g. evaluate without a checkpoint
-        if missing:
-            raise ValidationError(missing)
     if config and not config.get("name") and "name" in config_schema().get("properties", {}):
         config = {**config, "name": name[:200]}
-    validated = validate_config(config) if config else {}
-    if validated:  # files and folders only as references of this team (lab.services.references)
-        validated = check_inputs(team.id, validated)
+    validated = {}
+    if config:
+        run_config = validated_config(config)  # the one validation of the run's config
+        missing = recipe_input_errors(recipe, run_config) if recipe else {}  # e.g. evaluate without a checkpoint
+        if missing:
+            raise ValidationError(missing)
+        # files and folders only as references of this team (lab.services.references)
+        validated = check_inputs(team.id, run_config.model_dump(mode="json"))
     try:
         with transaction.atomic():  # a savepoint: a concurrent twin that wins the token leaves this one usable
             run = _create_row(

@@ -148,3 +148,23 @@ def test_dr_grpo_from_the_blank_form_is_dr_grpo_and_an_explicit_std_is_warned_ab
     Run.objects.filter(id=run.id).update(config={**run.config, "grpo": {**run.config["grpo"], "advantage_scaling": "std"}})
     page = owner_client.get(f"/runs/{run.id}/").content.decode()
     assert "Config: grpo.advantage_scaling." in page and "is not Dr. GRPO" in page
+
+
+def test_a_new_run_post_validates_its_config_once(owner_client, lab, monkeypatch):
+    """The page, the form, the recipe merge and the service share one validation of the user's config
+    (recipes' own configs are built once per process)."""
+    from r1model.train import config as config_module
+
+    monkeypatch.setattr(run_services, "_dispatch", lambda run_id: None)
+    owner_client.get("/runs/new/?recipe=aha-mini")  # the page builds the recipes' configs (once per process)
+    calls = []
+    validate = config_module.RunConfig.model_validate.__func__
+    monkeypatch.setattr(config_module.RunConfig, "model_validate",
+                        classmethod(lambda cls, *args, **kwargs: calls.append(1) or validate(cls, *args, **kwargs)))
+    response = owner_client.post("/runs/new/", {"name": "once", "queue": "cpu", "cfg-kind": "grpo", "cfg-seed": "3"})
+    assert response.status_code == 302 and len(calls) == 1
+    calls.clear()
+    response = owner_client.post("/runs/new/", {"name": "once-recipe", "queue": "cpu", "recipe": "aha-mini",
+                                                "config_from": "aha-mini", "cfg-seed": "4"})
+    assert response.status_code == 302 and len(calls) == 1
+    assert Run.objects.get(name="once-recipe").config["seed"] == 4
