@@ -187,11 +187,11 @@ def _redacted(root: Path, value):
     return value
 
 
-def _child_create(parent: Run, entry: dict, index: int, kind: str) -> Run:
+def _child_create(parent: Run, root: Path, entry: dict, index: int, kind: str) -> Run:
     fields = dict(team_id=parent.team_id, project_id=parent.project_id, created_by_id=parent.created_by_id,
                   name=f"{parent.name} · {index:02d} {entry['name']}"[:200], kind=kind[:16],
                   recipe=str(entry.get("recipe") or "")[:64], quick=parent.quick, queue=parent.queue,
-                  status=RunStatus.RUNNING, run_dir=str(Path(parent.run_dir) / entry["dir"]), max_attempts=1,
+                  status=RunStatus.RUNNING, run_dir=str(root / entry["dir"]), max_attempts=1,
                   last_activity_at=timezone.now())
     try:
         with transaction.atomic():
@@ -222,7 +222,7 @@ def chain_sync(parent: Run, root: Path | None = None, tails: ChainTails | None =
         if child is None and status != "pending":
             config = read_json(stage_dir / "config.json") or {}
             kind = "data" if entry.get("kind") == "data" else str(config.get("kind") or "run")
-            child = children[name] = _child_create(parent, entry, index, kind)
+            child = children[name] = _child_create(parent, root, entry, index, kind)
         if child is not None:
             _sync_child(root, child, entry, stage_dir, status, tails, final, children)
         stages_view.append(_stage_view(root, index, entry, child, children))
