@@ -74,14 +74,18 @@ class Stage:
     quick_sets: tuple[tuple[str, Any], ...] = ()  # ... and these only with --quick
     make: str | None = None  # a data stage: a builder of DATA_BUILDERS, reading `source`
     source: From | None = None
+    merge: tuple[From, From] | None = None  # a merge stage: weight · A + (1 − weight) · B (r1model.train.merge)
+    merge_weight: float = 0.5
 
     @property
     def kind(self) -> str:
-        return "data" if self.make else "run"
+        return "data" if self.make else "merge" if self.merge else "run"
 
     def inputs(self) -> dict[str, From]:
-        """{input name: where it comes from}: model.source / datasets for a run stage, source for a data one."""
-        named = {"model.source": self.model, "datasets": self.dataset, "source": self.source}
+        """{input name: where it comes from}: model.source / datasets for a run stage, source for a data one,
+        merge.a / merge.b for a merge stage."""
+        named = {"model.source": self.model, "datasets": self.dataset, "source": self.source,
+                 "merge.a": self.merge[0] if self.merge else None, "merge.b": self.merge[1] if self.merge else None}
         return {key: value for key, value in named.items() if value is not None}
 
 
@@ -91,6 +95,8 @@ class Chain:
     description: str
     stages: tuple[Stage, ...]
     compare: tuple[str, str] | None = None  # (baseline stage, final stage) for comparison.json
+    # or a comparison of its own: (chain directory, chain) -> (comparison.json's dict, the closing name=value line)
+    summarise: Callable[[Path, "Chain"], tuple[dict, str]] | None = None
     quick_sets: tuple[tuple[str, Any], ...] = ()  # --quick changes for every run stage (before the stages' own)
 
     def stage_dirs(self) -> list[str]:
@@ -155,13 +161,97 @@ R1_MINI = Chain(
     quick_sets=(("datasets.0.difficulty", {"digits": 1}), ("datasets.0.eval_size", 4)),
 )
 
-CHAINS: dict[str, Chain] = {R1_MINI.name: R1_MINI}
+
+def _aha_base(quick: bool) -> dict:
+    """The aha-mini base as a stage of its own (the long model and every long2short method share it)."""
+    aha = RECIPES["aha-mini"].build(quick)
+    return {
+        "kind": "pretrain", "name": "base", "model": aha["model"], "datasets": aha["datasets"],
+        "template": aha["template"], "supervised": aha["supervised"], "total_steps": aha["base"]["steps"],
+        "checkpoint_interval": aha["base"].get("checkpoint_interval", 0),
+        "evaluation": {"benchmarks": [], "at_start": False},
+    }
+
+
+# long2short compute: the length-penalty RL and the rejection sampling draw the same number of completions
+# (steps × prompts × G) and train on the same number of sequences (RL: those samples; SFT: steps × batch)
+L2S_STEPS, L2S_PROMPTS, L2S_G = 40, 16, 8  # Kimi samples n = 8 per problem for shortest rejection sampling
+L2S_QUICK = (2, 4, 4)
+L2S_SFT_BATCH, L2S_QUICK_SFT_BATCH = 32, 8
+L2S_BUDGETS, L2S_QUICK_BUDGETS = [8, 16, 32], [8, 16]
+L2S_METHODS = {"long": "eval-long", "length-penalty": "eval-length-rl", "shortest-rejection": "eval-short-sft",
+               "merge": "eval-merge"}
+L2S_ROUTES = {"long": (), "length-penalty": ("length-rl",), "shortest-rejection": ("long-samples", "short-sft"),
+              "merge": ("long-samples", "short-sft", "merge")}
+
+
+def _l2s_scale(quick: bool) -> tuple[tuple[str, Any], ...]:
+    steps, prompts, group = L2S_QUICK if quick else (L2S_STEPS, L2S_PROMPTS, L2S_G)
+    return (("total_steps", steps), ("grpo.prompts_per_step", prompts), ("grpo.group_size", group))
+
+
+def _l2s_eval(quick: bool) -> dict:
+    """Every method evaluated alike: greedy, the long model's max_new_tokens, the think budgets."""
+    config = RECIPES["evaluate"].build(quick)
+    config["evaluation"].update(samples_per_problem=1, temperature=0.0, top_p=1.0,
+                                max_new_tokens=48 if quick else 64,
+                                think_budgets=L2S_QUICK_BUDGETS if quick else L2S_BUDGETS)
+    return config
+
+
+_L2S_LENGTH_REWARDS = ("rewards", [{"name": "accuracy", "weight": 1.0}, {"name": "format", "weight": 0.1},
+                                   {"name": "length", "weight": 0.5}])
+
+
+def _eval_stage(name: str, model: str) -> Stage:
+    return Stage(name, f"evaluate {model} (greedy, think budgets)", build=_l2s_eval, model=From(model))
+
+
+LONG2SHORT = Chain(
+    name="long2short",
+    description="Kimi k1.5 long2short (§2.4) in miniature: an aha-mini long model, then three ways to shorten it at "
+    "equal compute — (a) RL with the length penalty (§2.3.3) and a smaller max rollout length, (b) shortest "
+    "rejection sampling (n = 8, the shortest correct sample per problem) → SFT, (c) merging the long and the short "
+    "model's weights — each evaluated alike (greedy, think budgets); comparison.json: token efficiency (pass@1 per "
+    "response token) per method, the headline.",
+    stages=(
+        Stage("base", "pretrain the tiny preset (aha-mini's base)", build=_aha_base,
+              quick_sets=(("total_steps", 60), ("supervised.worked_fraction", 0.7))),
+        Stage("long", "the long model: aha-mini GRPO (accuracy + format), the length grows", recipe="aha-mini",
+              model=From("base")),
+        Stage("length-rl", "(a) long2short RL: + the length penalty, max_new_tokens halved", recipe="aha-mini",
+              model=From("long"), sets=(_L2S_LENGTH_REWARDS, ("grpo.max_new_tokens", 32)) + _NO_EVAL + _l2s_scale(False),
+              quick_sets=(("grpo.max_new_tokens", 24),) + _l2s_scale(True)),
+        Stage("long-samples", "(b) sample the long model n = 8 times per problem", recipe="rejection-sampling",
+              model=From("long"), sets=(("grpo.max_new_tokens", 64),) + _l2s_scale(False),
+              quick_sets=(("grpo.max_new_tokens", 48),) + _l2s_scale(True)),
+        Stage("shortest-data", "(b) the shortest correct sample of each problem", make="shortest-correct",
+              source=From("long-samples", "rollouts")),
+        Stage("short-sft", "(b) SFT of the long model on its shortest correct samples", recipe="cold-start-sft",
+              model=From("long"), dataset=From("shortest-data", "data"),
+              sets=_NO_EVAL + (("supervised.batch_size", L2S_SFT_BATCH), ("supervised.learning_rate", 3e-4),
+                               ("supervised.warmup_steps", 5),
+                               ("total_steps", L2S_STEPS * L2S_PROMPTS * L2S_G // L2S_SFT_BATCH)),
+              quick_sets=(("supervised.batch_size", L2S_QUICK_SFT_BATCH), ("supervised.warmup_steps", 1),
+                          ("total_steps", L2S_QUICK[0] * L2S_QUICK[1] * L2S_QUICK[2] // L2S_QUICK_SFT_BATCH))),
+        Stage("merge", "(c) average the long and the short model's weights", merge=(From("long"), From("short-sft"))),
+        _eval_stage("eval-long", "long"),
+        _eval_stage("eval-length-rl", "length-rl"),
+        _eval_stage("eval-short-sft", "short-sft"),
+        _eval_stage("eval-merge", "merge"),
+    ),
+    summarise=lambda root, chain: long2short_comparison(root, chain),
+    quick_sets=(("datasets.0.difficulty", {"digits": 1}), ("datasets.0.eval_size", 4)),
+)
+
+CHAINS: dict[str, Chain] = {R1_MINI.name: R1_MINI, LONG2SHORT.name: LONG2SHORT}
 
 
 def _data_builders() -> dict[str, Callable[..., dict]]:
     from r1model.train import filters
 
-    return {"cold-start": filters.build_cold_start, "sft-data": filters.build_sft_data}
+    return {"cold-start": filters.build_cold_start, "sft-data": filters.build_sft_data,
+            "shortest-correct": filters.build_shortest_correct}
 
 
 def get_chain(name: str) -> Chain:
@@ -176,8 +266,8 @@ def check_chain(chain: Chain) -> None:
     not come before it."""
     seen: list[str] = []
     for stage in chain.stages:
-        if stage.make is None and (stage.recipe is None) == (stage.build is None):
-            raise ChainError(f"chain {chain.name}: stage {stage.name} needs exactly one of recipe / build / make")
+        if stage.make is None and stage.merge is None and (stage.recipe is None) == (stage.build is None):
+            raise ChainError(f"chain {chain.name}: stage {stage.name} needs exactly one of recipe / build / make / merge")
         if stage.recipe is not None and stage.recipe not in RECIPES:
             raise ChainError(f"chain {chain.name}: stage {stage.name}: unknown recipe {stage.recipe!r}")
         if stage.make is not None and stage.source is None:
@@ -242,10 +332,12 @@ def chain_plan(chain: Chain) -> dict:
             entry["recipe"] = stage.recipe
         if stage.make:
             entry["make"] = stage.make
+        if stage.merge:
+            entry["merge_weight"] = stage.merge_weight
         entry["inputs"] = {name: {"stage": o.stage, "artifact": o.artifact} for name, o in stage.inputs().items()}
         stages.append(entry)
     return {"chain": chain.name, "description": chain.description, "stages": stages,
-            "compare": list(chain.compare) if chain.compare else None}
+            "compare": list(chain.compare) if chain.compare else None, "summarise": chain.summarise is not None}
 
 
 # ---------------------------------------------------------------------------------------------- running
@@ -377,6 +469,9 @@ def run_chain(chain: Chain | str, run_dir: str | os.PathLike, *, quick: bool = F
                 (stage_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
                 entry["summary"] = summary
                 outcome, reason = "completed", None
+            elif stage.kind == "merge":
+                _merge_stage(stage, stage_dir, inputs)
+                outcome, reason = "completed", None
             else:
                 outcome, reason = _run_stage(chain, stage, stage_dir, quick, seed, sets, inputs, stream,
                                              install_signals)
@@ -397,7 +492,12 @@ def run_chain(chain: Chain | str, run_dir: str | os.PathLike, *, quick: bool = F
         entry.update(status="completed", reason=None, artifacts={k: _rel(v, root) for k, v in artifacts.items()})
         produced[stage.name] = artifacts
         state.save()
-    if chain.compare:
+    if chain.summarise is not None:
+        comparison, line = chain.summarise(root, chain)
+        (root / COMPARISON_JSON).write_text(json.dumps(comparison, indent=2) + "\n")
+        state.data["comparison"] = COMPARISON_JSON
+        print(line)
+    elif chain.compare:
         baseline, final = chain.compare
         names = [stage.name for stage in chain.stages]
         dirs = dict(zip(names, chain.stage_dirs()))
@@ -419,6 +519,22 @@ def _fail(state: _State, entry: dict, label: str, reason: str, stream) -> int:
     state.save()
     print(f"[chain {state.data['chain']}] {label} failed: {reason}", file=stream)
     return 1
+
+
+def _merge_stage(stage: Stage, stage_dir: Path, inputs: dict[str, str]) -> None:
+    """checkpoints/step-0 of the stage: the two input checkpoints averaged (r1model.train.merge), with a
+    trainer_state.json so that it counts as the stage's checkpoint."""
+    import shutil
+
+    from r1model.train.merge import merge_checkpoints
+
+    out = stage_dir / "checkpoints" / "step-0"
+    if out.exists():  # a re-run: its inputs were rebuilt
+        shutil.rmtree(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    merge_checkpoints(inputs["merge.a"], inputs["merge.b"], out, stage.merge_weight)
+    (out / "trainer_state.json").write_text(json.dumps({"step": 0, "phase": "merge", "weight": stage.merge_weight,
+                                                        "a": inputs["merge.a"], "b": inputs["merge.b"]}) + "\n")
 
 
 def _run_stage(chain, stage, stage_dir, quick, seed, sets, inputs, stream, install_signals) -> tuple[str, str | None]:
@@ -491,3 +607,73 @@ def _tokenizer_of(run_dir: Path) -> str:
         except (OSError, ValueError):
             pass
     return "unknown"
+
+
+def _stage_compute(stage_dir: Path) -> dict:
+    """What a stage cost, from its config.json: completions sampled and sequences trained on."""
+    path = stage_dir / "config.json"
+    if not path.is_file():
+        return {"sampled_completions": 0, "trained_sequences": 0}
+    config = json.loads(path.read_text())
+    steps, kind = config.get("total_steps", 0), config.get("kind")
+    grpo, supervised = config.get("grpo", {}), config.get("supervised", {})
+    sampled = steps * grpo.get("prompts_per_step", 0) * grpo.get("group_size", 0) if kind in ("grpo", "rollout") else 0
+    trained = sampled if kind == "grpo" else steps * supervised.get("batch_size", 0) if kind == "sft" else 0
+    return {"sampled_completions": sampled, "trained_sequences": trained}
+
+
+def _eval_values(run_dir: Path, benchmark: str) -> dict:
+    """The last evaluation of `benchmark` in a run: accuracy (pass@1), mean_length (response tokens),
+    token_efficiency (pass@1 / mean_length), format_rate, truncated_ratio, n."""
+    from r1model.events import read_events
+
+    evals = [e for e in read_events(run_dir, types={"eval"}) if e["benchmark"] == benchmark]
+    if not evals:
+        return {"accuracy": None, "mean_length": None, "token_efficiency": None, "format_rate": None,
+                "truncated_ratio": None, "n": 0}
+    step = max(e["step"] for e in evals)
+    final = {e["metric"]: e for e in evals if e["step"] == step}
+
+    def value(name):
+        return final[name]["value"] if name in final else None
+
+    return {"accuracy": value("pass@1"), "mean_length": value("mean_length"),
+            "token_efficiency": value("token_efficiency"), "format_rate": value("format_rate"),
+            "truncated_ratio": value("truncated_ratio"), "n": final["pass@1"]["n"] if "pass@1" in final else 0}
+
+
+def long2short_comparison(root: Path, chain: Chain, benchmark: str = "heldout") -> tuple[dict, str]:
+    """comparison.json of long2short: per method (the long model and the three shortening methods) its evaluation
+    (accuracy, mean response tokens, token efficiency = accuracy per response token, Kimi k1.5's headline), the
+    accuracy-vs-think-budget curve and the compute its route beyond the long model took; `best` by token
+    efficiency. `baseline` / `final` / `difference` (long vs best) have the shape of r1-mini's."""
+    dirs = dict(zip((stage.name for stage in chain.stages), chain.stage_dirs()))
+    methods = {}
+    for method, eval_stage in L2S_METHODS.items():
+        run_dir = root / "stages" / dirs[eval_stage]
+        config_path = run_dir / "config.json"
+        budgets = json.loads(config_path.read_text())["evaluation"].get("think_budgets", []) if config_path.is_file() else []
+        compute = {"sampled_completions": 0, "trained_sequences": 0}
+        for stage in L2S_ROUTES[method]:
+            for key, value in _stage_compute(root / "stages" / dirs[stage]).items():
+                compute[key] += value
+        methods[method] = {"eval_stage": eval_stage, **_eval_values(run_dir, benchmark),
+                           "think_budgets": {str(b): _eval_values(run_dir, f"{benchmark}@think<={b}") for b in budgets},
+                           "compute": compute}
+    scored = {m: v["token_efficiency"] for m, v in methods.items() if v["token_efficiency"] is not None}
+    best = max(scored, key=lambda m: (scored[m], m != "long")) if scored else None
+    baseline, final = methods["long"], methods[best] if best else {}
+    difference = {key: None if baseline.get(key) is None or final.get(key) is None else final[key] - baseline[key]
+                  for key in ("accuracy", "format_rate", "mean_length", "token_efficiency")}
+    comparison = {
+        "headline": "token_efficiency", "benchmark": benchmark, "methods": methods, "best": best,
+        "baseline": {"stage": "long", **{k: v for k, v in baseline.items() if k != "think_budgets"}},
+        "final": {"stage": best, **{k: v for k, v in final.items() if k != "think_budgets"}},
+        "difference": difference,
+        "note": "token_efficiency = pass@1 / mean response tokens (Kimi k1.5 §2.4 reports long2short this way); "
+                "every method evaluated greedily with the long model's max_new_tokens. Equal compute: the length-"
+                "penalty RL and the rejection sampling draw the same completions and train on the same number of "
+                "sequences; merging adds no training to the short model it takes.",
+    }
+    value = scored.get(best) if best else None
+    return comparison, f"long2short_best_token_efficiency={'nan' if value is None else f'{value:.6f}'}"

@@ -82,7 +82,8 @@ def test_recipe_list_shows_every_recipe_on_one_line_with_what_it_needs(capsys):
     lines = capsys.readouterr().out.splitlines()
     names = [line.split()[0] for line in lines]
     # the recipes, then the chains of them
-    assert names == ["aha-mini", "r1-zero", "cold-start-sft", "rejection-sampling", "distill", "evaluate", "r1-mini"]
+    assert names == ["aha-mini", "r1-zero", "cold-start-sft", "rejection-sampling", "distill", "evaluate", "r1-mini",
+                     "long2short"]
     needs = {line.split()[0]: line for line in lines}
     assert "--model" in needs["evaluate"] and "--dataset" in needs["distill"]
 
