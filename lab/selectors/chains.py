@@ -89,7 +89,7 @@ def findings(team_id: int) -> list[dict]:
             rows.append({
                 "run": run, "seed": result.get("seed"), "quick": run.quick,
                 "base": ((run.config or {}).get("model") or {}).get("source") or "the chain's own base",
-                "commit": result.get("commit") or "unknown", "measured_at": run.finished_at,
+                "commit": result.get("commit") or "unknown", "measured_at": run.finished_at or _parse_date(result.get("measured_at")),
                 "comparison": comparison, "metrics": _metric_rows(comparison), "verdict": verdict(comparison),
                 "stages": [{"name": s["name"], "run": s.get("run"), "status": s.get("status")}
                            for s in chain_stages(run)],
@@ -100,6 +100,12 @@ def findings(team_id: int) -> list[dict]:
                         {"name": f"run {r['run'].id} · seed {r['seed'] if r['seed'] is not None else 'default'}",
                          "y": [accuracy.get(r["run"].id, {}).get(name) for name in stage_names]} for r in rows]}})
     return out
+
+
+def _parse_date(text):
+    from django.utils.dateparse import parse_datetime
+
+    return parse_datetime(text) if isinstance(text, str) else None
 
 
 def _metric_rows(comparison: dict | None) -> list[dict]:

@@ -1,0 +1,48 @@
+"""The Findings page and a chain's page in headless Chromium: the accuracy-per-stage chart is drawn (CSP: static
+JS, data by json_script), the stage table links each stage's run, nothing errors in the console."""
+from types import SimpleNamespace
+
+import pytest
+
+from tests.e2e.lab_browser import chromium_page, login, make_member, shot
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+PASSWORD = "browser-password-1"
+
+
+@pytest.fixture
+def chains(db, settings, tmp_path):
+    from lab.models import EvalResult, Run
+    from tests.lab.test_lab_chain_pages import COMPARISON, _completed_chain
+
+    settings.RUNS_DIR = tmp_path
+    user, team = make_member("ada", PASSWORD, slug="lab", team_name="Reasoning lab")
+    lab = SimpleNamespace(team=team, owner=user)
+    runs = [_completed_chain(lab, "r1-mini seed 1", seed=1),
+            _completed_chain(lab, "r1-mini seed 2", seed=2, comparison={**COMPARISON, "difference": {
+                **COMPARISON["difference"], "format_rate": 0.5}})]
+    for offset, run in enumerate(runs):
+        for index, child in enumerate(Run.objects.filter(parent=run).exclude(kind="data").order_by("id")):
+            EvalResult.objects.create(run=child, seq=10_000, step=99, benchmark="heldout", metric="pass@1",
+                                      value=min(1.0, 0.1 * index + 0.05 * offset), n=4)
+    return runs
+
+
+def test_findings_and_chain_pages(live_server, chains):
+    base = live_server.url
+    with chromium_page(base) as page:
+        login(page, base, "ada", PASSWORD)
+        page.click("text=Findings")
+        page.wait_for_function("() => { const p = document.getElementById('chart-0'); return p && p._fullData; }")
+        assert page.evaluate("() => document.getElementById('chart-0')._fullData.length") == 2
+        assert page.locator("text=Verdict over 2 seeds: reproduced").count() == 1
+        shot(page, "findings")
+        page.click(f"a[href='/runs/{chains[0].id}/chain/']")
+        page.wait_for_selector("#chain-stages")
+        assert page.locator("#chain-stages tbody tr").count() == 10
+        assert page.locator("text=10 of 10 stages completed").count() == 1
+        shot(page, "chain_detail")
+        page.click("#chain-stages a >> text=zero")
+        page.wait_for_selector("#chain-link")
+        shot(page, "chain_stage_run")
+        assert page.lab_events["console_errors"] == [] and page.lab_events["offsite_requests"] == []
