@@ -18,7 +18,9 @@ the runner. Layout of a chain directory:
 A stage is a recipe (or a config builder, quick -> config dict) plus where its model and dataset come from:
 `From("zero")` is stage zero's last checkpoint, `From("samples", "rollouts")` its rollouts.jsonl,
 `From("cold-start-data", "data")` a data stage's file. A data stage (`make=`) turns an earlier stage's samples
-into an SFT file with r1model.train.filters (no training).
+into an SFT file with r1model.train.filters (no training); a merge stage (`merge=(From(a), From(b))`) averages two
+checkpoints into its checkpoints/step-0 (r1model.train.merge). Chains: r1-mini (R1's pipeline) and long2short
+(Kimi k1.5 §2.4: length-penalty RL, shortest rejection sampling, merging; comparison.json by token efficiency).
 
 Failure and resume: a stage that fails stops the chain; chain.json names the stage and its one-line reason and
 earlier stages stay completed, their artifacts usable. Running the same command again resumes: completed stages
