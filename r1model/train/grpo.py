@@ -99,6 +99,19 @@ def aggregate(token_loss: torch.Tensor, mask: torch.Tensor, how: str, max_new_to
     raise ValueError(f"unknown loss aggregation {how!r}; expected one of {AGGREGATIONS}")
 
 
+def tis_weights(train_logp: torch.Tensor, sampler_logp: torch.Tensor, mask: torch.Tensor | None,
+                cap: float) -> torch.Tensor:
+    """Truncated importance sampling (Yao et al. 2025, "Your efficient RL framework secretly brings you
+    off-policy RL training"): w = min(π_train / π_sampler, C) per token, where π_sampler is the rollout
+    engine that sampled the tokens (e.g. vLLM) and π_train the trainer's policy at sampling time (π_old).
+    It corrects the mismatch between the two implementations' numerics; C caps the variance. Off the mask
+    w = 1. No gradient."""
+    if cap <= 0:
+        raise ValueError(f"tis cap must be > 0, got {cap}")
+    with torch.no_grad():
+        return torch.exp(masked_log_ratio(train_logp.detach(), sampler_logp, mask)).clamp(max=cap)
+
+
 @dataclass
 class PolicyLossStats:
     """Masked means over the completion tokens (Python floats, for metric events)."""
@@ -122,18 +135,23 @@ def policy_loss(
     ref_logp: torch.Tensor | None = None,
     aggregation: str = "grpo",
     max_new_tokens: int | None = None,
+    is_weight: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, PolicyLossStats]:
     """The GRPO loss (to minimise) of one minibatch and its clip/KL statistics.
 
     logp (B, T): log π_θ of the sampled tokens (with grad); old_logp (B, T): log π_old at sampling time
     (no grad); advantages (B,) one per sequence; mask (B, T) 1 on completion tokens; ref_logp (B, T) only
     when beta > 0. Off the mask the inputs may hold any placeholder: ρ = 1 and KL = 0 there.
+    is_weight (B, T), no grad: a per-token weight of the clipped policy-gradient term (not of the KL term),
+    the truncated importance-sampling correction (`tis_weights`) when the rollouts came from another engine.
     """
     ratio = torch.exp(masked_log_ratio(logp, old_logp, mask))  # ρ (B, T)
     adv = advantages.unsqueeze(1).to(logp.dtype)  # (B, 1): every token of o_i shares A_i
     unclipped = ratio * adv
     clipped = torch.clamp(ratio, 1 - epsilon_low, 1 + epsilon_high) * adv
     token_loss = -torch.min(unclipped, clipped)
+    if is_weight is not None:
+        token_loss = token_loss * is_weight.detach().to(token_loss.dtype)
     kl_tokens = None
     if beta > 0:
         if ref_logp is None:
