@@ -1,4 +1,5 @@
-"""Reading aids for reasoning traces: reflection markers ("wait", "let me check", …).
+"""Reading aids for reasoning traces: reflection markers ("wait", "let me check", …) and the share of
+words in another script (language_mix, r1model.language: the same count the trainer's side uses).
 
 `split_markers` cuts a text into (segment, is_marker) pieces; the template tag escapes every piece
 and wraps only the markers in <mark>, so highlighting can never let model output through unescaped.
@@ -6,6 +7,8 @@ and wraps only the markers in <mark>, so highlighting can never let model output
 from __future__ import annotations
 
 import re
+
+from r1model.language import language_mix  # noqa: F401  (re-exported: the lab's name for it)
 
 REFLECTION_MARKERS = (
     "wait",
@@ -32,7 +35,13 @@ _MARKER_RE = re.compile(
 
 
 def has_reflection(text: str) -> bool:
-    return _MARKER_RE.search(text or "") is not None
+    """Does a marker occur as a whole word? Most traces hold none at all: a plain substring test first."""
+    text = text or ""
+    lower = text.lower()
+    for marker in REFLECTION_MARKERS:
+        if marker in lower:
+            return _MARKER_RE.search(text) is not None
+    return False
 
 
 def split_markers(text: str) -> list[tuple[str, bool]]:
@@ -46,23 +55,3 @@ def split_markers(text: str) -> list[tuple[str, bool]]:
     if position < len(text or ""):
         pieces.append((text[position:], False))
     return pieces
-
-
-_WORD_RE = re.compile(r"\w+", re.UNICODE)
-_CJK_RE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
-
-
-def language_mix(text: str, target: str = "en") -> float | None:
-    """Share of words not in the target language's script (R1's language-mixing problem).
-
-    target "en" (or any Latin-script language): a word counts as mixed when it holds a CJK character
-    or a letter outside Latin; "zh"/"ja"/"ko": when it holds no CJK character. None for no words.
-    """
-    words = [w for w in _WORD_RE.findall(text or "") if not w.isdigit()]
-    if not words:
-        return None
-    if target in ("zh", "ja", "ko"):
-        mixed = sum(1 for w in words if not _CJK_RE.search(w))
-    else:
-        mixed = sum(1 for w in words if _CJK_RE.search(w) or any(ch.isalpha() and ord(ch) > 0x24F for ch in w))
-    return mixed / len(words)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
+from r1model.language import CJK
 from r1model.rewards.base import RewardResult
 from r1model.template import parse_completion
 
-_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af"
 # a word: a run of ASCII letters, one CJK character (those scripts write no spaces), or a run of other letters
-_WORD = re.compile(rf"[A-Za-z]+|[{_CJK}]|[^\W\d_A-Za-z{_CJK}]+")
+# (the reward's own count; the lab's trace metric is r1model.language.language_mix)
+_WORD = re.compile(rf"[A-Za-z]+|[{CJK}]|[^\W\d_A-Za-z{CJK}]+")
 
 
 def language_reward(completions, problems, *, truncated=None, **kwargs) -> list[RewardResult]:

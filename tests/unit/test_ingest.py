@@ -85,10 +85,11 @@ def test_the_gold_answer_of_a_trace_is_stored_and_older_traces_without_one_store
 @pytest.mark.parametrize("text", ["", "42 17", "Wait, 3+4=7", "hmm_ok", "no markers here", "WAIT!", "awaits",
                                   "3+4 等于 7, wait", "café au lait", "let me double-check", "réévaluer"])
 def test_fast_reading_aids_agree_with_lab_services_traces(text):
-    from lab.services import ingest, traces
+    from lab.services import traces
+    from r1model import language
 
-    assert ingest._has_reflection(text) == traces.has_reflection(text)
-    assert ingest._language_mix(text) == traces.language_mix(text)
+    assert traces.has_reflection(text) == (traces._MARKER_RE.search(text) is not None)
+    assert traces.language_mix(text) == language._mixed_share(text, "en")
 
 
 def test_the_step_is_the_last_events_even_after_a_status_in_the_same_batch(run, tmp_path):
@@ -205,9 +206,9 @@ def test_missing_file_stores_nothing(run, tmp_path):
 
 
 def test_max_events_bounds_one_call_and_the_next_call_goes_on(run, tmp_path, monkeypatch):
-    import lab.services.ingest as ingest
+    import lab.services.ingest.tail as ingest_tail
 
-    monkeypatch.setattr(ingest, "READ_CHUNK", 4096)  # small chunks, so the bound bites
+    monkeypatch.setattr(ingest_tail, "READ_CHUNK", 4096)  # small chunks, so the bound bites
     path = tmp_path / "events.jsonl"
     write(path, [{"seq": i, "type": "metric", "step": i, "values": {"loss": 0.5}} for i in range(1000)])
     tail = EventTail()
@@ -243,9 +244,9 @@ def test_rows_another_ingester_stored_already_are_kept_once(run, tmp_path):
 
 
 def test_a_long_file_read_in_many_blocks_names_bad_lines_and_keeps_order(run, tmp_path, monkeypatch, caplog):
-    import lab.services.ingest as ingest
+    import lab.services.ingest.tail as ingest_tail
 
-    monkeypatch.setattr(ingest, "READ_CHUNK", 2048)  # many blocks: the next one is prepared while one is stored
+    monkeypatch.setattr(ingest_tail, "READ_CHUNK", 2048)  # many blocks: the next one is prepared while one is stored
     path = tmp_path / "events.jsonl"
     events = [e for step in range(1, 201) for e in step_events(3 * step, step)]
     with path.open("w") as handle:
