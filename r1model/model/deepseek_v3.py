@@ -13,11 +13,12 @@ from torch import nn
 
 from r1model.model.block import Block
 from r1model.model.config import ModelConfig
-from r1model.model.mla import MLACache, PackedBucket, SharedPrefix
+from r1model.model.mla import MLACache
 from r1model.model.moe import MoE
 from r1model.model.mtp import MTPModule
 from r1model.model.norm import RMSNorm
 from r1model.model.rope import RotaryEmbedding
+from r1model.model.shared_prefix import PackedCompletions, SharedPrefix
 
 IGNORE_INDEX = -100
 
@@ -146,7 +147,7 @@ class DeepSeekV3(nn.Module):
             aux_loss = aux_loss + aux
         return x, aux_loss
 
-    # ---- shared-prompt forwards (GRPO: G completions per prompt) -----------------------------------
+    # ---- shared-prompt forwards (GRPO: G completions per prompt; r1model.model.shared_prefix) ---------
     def encode_prefix(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> SharedPrefix:
         """Run left-padded prompts (P, Tp) once and keep every layer's keys/values (with grad) for
         ``completion_logits``. The last column must be each prompt's last token (left padding)."""
@@ -157,9 +158,7 @@ class DeepSeekV3(nn.Module):
         prefix = SharedPrefix(len(self.layers))
         cos, sin = self.rotary(position_ids)
         x, _ = self._blocks(self.embed_tokens(input_ids), cos, sin, mask, valid, prefix)
-        prefix.collecting = False
-        prefix.valid, prefix.lengths = valid, valid.sum(1)
-        prefix.last_logits = self.lm_head(self.norm(x[:, -1])).float()
+        prefix.finish(valid, self.lm_head(self.norm(x[:, -1])).float())
         return prefix
 
     def completion_logits(self, prefix: SharedPrefix, group: torch.Tensor, input_ids: torch.Tensor,
@@ -170,32 +169,13 @@ class DeepSeekV3(nn.Module):
         completions packed: only real tokens go through the projections and the experts; the attention pads
         rows within buckets of lengths up to the next power of two. Positions past a row's end get zeros."""
         b, t = input_ids.shape
-        group = group.to(self.device)
         valid = (torch.ones(b, t, dtype=torch.bool, device=self.device) if attention_mask is None
                  else attention_mask.to(self.device).bool())
-        lengths = valid.sum(1)
-        if bool((valid != (torch.arange(t, device=self.device)[None, :] < lengths[:, None])).any()):
-            raise ValueError("completion_logits: completions must be right-padded")
-        positions = prefix.lengths[group][:, None] + torch.arange(t, device=self.device)[None, :]  # (B, T)
-        width_class = torch.ceil(torch.log2(lengths.clamp(min=1).float())).long()
-        prefix.buckets, order = [], []
-        for cls in width_class.unique().tolist():
-            rows = (width_class == cls).nonzero().squeeze(1)
-            width = int(lengths[rows].max())
-            real = valid[rows, :width]
-            pos = torch.arange(width, device=self.device)
-            own = (pos[None, :] <= pos[:, None]) & real[:, None, None, :] | (pos[None, :] == pos[:, None])
-            shared = prefix.valid[group[rows]][:, None, None, :].expand(len(rows), 1, width, -1)
-            flat = real.reshape(-1).nonzero().squeeze(1)
-            prefix.buckets.append(PackedBucket(group[rows], flat, len(rows), width, torch.cat([shared, own], dim=-1)))
-            order.append((rows[:, None] * t + pos[None, :]).reshape(-1)[flat])  # places in the (B·T) layout
-        order = torch.cat(order)
-        cos, sin = self.rotary(positions.reshape(-1)[order][None])
-        x = self.embed_tokens(input_ids.reshape(-1)[order][None])  # (1, N, d)
-        x, _ = self._blocks(x, cos, sin, None, torch.ones_like(order, dtype=torch.bool)[None], prefix)
-        packed = self.lm_head(self.norm(x[0])).float()  # (N, V): token j's logits predict token j + 1
-        logits = packed.new_zeros(b * t, packed.shape[-1]).index_copy(0, order, packed).view(b, t, -1)
-        return torch.cat([prefix.last_logits[group][:, None], logits[:, :-1]], dim=1)
+        packed = PackedCompletions(prefix, group.to(self.device), valid)
+        cos, sin = self.rotary(packed.positions[None])
+        x = self.embed_tokens(packed.pack(input_ids)[None])  # (1, N, d)
+        x, _ = self._blocks(x, cos, sin, None, torch.ones_like(packed.order, dtype=torch.bool)[None], packed)
+        return packed.logits(self.lm_head(self.norm(x[0])).float())
 
     def mtp_forward(self, hidden: torch.Tensor, next_ids: torch.Tensor, attention_mask: torch.Tensor | None,
                     position_ids: torch.Tensor | None, cache: MLACache | None = None,

@@ -9,8 +9,6 @@ and the RoPE key: kv_lora_rank + qk_rope_head_dim elements per token per layer (
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -19,6 +17,7 @@ from r1model.model.config import ModelConfig
 from r1model.model.fp8 import gemm_input, gemm_weight, make_linear
 from r1model.model.norm import RMSNorm
 from r1model.model.rope import apply_rope
+from r1model.model.shared_prefix import SharedAttention
 
 
 class MLACache:
@@ -75,63 +74,6 @@ class MLACache:
         return self.kv.shape[-1] * self.kv.element_size()
 
 
-@dataclass
-class PackedBucket:
-    """Completion rows of similar length, padded together for the attention only."""
-
-    group: torch.Tensor  # (b,) prompt row of each of its completion rows
-    flat: torch.Tensor  # (n,) the real tokens' places in its padded (b·t) layout, row by row
-    rows: int  # b
-    width: int  # t, its longest row
-    mask: torch.Tensor  # (b, 1, t, Tp + t) bool: the prompt's real tokens, then causal over its own
-
-
-class SharedPrefix:
-    """Per-layer keys and values of a batch of prompts, kept with their autograd graph, so that the G
-    completions of a prompt attend to one copy of it (training forwards with shared prompts: the prompt's
-    tokens run through the model once per group instead of G times, and its gradient is the sum over the
-    group's completions, as in a plain forward of each prompt+completion).
-
-    Filled by ``DeepSeekV3.encode_prefix`` (one pass over the prompts); read by
-    ``DeepSeekV3.completion_logits``, whose completions are packed — their real tokens side by side in one
-    row, no padding through the projections and experts — and padded only around the attention, in
-    buckets of similar lengths so that one long completion does not widen every row's attention.
-    """
-
-    def __init__(self, num_layers: int):
-        self.keys: list[torch.Tensor | None] = [None] * num_layers  # (P, Tp, H, nope + rope)
-        self.values: list[torch.Tensor | None] = [None] * num_layers  # (P, Tp, H, v)
-        self.collecting = True
-        self.valid: torch.Tensor | None = None  # (P, Tp) bool, left padding False
-        self.lengths: torch.Tensor | None = None  # (P,) real prompt tokens
-        self.last_logits: torch.Tensor | None = None  # (P, V) next-token logits after each prompt
-        self.buckets: list[PackedBucket] = []  # the packed tokens are bucket 0's, then bucket 1's, ...
-
-    def keep(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> None:
-        self.keys[layer], self.values[layer] = k, v
-
-    def attention(self, layer: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float) -> torch.Tensor:
-        """Packed queries/keys/values (1, N, H, ·) of the completions -> attention output (1, N, H, v), each
-        completion over its prompt's keys/values and its own causal past."""
-        outs, start = [], 0
-        for bucket in self.buckets:
-            n = bucket.flat.numel()
-            qb, kb, vb = (self._pad(x[0, start:start + n], bucket) for x in (q, k, v))
-            start += n
-            kb = torch.cat([self.keys[layer][bucket.group], kb], dim=1)
-            vb = torch.cat([self.values[layer][bucket.group], vb], dim=1)
-            out = F.scaled_dot_product_attention(qb.transpose(1, 2), kb.transpose(1, 2), vb.transpose(1, 2),
-                                                 attn_mask=bucket.mask, scale=scale).transpose(1, 2)
-            outs.append(out.reshape((bucket.rows * bucket.width,) + out.shape[2:]).index_select(0, bucket.flat))
-        return torch.cat(outs)[None]
-
-    @staticmethod
-    def _pad(x: torch.Tensor, bucket: PackedBucket) -> torch.Tensor:
-        """(n, H, D) real tokens -> (b, t, H, D), zeros at the padding."""
-        padded = x.new_zeros((bucket.rows * bucket.width,) + x.shape[1:]).index_copy(0, bucket.flat, x)
-        return padded.view((bucket.rows, bucket.width) + x.shape[1:])
-
-
 class MLA(nn.Module):
     """Multi-head Latent Attention. Attribute names are transformers' (checkpoint keys)."""
 
@@ -178,7 +120,7 @@ class MLA(nn.Module):
         c_kv, k_rope = self.kv_a_proj_with_mqa(x).split([self.kv_lora_rank, self.qk_rope_head_dim], dim=-1)
         c_kv = self.kv_a_layernorm(c_kv)  # (B, T, kv_lora_rank)
         k_rope = apply_rope(k_rope, cos, sin)  # (B, T, rope), one key for all heads
-        if isinstance(cache, SharedPrefix):
+        if isinstance(cache, SharedAttention):  # GRPO's shared prompts / packed completions (r1model.model.shared_prefix)
             return self.o_proj(self._naive(q_nope, q_rope, c_kv, k_rope, mask, cache, cache_layer).reshape(b, t, -1))
         if absorb is None:
             absorb = cache is not None
@@ -193,17 +135,14 @@ class MLA(nn.Module):
             out = self._naive(q_nope, q_rope, c_kv, k_rope, mask)
         return self.o_proj(out.reshape(b, t, -1))
 
-    def _naive(self, q_nope, q_rope, c_kv, k_rope, mask, prefix: SharedPrefix | None = None,
-               layer: int = 0) -> torch.Tensor:
+    def _naive(self, q_nope, q_rope, c_kv, k_rope, mask, shared=None, layer: int = 0) -> torch.Tensor:
         b, s, _ = c_kv.shape
         kv = self.kv_b_proj(c_kv).view(b, s, self.num_heads, -1)  # (B, S, H, nope + v)
         k_nope, v = kv.split([self.qk_nope_head_dim, self.v_head_dim], dim=-1)
         k = torch.cat([k_nope, k_rope[:, :, None].expand(-1, -1, self.num_heads, -1)], dim=-1)
         q = torch.cat([q_nope, q_rope], dim=-1)
-        if prefix is not None and not prefix.collecting:  # packed completions after shared prompts
-            return prefix.attention(layer, q, k, v, self.softmax_scale)
-        if prefix is not None:
-            prefix.keep(layer, k, v)
+        if shared is not None:  # one of SharedAttention: it attends (and keeps or reads the prompts' k, v)
+            return shared.attend(layer, q, k, v, mask, self.softmax_scale)
         out = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
                                              attn_mask=mask, scale=self.softmax_scale)  # (B, H, T, v)
         return out.transpose(1, 2)  # (B, T, H, v)
