@@ -168,11 +168,34 @@ class GRPOConfig(_Strict):
     temperature: float = Field(1.0, gt=0, description="Sampling temperature of the rollouts. Report: 1.0.")
     top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling of the rollouts (1.0 = off).")
     top_k: int = Field(0, ge=0, description="Top-k sampling of the rollouts (0 = off).")
-    rollout_engine: Literal["builtin", "speculative"] = Field(
+    rollout_engine: Literal["builtin", "speculative", "vllm"] = Field(
         "builtin",
-        description="How rollouts are sampled: builtin (batched decoding with a KV cache) or speculative (the "
-        "model's MTP module drafts one token ahead and the model verifies it, V3 report §5.4.3; the same "
-        "distribution, fewer forwards; needs num_nextn_predict_layers ≥ 1).",
+        description="How rollouts are sampled (GRPO, rollout / rejection-sampling jobs and evaluation): builtin "
+        "(batched decoding with a KV cache), speculative (the model's MTP module drafts one token ahead and the "
+        "model verifies it, V3 report §5.4.3; the same distribution, fewer forwards; needs "
+        "num_nextn_predict_layers ≥ 1) or vllm (a vLLM engine on a transformers model; see vllm_mode).",
+    )
+    vllm_mode: Literal["server", "colocate"] = Field(
+        "server",
+        description="rollout_engine vllm: server = a vLLM OpenAI server in its own process (its own Python: "
+        "vllm_python), weights synced by saving a checkpoint and reloading it; colocate = vLLM in the trainer's "
+        "process, weights pushed in one call after each optimizer step, sleep/wake to share GPU memory.",
+    )
+    vllm_python: str = Field(
+        "", description="rollout_engine vllm, server mode: the Python with vLLM installed (default: env "
+        "R1LAB_VLLM_PYTHON, else this Python)."
+    )
+    logprob_check_interval: int = Field(
+        10, ge=0, description="rollout_engine vllm: compare the engine's per-token logprobs with the trainer's "
+        "on the same tokens at the first step and every K steps (rollout/logprob_diff; 0 = first step only)."
+    )
+    logprob_max_diff: float = Field(
+        0.1, ge=0, description="rollout_engine vllm: stop the run when the mean |Δ logprob| of the check "
+        "exceeds this (0 = report only)."
+    )
+    tis_cap: float = Field(
+        0.0, ge=0, description="Truncated importance sampling: weight each token's policy loss by "
+        "min(π_train/π_engine, C) with C = tis_cap, correcting the rollout engine's numerics (0 = off)."
     )
     max_new_tokens: int = Field(
         256, ge=1, description="Longest completion; longer ones are cut and flagged truncated. Report: 32,768 (65,536 after step 8.2k)."
