@@ -20,13 +20,14 @@ from pathlib import Path
 import torch
 
 from r1model.rewards import compute_rewards
+from r1model.rollout.logprob_check import LogprobCheck, LogprobMismatch
 from r1model.template import parse_completion
 from r1model.train import checkpoint as ckpt
 from r1model.train import modeling
 from r1model.train.context import RunContext, TrainingFailed
 from r1model.train.data import DataSource, step_seed
 from r1model.train.distributed import save_checkpoint
-from r1model.train.grpo import group_advantages, policy_loss, token_logprobs, zero_std_groups
+from r1model.train.grpo import group_advantages, policy_loss, tis_weights, token_logprobs, zero_std_groups
 from r1model.train.optim import make_optimizer, make_scheduler
 
 
@@ -59,7 +60,8 @@ def _percentile(values: list[float], q: float) -> float:
 class GRPOTrainer:
     """GRPO on `model` in place. `reference` (a frozen copy of the starting policy) is needed when β > 0."""
 
-    def __init__(self, ctx: RunContext, model, tokenizer, data: DataSource, reference=None, evaluate=None):
+    def __init__(self, ctx: RunContext, model, tokenizer, data: DataSource, reference=None, evaluate=None,
+                 engine=None):
         self.ctx, self.model, self.tokenizer, self.data = ctx, model, tokenizer, data
         self.hp = ctx.config.grpo
         self.reference = reference if self.hp.beta > 0 else None
@@ -72,7 +74,12 @@ class GRPOTrainer:
             self.optimizer, ctx.config.total_steps * updates_per_step, self.hp.warmup_steps * updates_per_step,
             self.hp.lr_schedule, self.hp.min_lr_ratio,
         )
-        self.engine = modeling.make_engine(model, tokenizer, self.hp.rollout_engine)
+        self.engine = engine if engine is not None else modeling.make_engine(
+            model, tokenizer, self.hp.rollout_engine, options=self.hp, workdir=ctx.run_dir / "vllm", seed=ctx.config.seed)
+        # an engine other than the trainer's own numerics: its logprobs are checked against the trainer's
+        self.logprob_check = LogprobCheck(self.hp.logprob_check_interval, self.hp.logprob_max_diff,
+                                          getattr(self.engine, "name", self.hp.rollout_engine)) \
+            if self.hp.rollout_engine == "vllm" else None
         self.dist = ctx.dist
         self.stepper = self.dist.stepper(model, self.optimizer, self.hp.max_grad_norm)
         self.start_step = 0
@@ -149,6 +156,7 @@ class GRPOTrainer:
             modeling.sync_engine(self.engine, self.model)
             completions = self.engine.generate(rows_prompt, params)
         t_generate = time.perf_counter() - started
+        checked = self._check_logprobs(step, completions)
 
         # 3. rule-based rewards
         t0 = time.perf_counter()
@@ -193,6 +201,7 @@ class GRPOTrainer:
                                                    for i in (6, 7, 8))
         values = self._metrics(totals, components, completions, texts, truncated, zero_std, skipped_group, keep_group)
         values.update(update)
+        values.update(checked)
         acceptance = getattr(getattr(self.engine, "last_stats", None), "extras", {}).get("acceptance")
         if acceptance is not None:  # the speculative engine's drafts
             values["rollout/draft_acceptance"] = acceptance
@@ -213,6 +222,22 @@ class GRPOTrainer:
             values["moe/max_violation"] = violation
         self._traces(step, problems, prompt_texts, texts, truncated, totals, components, advantages, completions)
         return values
+
+    def _check_logprobs(self, step: int, completions) -> dict[str, float]:
+        """rollout/logprob_diff at the first step and every K (r1model.rollout.logprob_check); past
+        grpo.logprob_max_diff the run fails."""
+        if self.logprob_check is None:
+            return {}
+
+        def trainer_logprobs(prompts, tokens):
+            self.model.eval()
+            with torch.no_grad(), self.ctx.autocast():
+                return modeling.completion_logprobs(self.model, prompts, tokens, self.pad, self.hp.temperature)[0]
+
+        try:
+            return self.logprob_check(step, completions, trainer_logprobs)
+        except LogprobMismatch as e:
+            raise TrainingFailed(str(e)) from e
 
     # --- the update -------------------------------------------------------------------------------
     # Each prompt runs through the model once per minibatch and its G completions attend to that one copy
@@ -285,6 +310,7 @@ class GRPOTrainer:
         self.model.train()
         shuffle = torch.Generator().manual_seed(step_seed(ctx.config.seed, step, "shuffle"))
         stats, grad_norms, entropies, loss_value = [], [], [], 0.0
+        tis_sum = tis_capped = tis_tokens = 0.0
         world = self.stepper.world
         for _ in range(hp.num_iterations):
             order = [rows[k] for k in torch.randperm(len(rows), generator=shuffle).tolist()] if hp.minibatches > 1 else rows
@@ -311,10 +337,19 @@ class GRPOTrainer:
                     if self.reference is not None:
                         ref = torch.zeros_like(logp)
                         ref[keep] = torch.cat([ref_logp[i] for i in micro])
+                    is_weight = None
+                    if hp.tis_cap > 0:  # truncated importance sampling: π_old(trainer) / π_engine, capped
+                        engine_logp = torch.zeros_like(old)
+                        engine_logp[keep] = torch.tensor([x for i in micro for x in completions[i].logprobs],
+                                                         dtype=old.dtype, device=old.device)
+                        is_weight = tis_weights(old, engine_logp, mask, hp.tis_cap)
+                        tis_sum += float((is_weight * mask).sum())
+                        tis_capped += float(((is_weight >= hp.tis_cap) * mask).sum())
+                        tis_tokens += float(mask.sum())
                     loss, stat = policy_loss(
                         logp, old, all_advantages[micro].to(ctx.device), mask,
                         epsilon_low=hp.epsilon_low, epsilon_high=hp.epsilon_high, beta=hp.beta, ref_logp=ref,
-                        aggregation=hp.loss_aggregation, max_new_tokens=hp.max_new_tokens,
+                        aggregation=hp.loss_aggregation, max_new_tokens=hp.max_new_tokens, is_weight=is_weight,
                     )
                     if not torch.isfinite(loss):
                         raise TrainingFailed(f"GRPO loss is {loss.item()} at step {step}")
@@ -355,6 +390,9 @@ class GRPOTrainer:
         }
         if not skip_zero:
             values["entropy"] = statistics.fmean(entropies)
+        if tis_tokens:
+            values["rollout/tis_weight_mean"] = tis_sum / tis_tokens
+            values["rollout/tis_capped"] = tis_capped / tis_tokens
         if dist.enabled:  # each rank's share was weighted by the global counts: the ranks' values add up
             for key in _ADDITIVE:
                 if key in values:

@@ -57,6 +57,10 @@ _GRPO = [
     Metric("time/update", "Seconds spent on old-policy log-probabilities, losses, backward and optimizer steps.", "s"),
     Metric("time/step", "Seconds for the whole step.", "s"),
     Metric("throughput/tokens_per_s", "Completion tokens generated per second of the whole step.", "tokens/s"),
+    Metric("rollout/logprob_diff", "grpo.rollout_engine = vllm: mean |engine logprob − trainer logprob| over the sampled tokens, the trainer teacher-forced on them (first step and every grpo.logprob_check_interval steps; the run stops past grpo.logprob_max_diff).", "nats"),
+    Metric("rollout/logprob_diff_max", "The largest |engine logprob − trainer logprob| of that check.", "nats"),
+    Metric("rollout/tis_weight_mean", "Truncated importance sampling (grpo.tis_cap > 0): mean token weight min(π_train/π_engine, C).", "ratio"),
+    Metric("rollout/tis_capped", "Truncated importance sampling: share of tokens whose weight hit the cap C.", "fraction"),
     Metric("rollout/draft_acceptance", "Speculative rollouts (grpo.rollout_engine = speculative): share of the MTP module's drafts the model kept (V3 report: 85–90 %).", "fraction"),
 ]
 

@@ -191,10 +191,16 @@ def pad_id(tokenizer) -> int:
     return tokenizer.pad_id
 
 
-def make_engine(model, tokenizer, kind: str = "builtin"):
-    """The rollout engine named by grpo.rollout_engine for `model`."""
+def make_engine(model, tokenizer, kind: str = "builtin", options=None, workdir=None, seed: int = 0):
+    """The rollout engine named by grpo.rollout_engine for `model`; `options` (the GRPOConfig) gives the vllm
+    engine's vllm_mode and vllm_python, `workdir` where it keeps its checkpoint and server log."""
     from r1model.rollout import BuiltinEngine, SpeculativeEngine
 
+    if kind == "vllm":
+        from r1model.rollout.vllm_engine import make_vllm_engine
+
+        return make_vllm_engine(model, tokenizer, mode=getattr(options, "vllm_mode", "server"),
+                                python=getattr(options, "vllm_python", ""), workdir=workdir, seed=seed)
     if kind == "speculative":
         if not len(getattr(model, "mtp", ())):
             raise ValueError("grpo.rollout_engine: speculative decoding needs a model with an MTP module "
@@ -233,6 +239,13 @@ def left_pad(prompts: list[list[int]], pad: int, device) -> tuple[torch.Tensor, 
     from r1model.rollout.engine import left_pad as engine_left_pad
 
     return engine_left_pad(prompts, pad, device)
+
+
+def close_engine(engine) -> None:
+    """Stop what the engine runs beside the trainer (the vLLM server); a no-op for the in-process engines."""
+    close = getattr(engine, "close", None)
+    if callable(close):
+        close()
 
 
 def sync_engine(engine, model) -> None:

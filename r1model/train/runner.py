@@ -161,8 +161,6 @@ def _starting_model(ctx: RunContext, data: DataSource, base_latest: Path | None)
 
 
 def _run_job(ctx: RunContext, data: DataSource, main_latest: Path | None, base_latest: Path | None) -> bool:
-    from r1model.train.evaluation import evaluate_model
-
     config = ctx.config
     if main_latest is None:
         model, tokenizer, finished = _starting_model(ctx, data, base_latest)
@@ -175,7 +173,16 @@ def _run_job(ctx: RunContext, data: DataSource, main_latest: Path | None, base_l
         if config.kind == "grpo" and config.grpo.beta > 0:  # the reference is the starting policy
             start_model, tokenizer, _ = _starting_model(ctx, data, base_latest)
         model, tokenizer = modeling.load_model(main_latest, ctx.device)
-    engine = modeling.make_engine(model, tokenizer, config.grpo.rollout_engine)
+    engine = modeling.make_engine(model, tokenizer, config.grpo.rollout_engine, options=config.grpo,
+                                  workdir=ctx.run_dir / "vllm", seed=config.seed)
+    try:
+        return _run_main(ctx, config, data, model, tokenizer, engine, start_model, main_latest)
+    finally:
+        modeling.close_engine(engine)
+
+
+def _run_main(ctx: RunContext, config, data: DataSource, model, tokenizer, engine, start_model, main_latest) -> bool:
+    from r1model.train.evaluation import evaluate_model
 
     def evaluate(step: int) -> None:
         if config.evaluation.benchmarks:
@@ -199,8 +206,7 @@ def _run_job(ctx: RunContext, data: DataSource, main_latest: Path | None, base_l
         from r1model.train.grpo_trainer import GRPOTrainer
 
         reference = modeling.frozen_copy(start_model) if config.grpo.beta > 0 else None
-        trainer = GRPOTrainer(ctx, model, tokenizer, data, reference=reference, evaluate=evaluate)
-        trainer.engine = engine
+        trainer = GRPOTrainer(ctx, model, tokenizer, data, reference=reference, evaluate=evaluate, engine=engine)
         if main_latest is not None:
             trainer.resume(main_latest)
         finished = trainer.run()

@@ -97,3 +97,85 @@ def test_check_refuses_to_go_on_past_the_threshold():
     # max_diff 0: a report, never a stop
     assert LogprobCheck(max_diff=0)(1, FakeEngine(5.0).generate([[7]], SamplingParams()), _teacher)[
         "rollout/logprob_diff"] == pytest.approx(5.0)
+
+
+# --- the trainer with an engine whose logprobs are off by a known amount -----------------------------
+SMALL_MODEL = {"hidden_size": 32, "intermediate_size": 64, "moe_intermediate_size": 16, "num_hidden_layers": 2,
+               "num_attention_heads": 2, "q_lora_rank": 16, "kv_lora_rank": 16, "qk_nope_head_dim": 8,
+               "qk_rope_head_dim": 8, "v_head_dim": 8, "num_nextn_predict_layers": 0}
+
+
+class ShiftedEngine:
+    """The built-in engine, its logprobs shifted by `offset` (an engine with other numerics)."""
+
+    name = "shifted engine"
+
+    def __init__(self, inner, offset):
+        self.inner, self.offset = inner, offset
+
+    def update_weights(self, model):
+        self.inner.update_weights(model)
+
+    def generate(self, prompts, params, generator=None):
+        return [replace(c, logprobs=[x + self.offset for x in c.logprobs], entropies=[])
+                for c in self.inner.generate(prompts, params, generator)]
+
+
+def _trainer(tmp_path, offset, **grpo):
+    from r1model.events import EventWriter
+    from r1model.train import modeling
+    from r1model.train.config import validate_run_config
+    from r1model.train.context import RunContext
+    from r1model.train.data import DataSource
+    from r1model.train.grpo_trainer import GRPOTrainer
+
+    config = validate_run_config({
+        "model": {"source": "tiny", "overrides": SMALL_MODEL}, "template": "mini",
+        "datasets": [{"task": "addition", "difficulty": {"digits": 1}}],
+        "grpo": {"group_size": 2, "prompts_per_step": 2, "max_new_tokens": 6, "beta": 0.0, "temperature": 1.0,
+                 "rollout_engine": "vllm", **grpo},
+    })
+    ctx = RunContext(config, tmp_path, EventWriter(tmp_path), torch.device("cpu"))
+    model, tokenizer = modeling.build_model(config.model, ctx.device, seed=0)
+    engine = ShiftedEngine(modeling.make_engine(model, tokenizer), offset)
+    return GRPOTrainer(ctx, model, tokenizer, DataSource(config), engine=engine)
+
+
+def test_trainer_reports_logprob_diff_and_tis_weights(tmp_path):
+    trainer = _trainer(tmp_path, -0.1, tis_cap=2.0, logprob_check_interval=2, logprob_max_diff=0.5)
+    values = trainer.step(1)
+    assert values["rollout/logprob_diff"] == pytest.approx(0.1, abs=1e-4)
+    # w = exp(log π_train − (log π_train − 0.1)) = e^0.1 on every token (below the cap)
+    if "rollout/tis_weight_mean" in values:  # absent only if every advantage was 0 (nothing trained)
+        assert values["rollout/tis_weight_mean"] == pytest.approx(math.exp(0.1), abs=1e-3)
+        assert values["rollout/tis_capped"] == 0.0
+    assert "rollout/logprob_diff" not in trainer.step(3)  # not due: every 2nd step
+    assert "rollout/logprob_diff" in trainer.step(4)
+
+
+def test_trainer_stops_when_the_engine_disagrees(tmp_path):
+    from r1model.train.context import TrainingFailed
+
+    trainer = _trainer(tmp_path, 0.3, logprob_max_diff=0.1)
+    with pytest.raises(TrainingFailed, match="shifted engine's logprobs differ"):
+        trainer.step(1)
+
+
+def test_vllm_engine_refuses_the_builtin_model_and_starts_nothing_until_used(tmp_path):
+    from r1model.rollout.vllm_engine import VLLMServerEngine, completion_request, group_prompts, parse_choices
+    from r1model.train import modeling
+    from r1model.train.config import ModelSpec
+
+    model, tokenizer = modeling.build_model(ModelSpec(source="tiny", overrides=SMALL_MODEL), torch.device("cpu"), 0)
+    with pytest.raises(ValueError, match="needs a transformers model"):
+        modeling.make_engine(model, tokenizer, "vllm")
+    assert group_prompts([[1], [2], [1]]) == [([1], [0, 2]), ([2], [1])]
+    body = completion_request([5, 6], 3, SamplingParams(temperature=0.7, top_k=4, max_new_tokens=9), 11, {2})
+    assert body["prompt"] == [5, 6] and body["n"] == 3 and body["seed"] == 11 and body["logprobs"] == 0
+    assert body["stop"] == ["</answer>"] and body["stop_token_ids"] == [2] and body["return_token_ids"]
+    response = {"choices": [{"index": 1, "token_ids": [7], "logprobs": {"token_logprobs": [-0.5]}, "finish_reason": "length"},
+                            {"index": 0, "token_ids": [8, 2], "logprobs": {"token_logprobs": [-1.0, -2.0]},
+                             "finish_reason": "stop"}]}
+    assert parse_choices(response, 2) == [([8, 2], [-1.0, -2.0], "stop"), ([7], [-0.5], "length")]
+    engine = VLLMServerEngine(model, tokenizer, workdir=tmp_path)
+    assert engine.server is None and not (tmp_path / "weights").exists()
