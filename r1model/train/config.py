@@ -165,6 +165,11 @@ class GRPOConfig(_Strict):
     minibatches: int = Field(
         1, ge=1, description="Minibatches per inner epoch (one optimizer step each); must divide prompts × G."
     )
+    micro_batch_size: int = Field(
+        0, ge=0, description="Completions per forward and backward of the update (0 = a whole minibatch at once): "
+        "a minibatch too big for memory runs as micro-batches of at most this many, each with its prompts' "
+        "forward and its own backward, before the minibatch's one optimizer step. The same update."
+    )
     temperature: float = Field(1.0, gt=0, description="Sampling temperature of the rollouts. Report: 1.0.")
     top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling of the rollouts (1.0 = off).")
     top_k: int = Field(0, ge=0, description="Top-k sampling of the rollouts (0 = off).")

@@ -243,8 +243,8 @@ class GRPOTrainer:
     # Each prompt runs through the model once per minibatch and its G completions attend to that one copy
     # (DeepSeekV3.encode_prefix / completion_logits, completions packed without padding): the same
     # log-probabilities and gradients as a forward of every prompt+completion, with the prompt's tokens
-    # computed once instead of G times. The micro-batch loop below is the seam for splitting a minibatch
-    # that does not fit in memory.
+    # computed once instead of G times. A minibatch too big for memory runs as micro-batches of at most
+    # grpo.micro_batch_size completions, each with its own prompts' forward and its own backward.
     def _completion_batch(self, rows: list[int], completions) -> tuple[torch.Tensor, torch.Tensor]:
         """Right-padded completion ids (B, T) and their mask (B, T) float, 1 on real tokens."""
         width = max(len(completions[i].token_ids) for i in rows)
@@ -257,15 +257,24 @@ class GRPOTrainer:
         return ids.to(self.ctx.device), mask.to(self.ctx.device)
 
     def _micro_batches(self, rows: list[int], rows_prompt, completions):
-        """(prompt batch, [(rows, group index, completion ids, mask)]) of one minibatch: each distinct prompt
-        once; the completions in one batch (the model packs their real tokens, so no length bucketing)."""
+        """(prompt batch, [(rows, prompt rows, group index, completion ids, mask)]) of one minibatch: the prompt
+        batch holds each distinct prompt once, in row order. The completions run in one micro-batch (the model
+        packs their real tokens, so no length bucketing), or, with grpo.micro_batch_size, in consecutive runs of
+        at most that many; a micro-batch's prompt rows are the prompt batch's rows it uses (None: all), and
+        its group index points into them."""
         slot: dict[tuple[int, ...], int] = {}  # each distinct prompt once (a group's G rows share theirs)
         for i in rows:
             slot.setdefault(tuple(rows_prompt[i]), len(slot))
         prompts = modeling.left_pad([list(p) for p in slot], self.pad, self.ctx.device)
-        ids, mask = self._completion_batch(rows, completions)
-        group = torch.tensor([slot[tuple(rows_prompt[i])] for i in rows], device=self.ctx.device)
-        return prompts, [(rows, group, ids, mask)]
+        size = self.hp.micro_batch_size or len(rows)
+        micros = []
+        for start in range(0, len(rows), size):
+            micro = rows[start:start + size]
+            slots = [slot[tuple(rows_prompt[i])] for i in micro]
+            used = None if size >= len(rows) else sorted(set(slots))
+            index = slots if used is None else [used.index(s) for s in slots]
+            micros.append((micro, used, torch.tensor(index, device=self.ctx.device), *self._completion_batch(micro, completions)))
+        return prompts, micros
 
     def _logprobs(self, model, prefix, group, ids, mask):
         with self.ctx.autocast():
@@ -275,6 +284,15 @@ class GRPOTrainer:
     def _encode(self, model, prompts):
         with self.ctx.autocast():
             return model.encode_prefix(*prompts)
+
+    @staticmethod
+    def _prompt_rows(prompts, used):
+        """The left-padded prompt batch's rows `used` (None: all), less the columns only padding fills."""
+        if used is None:
+            return prompts
+        ids, mask = (x[used] for x in prompts)
+        width = int(mask.sum(1).max())
+        return ids[:, -width:], mask[:, -width:]
 
     def _update(self, step: int, rows: list[int], rows_prompt, completions, all_advantages) -> dict[str, float]:
         """μ epochs over minibatches; one optimizer step per minibatch.
@@ -301,8 +319,8 @@ class GRPOTrainer:
                 for model, store in passes:  # π_old (the policy that sampled, before any update of this step), π_ref
                     t0 = time.perf_counter()
                     model.eval()
-                    prefix = self._encode(model, prompts)
-                    for micro, group, ids, mask in micros:
+                    for micro, used, group, ids, mask in micros:
+                        prefix = self._encode(model, self._prompt_rows(prompts, used))
                         logp = self._logprobs(model, prefix, group, ids, mask)[0]
                         store.update({i: logp[j][mask[j].bool()] for j, i in enumerate(micro)})
                     if model is self.reference:
@@ -321,13 +339,16 @@ class GRPOTrainer:
                 total_rows = dist.sum(len(chunk))
                 self.stepper.zero_grad()
                 step_loss, step_stats, step_entropy = 0.0, [0.0] * 5, 0.0
-                losses = []
-                if active:
-                    prompts, micros = self._micro_batches(active, rows_prompt, completions)
-                    prefix = self._encode(self.model, prompts)
-                else:
-                    micros = []
-                for micro, group, ids, mask in micros:
+                prompts, micros = self._micro_batches(active, rows_prompt, completions) if active else (None, [])
+                # every rank runs as many backwards (ZeRO's reductions are collectives): one, or with
+                # micro-batches the most any rank has, the ranks with fewer adding empty ones
+                backwards = max(1, *dist.gather(len(micros))) if hp.micro_batch_size else 1
+                for index in range(backwards):
+                    if index >= len(micros):
+                        self.stepper.backward(None, last=index == backwards - 1)
+                        continue
+                    micro, used, group, ids, mask = micros[index]
+                    prefix = self._encode(self.model, self._prompt_rows(prompts, used))
                     keep = mask.bool()
                     logp, entropy = self._logprobs(self.model, prefix, group, ids, mask)
                     old = logp.detach().clone() if on_policy else torch.zeros_like(logp)
@@ -357,14 +378,12 @@ class GRPOTrainer:
                     # the minibatch's loss is the micro-batches' in proportion: sequences (grpo, dr_grpo)
                     # or tokens (dapo) of the whole minibatch — the same number as one padded forward would give
                     share = tokens / max(1.0, total_tokens) if hp.loss_aggregation == "dapo" else len(micro) / total_rows
-                    losses.append(loss * (share * world))
+                    self.stepper.backward(loss * (share * world), last=index == backwards - 1)
                     step_loss += float(loss.detach()) * share
                     weight = tokens / max(1.0, total_tokens)
                     for k, value in enumerate((stat.kl, stat.clip_low, stat.clip_high, stat.clip_region, stat.ratio_mean)):
                         step_stats[k] += value * weight
                     step_entropy += float((entropy * mask).sum()) / max(1.0, total_tokens)
-                # one backward: the prompts' graph is shared by the micro-batches
-                self.stepper.backward(torch.stack(losses).sum() if losses else None)
                 self.stepper.fill_missing_grads()
 
                 def finite(grad_norm, step=step):
