@@ -17,9 +17,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from r1model.rewards import REWARDS  # standard library only, like this module
+
 KINDS = ("pretrain", "sft", "grpo", "rollout", "evaluate")
-# Reward functions the rewards package provides (r1model.rewards); weights of 0 switch one off.
-KNOWN_REWARDS = ("accuracy", "format", "language", "length", "repetition")
+# Reward functions the rewards package provides (its REWARDS registry, the one list); weights of 0 switch one off.
+KNOWN_REWARDS = tuple(REWARDS)
 
 
 class _Strict(BaseModel):

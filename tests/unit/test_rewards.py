@@ -168,3 +168,14 @@ def test_truncated_is_wrong_is_a_run_config_field_on_by_default():
     assert RunConfig().truncated_is_wrong is True
     assert validate_run_config({"truncated_is_wrong": False}).truncated_is_wrong is False
     assert "truncated" in RunConfig.model_fields["truncated_is_wrong"].description
+
+
+def test_the_registry_is_the_one_list_of_reward_names():
+    from r1model.rewards import REWARD_HELP
+    from r1model.train.config import KNOWN_REWARDS, validate_run_config
+
+    assert KNOWN_REWARDS == tuple(REWARDS) and list(REWARD_HELP) == list(REWARDS)
+    for name in REWARDS:  # the config accepts every registered reward, and nothing else
+        validate_run_config({"kind": "grpo", "rewards": [{"name": name, "weight": 1.0}]})
+    with pytest.raises(Exception, match="unknown reward 'vibes'"):
+        validate_run_config({"kind": "grpo", "rewards": [{"name": "vibes", "weight": 1.0}]})
