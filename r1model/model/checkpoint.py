@@ -16,10 +16,9 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from r1model.model.config import ModelConfig
+from r1model.model.config import CONFIG_NAME, ModelConfig
 from r1model.model.fp8 import dequantize_blocks
 
-CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 
 

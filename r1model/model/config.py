@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 PRECISIONS = ("fp32", "bf16", "fp8")
@@ -43,6 +44,16 @@ def parse_hub_id(source: str) -> tuple[str, str | None] | None:
     if match is None or source.startswith((".", "/")):
         return None
     return match.group("repo"), match.group("revision")
+
+
+CONFIG_NAME = "config.json"  # what makes a folder a model folder (HF layout)
+
+
+def is_model_folder(path: str | Path) -> bool:
+    """Whether `path` is a model folder in HF layout: a folder holding config.json (a checkpoint of the
+    built-in model, or any transformers model's folder). The one check of model.source, recipes, chains
+    and merge (no torch)."""
+    return (Path(path) / CONFIG_NAME).is_file()
 
 
 @dataclass

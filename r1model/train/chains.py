@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from r1model.model.config import is_model_folder
 from r1model.train.config import ConfigError, RunConfig, validate_run_config
 from r1model.train.recipes import RECIPES, set_path, use_dataset, use_model
 
@@ -350,7 +351,7 @@ def _latest_checkpoint(folder: Path) -> Path | None:
     if folder.is_dir():
         for child in folder.iterdir():
             match = re.fullmatch(r"step-(\d+)", child.name)
-            if match and (child / "config.json").is_file() and (child / "trainer_state.json").is_file():
+            if match and is_model_folder(child) and (child / "trainer_state.json").is_file():
                 found.append((int(match.group(1)), child))
     return max(found)[1] if found else None
 

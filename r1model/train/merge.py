@@ -21,6 +21,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from r1model.model.config import is_model_folder
+
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json")
 NOT_COPIED = ("trainer_state.pt", "trainer_state.json", "merge.json")
 MERGE_JSON = "merge.json"
@@ -74,7 +76,7 @@ def merge_checkpoints(a: str | Path, b: str | Path, out: str | Path, weight: flo
 
     a, b, out = Path(a), Path(b), Path(out)
     for folder in (a, b):
-        if not (folder / "config.json").is_file():
+        if not is_model_folder(folder):
             raise MergeError(f"{folder}: not a model folder (no config.json)")
     if out.exists():
         raise MergeError(f"{out} exists; give a new folder")

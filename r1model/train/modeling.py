@@ -24,16 +24,12 @@ from pathlib import Path
 
 import torch
 
-from r1model.model.config import PRESETS, ModelConfig
+from r1model.model.config import PRESETS, ModelConfig, is_model_folder
 from r1model.model.tokenizer import R1Tokenizer
 from r1model.template import chat_messages, render_prompt
 from r1model.train.config import ModelSpec
 
 PROMPT_FORMATS = ("auto", "plain", "chat")
-
-
-def is_checkpoint(source: str) -> bool:
-    return Path(source).is_dir() and (Path(source) / "config.json").exists()
 
 
 def is_hf_model(model) -> bool:
@@ -61,7 +57,7 @@ def resolve_source(source: str) -> tuple[str, str | Path]:
         return "folder", download_hub_model(source[len(HUB_PREFIX):])
     path = Path(source)
     if path.exists():
-        if not (path.is_dir() and (path / "config.json").is_file()):
+        if not is_model_folder(path):
             raise ModelSourceError(f"model.source {source!r} is a path without config.json (not a model folder)")
         return "folder", path
     if parse_hub_id(source) is not None:

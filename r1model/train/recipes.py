@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from r1model.model.config import PRESETS, parse_hub_id
+from r1model.model.config import PRESETS, is_model_folder, parse_hub_id
 from r1model.train.config import ConfigError, RunConfig, validate_run_config
 
 
@@ -366,7 +366,7 @@ def missing_inputs(name: str, config: RunConfig, *, check_paths: bool = False) -
     for need in _recipe(name).needs:
         if need.field == "model.source":
             source = config.model.source
-            local = (Path(source) / "config.json").is_file()
+            local = is_model_folder(source)
             hub = not Path(source).exists() and parse_hub_id(source) is not None  # downloaded by the run
             if source in PRESETS or (check_paths and not (local or hub)):
                 missing.append(need)

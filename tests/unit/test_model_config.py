@@ -66,3 +66,13 @@ def test_config_module_imports_without_torch():
     code = "import sys; import r1model.model.config, r1model.model; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_model_folder_is_a_folder_with_config_json(tmp_path):
+    from r1model.model.config import is_model_folder
+
+    assert not is_model_folder(tmp_path) and not is_model_folder(tmp_path / "absent")
+    (tmp_path / "config.json").write_text("{}")
+    assert is_model_folder(tmp_path) and is_model_folder(str(tmp_path))
+    (tmp_path / "file").write_text("")
+    assert not is_model_folder(tmp_path / "file")
