@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from r1model.evaluate.benchmarks import load_benchmark
-from r1model.evaluate.score import eval_metrics, judge_completions, problem_score, summarise
+from r1model.evaluate.score import eval_metrics, judge_completions, problem_score, summarise, trace_verdict
 from r1model.tasks.problem import Problem
 from r1model.template import R1_ZERO_TEMPLATE, parse_completion, resolve_template
 
@@ -153,8 +153,7 @@ def write_eval_events(events, step: int, benchmark: str, result: EvalResult, pro
                 break
             for j, sample in enumerate(row["samples"] if trace_problems is None else row["samples"][:1]):
                 parsed = parse_completion(sample["completion"], truncated=sample["truncated"])
-                status = "skipped" if sample["status"] == "error" else sample["status"]
-                correct = None if status == "skipped" else status == "correct"
+                status, correct = trace_verdict(sample["status"])
                 rewards = {"accuracy": None if correct is None else float(correct),
                            "format": float(parsed.well_formed)}
                 events.trace(step, f"{prefix}-{row['id']}", prompts[index * k + j], sample["completion"],

@@ -63,6 +63,15 @@ def judge_completions(completions: list[str], problems: list[Problem], *, trunca
     return results
 
 
+def trace_verdict(status: str) -> tuple[str, bool | None]:
+    """(status, correct) of a judged sample as traces and rollouts.jsonl record it (events.TRACE_STATUSES):
+    'error' — the checker could not judge it (gold answer unparseable, sandbox unavailable) — is 'skipped'
+    with correct None, never wrong; any other status stays, correct = status == 'correct'. The one mapping
+    of the trainer's traces, the rollout job and evaluation."""
+    status = "skipped" if status in ("error", "skipped") else status
+    return status, None if status == "skipped" else status == "correct"
+
+
 @dataclass
 class ProblemScore:
     id: str

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from r1model.evaluate.score import trace_verdict
 from r1model.rewards import compute_rewards
 from r1model.rollout.logprob_check import LogprobCheck, LogprobMismatch
 from r1model.template import parse_completion
@@ -467,11 +468,11 @@ class GRPOTrainer:
                     parsed = parse_completion(texts[i], truncated=truncated[i])
                     accuracy = components.get("accuracy")
                     status = accuracy[i].status if accuracy is not None else ("correct" if (totals[i] or 0) > 0 else "wrong")
-                    status = {"error": "skipped"}.get(status, status)
+                    status, correct = trace_verdict(status)
                     events.trace(
                         step, f"{step}-{g}", prompt_texts[g], texts[i], parsed.think, parsed.answer,
                         {name: results[i].value for name, results in components.items()},
-                        totals[i], float(advantages[i]), None if status == "skipped" else status == "correct",
-                        status, len(completions[i].token_ids), truncated[i], prompt_id=problems[g].id, source="train",
+                        totals[i], float(advantages[i]), correct, status, len(completions[i].token_ids), truncated[i],
+                        prompt_id=problems[g].id, source="train",
                         gold=problems[g].answer,
                     )

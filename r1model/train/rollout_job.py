@@ -9,6 +9,7 @@ import statistics
 
 import torch
 
+from r1model.evaluate.score import trace_verdict
 from r1model.rewards import compute_rewards
 from r1model.template import parse_completion
 from r1model.train import modeling
@@ -43,8 +44,8 @@ def run_rollouts(ctx: RunContext, model, tokenizer, engine, data: DataSource) ->
             with events.batch():
                 for i, (problem, text) in enumerate(zip(rows, texts)):
                     parsed = parse_completion(text, truncated=truncated[i])
-                    status = components["accuracy"][i].status if "accuracy" in components else "skipped"
-                    status = {"error": "skipped"}.get(status, status)
+                    status, correct = trace_verdict(components["accuracy"][i].status if "accuracy" in components
+                                                    else "skipped")
                     rewards = {name: results[i].value for name, results in components.items()}
                     out.write(json.dumps({"id": problem.id, "problem": problem.problem, "answer": problem.answer,
                                           "prompt": prompts[i], "completion": text, "reward": totals[i],
@@ -56,7 +57,7 @@ def run_rollouts(ctx: RunContext, model, tokenizer, engine, data: DataSource) ->
                                                "answer": problem.answer, "prompt": prompts[i], "completion": text,
                                                "reward": totals[i]}) + "\n")
                     events.trace(step, f"{step}-{i // hp.group_size}", prompts[i], text, parsed.think, parsed.answer,
-                                 rewards, totals[i], None, None if status == "skipped" else status == "correct",
+                                 rewards, totals[i], None, correct,
                                  status, len(completions[i].token_ids), truncated[i], prompt_id=problem.id,
                                  source="rollout")
                 judged = [t for t in totals if t is not None]

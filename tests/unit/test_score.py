@@ -173,3 +173,11 @@ def test_humaneval_canonical_solutions_score_one_through_the_sandbox(capsys, tmp
     summary, _ = run_score(capsys, dataset, predictions)
     assert summary["n"] == 40 and summary["samples"] == 80 and summary["skipped"] == 0
     assert summary["pass@1"] == pytest.approx(0.5)  # every canonical body passes, every `return None` fails
+
+
+def test_trace_verdict_maps_a_judge_error_to_skipped():
+    from r1model.evaluate.score import trace_verdict
+
+    assert trace_verdict("error") == ("skipped", None) and trace_verdict("skipped") == ("skipped", None)
+    assert trace_verdict("correct") == ("correct", True)
+    assert trace_verdict("wrong") == ("wrong", False) and trace_verdict("unparseable") == ("unparseable", False)
