@@ -221,6 +221,11 @@ class RunForm(forms.Form):
     name = forms.CharField(max_length=200)
     project = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
     queue = forms.ChoiceField(choices=Run.Queue.choices, initial=Run.Queue.CPU, help_text="cpu: any node; gpu: a GPU node (one process on one GPU, with the built-in sampler).")
+    gpus = forms.IntegerField(
+        required=False, min_value=0, max_value=64, initial=0, label="GPUs",
+        help_text="GPUs on one worker (0 = none). More than 0 runs on the gpu queue; more than 1 starts one "
+        "process per GPU (needs distributed backend deepspeed). The run waits, saying why, until a worker has them free.",
+    )
     recipe = forms.ChoiceField(required=False, help_text="A recipe runs its own pipeline; the fields below then only override it.")
     dataset = forms.TypedChoiceField(
         required=False, coerce=int, empty_value=None, label="Dataset",

@@ -6,7 +6,9 @@
 - resend: a queued run whose message was lost (broker restarted without persistence, a worker killed
   between receiving and claiming) is sent again. A worker that has had a free slot for WORKER_RECONCILE_S
   would have taken any message waiting in its queue, so a run queued there for that long has none.
-  Duplicates are harmless: the claim (lab.services.dispatch.claim_run) lets only one through.
+  Duplicates are harmless: the claim (lab.services.dispatch.claim_run) lets only one through. A run
+  needing more GPUs than any live worker has free is not resent (nobody could claim it); its message
+  says why (note_unplaceable_runs), and it goes out again once a worker with enough GPUs is free.
 
 Each repair is a conditional update on the state it saw, so two reapers never act twice on one run.
 """
@@ -20,7 +22,7 @@ from django.utils import timezone
 
 from lab.models import Run, RunStatus, Worker
 from lab.services.chains import settle_stage_runs
-from lab.services.dispatch import dispatch_run, requeue_run
+from lab.services.dispatch import dispatch_run, free_gpus, note_gpu_shortages, requeue_run
 
 logger = logging.getLogger(__name__)
 
@@ -77,8 +79,9 @@ def resend_lost_runs(worker_id: int, reconcile_s: float) -> list[int]:
     cutoff = timezone.now() - timedelta(seconds=reconcile_s)
     if worker["idle_since"] > cutoff:
         return []
+    most_free = max((free for _, free in free_gpus().values()), default=0)
     candidates = (
-        Run.objects.filter(status=RunStatus.QUEUED, queue__in=worker["queues"])
+        Run.objects.filter(status=RunStatus.QUEUED, queue__in=worker["queues"], gpu_count__lte=most_free)
         .filter(Q(dispatched_at__lt=cutoff) | Q(dispatched_at__isnull=True))
         .order_by("created_at")
         .values_list("id", "dispatched_at")[:RESEND_PER_PASS]
@@ -94,3 +97,8 @@ def resend_lost_runs(worker_id: int, reconcile_s: float) -> list[int]:
     if sent:
         logger.warning("resent %d queued run(s) whose messages were lost: %s", len(sent), sent)
     return sent
+
+
+def note_unplaceable_runs() -> int:
+    """Queued GPU runs that no live worker can take now say why in their message (lab.services.dispatch)."""
+    return note_gpu_shortages()

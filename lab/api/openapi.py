@@ -54,7 +54,7 @@ PATHS = {
             "Idempotent-Replayed: true) instead of a second one",
             params=[{"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string", "maxLength": 100},
                      "description": "a client token: the same key again makes no second run"}],
-            body={"type": "object", "required": ["name"], "properties": {"team": {"type": "string"}, "name": {"type": "string"}, "config": {"type": "object", "description": "RunConfig (see r1model.train.config); inputs as references"}, "queue": {"type": "string", "enum": ["cpu", "gpu"]}, "recipe": {"type": "string"}, "quick": {"type": "boolean"}, "project": {"type": "string"}, "parent": {"type": "integer"}, "parent_step": {"type": "integer"}}},
+            body={"type": "object", "required": ["name"], "properties": {"team": {"type": "string"}, "name": {"type": "string"}, "config": {"type": "object", "description": "RunConfig (see r1model.train.config); inputs as references"}, "queue": {"type": "string", "enum": ["cpu", "gpu"]}, "gpus": {"type": "integer", "minimum": 0, "description": "GPUs the run needs on one worker (> 0: gpu queue; > 1: one process per GPU, distributed.backend deepspeed); it stays queued, with a message, until a worker has that many free"}, "recipe": {"type": "string"}, "quick": {"type": "boolean"}, "project": {"type": "string"}, "parent": {"type": "integer"}, "parent_step": {"type": "integer"}}},
             ok=201, tag="runs",
         ),
     },

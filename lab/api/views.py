@@ -127,6 +127,7 @@ def runs(request):
         parent_step=_int(data.get("parent_step"), "parent_step"),
         eval_every=_int(data.get("eval_every"), "eval_every") or 0, eval_benchmarks=data.get("eval_benchmarks"),
         client_token=request.headers.get("Idempotency-Key") or str(data.get("client_token") or ""),
+        gpus=_int(data.get("gpus"), "gpus") or 0,
     )
     if getattr(run, "replayed", False):  # the same Idempotency-Key again: the run it made, no second one
         response = JsonResponse(run_json(run), status=200)

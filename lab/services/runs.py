@@ -49,8 +49,13 @@ def run_create(
     eval_every: int = 0,
     eval_benchmarks: list[str] | None = None,
     client_token: str = "",
+    gpus: int = 0,
 ) -> Run:
     """Validate `config` (r1model RunConfig), store a queued run and send it to `queue` after commit.
+
+    `gpus` = N > 0: only a worker with N free GPUs claims the run (lab.services.dispatch), on the gpu queue;
+    its supervisor starts one trainer process per GPU, so N > 1 needs distributed.backend "deepspeed"
+    (distributed.nproc_per_node is set to N; a different value there is an error).
 
     Inputs that name files (model.source, datasets' paths, benchmarks) must be references of `team`
     (run:ID@STEP, dataset:ID; lab.services.references): a server path is a field error, and nothing is read.
@@ -86,6 +91,10 @@ def run_create(
         errors["eval_benchmarks"] = ["must be a list of benchmark names"]
     elif eval_benchmarks and not all(is_benchmark(team.id, b.strip()) for b in eval_benchmarks):
         errors["eval_benchmarks"] = [benchmark_error([b for b in eval_benchmarks if not is_benchmark(team.id, b.strip())])]
+    if isinstance(gpus, bool) or not isinstance(gpus, int) or not 0 <= gpus <= 64:
+        errors["gpus"] = ["must be a whole number of GPUs from 0 to 64 (0 = a CPU run)"]
+    elif gpus > 0:
+        queue = Run.Queue.GPU
     if recipe and recipe not in recipe_names():
         errors["recipe"] = [f"unknown recipe {recipe!r}"]
     if errors:
@@ -94,6 +103,8 @@ def run_create(
         config = recipe_config(recipe, quick=quick, overrides=config)
     if config and not config.get("name") and "name" in config_schema().get("properties", {}):
         config = {**config, "name": name[:200]}
+    if gpus > 1:
+        config = _ranks_for_gpus(config, gpus)
     validated = {}
     if config:
         run_config = validated_config(config)  # the one validation of the run's config
@@ -108,7 +119,7 @@ def run_create(
                 team=team, project=project, name=name[:200], kind=str(validated.get("kind") or ("recipe" if recipe else "grpo"))[:16],
                 recipe=recipe, quick=quick, config=validated, queue=queue, parent=parent, parent_step=parent_step,
                 eval_every=eval_every, eval_benchmarks=[b.strip() for b in eval_benchmarks or []], created_by=user,
-                client_token=client_token,
+                client_token=client_token, gpu_count=gpus,
             )
     except IntegrityError:
         existing = _made_by_token(user, client_token) if client_token else None
@@ -117,6 +128,19 @@ def run_create(
         return existing
     transaction.on_commit(lambda: _dispatch(run.id))
     return run
+
+
+def _ranks_for_gpus(config: dict, gpus: int) -> dict:
+    """One trainer process per GPU: distributed.nproc_per_node = gpus, under backend deepspeed."""
+    dist = dict(config.get("distributed") or {})
+    if not config or config.get("kind") == "chain":
+        raise ValidationError({"gpus": [f"{gpus} GPUs need a config (not a chain) with distributed.backend 'deepspeed'"]})
+    if dist.get("backend") != "deepspeed":
+        raise ValidationError({"gpus": [f"{gpus} GPUs run one process per GPU: set distributed.backend to 'deepspeed'"]})
+    if int(dist.get("nproc_per_node") or 1) not in (1, gpus):
+        raise ValidationError({"gpus": [f"{gpus} GPUs but distributed.nproc_per_node is {dist['nproc_per_node']}: "
+                                        "one process per GPU"]})
+    return {**config, "distributed": {**dist, "nproc_per_node": gpus}}
 
 
 def _made_by_token(user, client_token: str) -> Run | None:

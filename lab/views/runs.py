@@ -107,7 +107,7 @@ def _start_values(request, team) -> tuple[dict, dict]:
         source, _ = get_for_user(request.user, Run, id=fork_id)
         config = dict(source.config)
         initial.update(
-            name=f"{source.name} (fork)", queue=source.queue, recipe=source.recipe, quick=source.quick, project=source.project_id,
+            name=f"{source.name} (fork)", queue=source.queue, gpus=source.gpu_count, recipe=source.recipe, quick=source.quick, project=source.project_id,
             config_from=f"run:{source.id}",
         )
     elif parent_id:  # start from its checkpoint: with its config, or with a recipe's (?recipe=distill)
@@ -169,7 +169,7 @@ def run_new(request, team, access):
                     team=team, user=request.user, config=config, name=data["name"], queue=data["queue"],
                     project=project, recipe=data["recipe"], quick=data["quick"], parent=parent,
                     parent_step=int_param(request.POST, "parent_step"), eval_every=data.get("eval_every") or 0,
-                    client_token=request.POST.get("client_token", "")[:100],
+                    client_token=request.POST.get("client_token", "")[:100], gpus=data.get("gpus") or 0,
                 )
             except ValidationError as exc:
                 _attach_errors(form, config_form, exc)
