@@ -67,6 +67,39 @@ _BASE_SUPERVISED = {
 }
 _ADDITION = {"task": "addition", "difficulty": {"digits": 4, "min_digits": 4}}
 
+QUICK_MAX_NEW_TOKENS = 48
+QUICK_EVAL_SIZE = 16
+
+
+def _quick_scale(config: dict, *, total_steps: int, base: dict | None = None, batch_size: int = 16,
+                 warmup_steps: int = 5, eval_size: int | None = QUICK_EVAL_SIZE,
+                 max_new_tokens: int | None = QUICK_MAX_NEW_TOKENS) -> dict:
+    """The --quick scale (a smoke test on a CPU in a minute) of a recipe's config, in place, applied to the
+    sections the config has: `total_steps`; the in-run base (`base`, its whole section); no intermediate
+    checkpoints; supervised batches of `batch_size` with `warmup_steps`; groups of 4 × 4 prompts (GRPO and
+    rollout jobs); generation (grpo and evaluation max_new_tokens) capped at `max_new_tokens` (None: kept);
+    the first dataset's eval set of `eval_size` problems (None: kept); no periodic evaluation, 1 sample per
+    problem."""
+    config["total_steps"] = total_steps
+    if base is not None:
+        config["base"] = base
+    if "checkpoint_interval" in config:
+        config["checkpoint_interval"] = 0
+    if "supervised" in config:
+        config["supervised"].update(batch_size=batch_size, warmup_steps=warmup_steps)
+    if config["kind"] in ("grpo", "rollout"):
+        config["grpo"].update(group_size=4, prompts_per_step=4)
+    for section in ("grpo", "evaluation"):
+        if max_new_tokens is not None and "max_new_tokens" in config.get(section, {}):
+            config[section]["max_new_tokens"] = max_new_tokens
+    if eval_size is not None:
+        config["datasets"][0]["eval_size"] = eval_size
+    evaluation = config.get("evaluation", {})
+    for key, value in (("interval", 0), ("samples_per_problem", 1)):
+        if key in evaluation:
+            evaluation[key] = value
+    return config
+
 
 def _aha_mini(quick: bool) -> dict:
     """R1-Zero in miniature: a tiny base that prefers short direct answers but
@@ -117,15 +150,7 @@ def _aha_mini(quick: bool) -> dict:
             "top_p": 1.0,
         },
     }
-    if quick:
-        config["base"] = {"steps": 30}
-        config["total_steps"] = 2
-        config["checkpoint_interval"] = 0
-        config["supervised"].update(batch_size=16, warmup_steps=5)
-        config["grpo"].update(group_size=4, prompts_per_step=4, max_new_tokens=48)
-        config["datasets"][0]["eval_size"] = 16
-        config["evaluation"]["interval"] = 0
-    return config
+    return _quick_scale(config, total_steps=2, base={"steps": 30}) if quick else config
 
 
 def _r1_zero(quick: bool) -> dict:
@@ -157,13 +182,7 @@ def _r1_zero(quick: bool) -> dict:
         "evaluation": {"interval": 20, "at_start": True, "benchmarks": ["heldout"], "samples_per_problem": 4,
                        "temperature": 0.6, "top_p": 0.95},  # report's evaluation sampling
     }
-    if quick:
-        config.update(base=_tiny_base(30), total_steps=2, checkpoint_interval=0)
-        config["supervised"].update(batch_size=16, warmup_steps=5)
-        config["grpo"].update(group_size=4, prompts_per_step=4, max_new_tokens=48)
-        config["datasets"][0]["eval_size"] = 16
-        config["evaluation"].update(interval=0, samples_per_problem=1)
-    return config
+    return _quick_scale(config, total_steps=2, base=_tiny_base(30)) if quick else config
 
 
 def _cold_start_sft(quick: bool) -> dict:
@@ -183,12 +202,7 @@ def _cold_start_sft(quick: bool) -> dict:
         "grpo": {"max_new_tokens": 128},
         "evaluation": {"interval": 0, "at_start": True, "benchmarks": ["heldout"], "temperature": 0.0, "top_p": 1.0},
     }
-    if quick:
-        config.update(base=_tiny_base(30), total_steps=5, checkpoint_interval=0)
-        config["supervised"].update(batch_size=8, warmup_steps=1)
-        config["grpo"]["max_new_tokens"] = 48
-        config["datasets"][0]["eval_size"] = 16
-    return config
+    return _quick_scale(config, total_steps=5, base=_tiny_base(30), batch_size=8, warmup_steps=1) if quick else config
 
 
 def _rejection_sampling(quick: bool) -> dict:
@@ -204,10 +218,7 @@ def _rejection_sampling(quick: bool) -> dict:
         "grpo": {"group_size": 16, "prompts_per_step": 32, "temperature": 0.6, "top_p": 0.95, "max_new_tokens": 128},
         "evaluation": {"benchmarks": [], "at_start": False},
     }
-    if quick:
-        config["total_steps"] = 2
-        config["grpo"].update(group_size=4, prompts_per_step=4, max_new_tokens=48)
-    return config
+    return _quick_scale(config, total_steps=2, eval_size=None) if quick else config
 
 
 def _distill(quick: bool) -> dict:
@@ -225,10 +236,9 @@ def _distill(quick: bool) -> dict:
         "grpo": {"max_new_tokens": 128},
         "evaluation": {"benchmarks": [], "at_start": False},
     }
-    if quick:
-        config.update(total_steps=5, checkpoint_interval=0)
-        config["supervised"].update(batch_size=8, warmup_steps=1)
-    return config
+    # quick: the placeholder dataset's eval set and the (unused) generation length stay
+    return _quick_scale(config, total_steps=5, batch_size=8, warmup_steps=1, eval_size=None,
+                        max_new_tokens=None) if quick else config
 
 
 def _evaluate(quick: bool) -> dict:
@@ -243,10 +253,7 @@ def _evaluate(quick: bool) -> dict:
         "evaluation": {"at_start": True, "benchmarks": ["heldout"], "samples_per_problem": 4,
                        "temperature": 0.6, "top_p": 0.95, "max_new_tokens": 128},
     }
-    if quick:
-        config["datasets"][0]["eval_size"] = 16
-        config["evaluation"].update(samples_per_problem=1, max_new_tokens=48)
-    return config
+    return _quick_scale(config, total_steps=0) if quick else config
 
 
 RECIPES: dict[str, Recipe] = {

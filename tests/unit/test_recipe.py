@@ -123,3 +123,21 @@ def test_sft_on_accepted_samples_wraps_the_problem_not_the_already_rendered_prom
     data.write_text(json.dumps(row) + "\n")
     source = DataSource(recipe_config("distill", dataset=str(data)))
     assert source.supervised_pairs(1, 2, 1.0, purpose="sft") == [("3+4", row["completion"])] * 2
+
+
+def test_quick_scale_of_every_recipe():
+    """--quick: 2 (GRPO/rollout) or 5 (SFT) steps, a 30-step in-run base, groups of 4 × 4, 48 new tokens,
+    16 eval problems, no intermediate checkpoints or evaluations (one helper applies it to every recipe)."""
+    from r1model.train.recipes import RECIPES, recipe_config
+
+    for name in RECIPES:
+        full, quick = recipe_config(name), recipe_config(name, quick=True)
+        assert quick.total_steps == {"grpo": 2, "rollout": 2, "sft": 5, "evaluate": 0}[quick.kind], name
+        assert quick.total_steps <= full.total_steps and quick.checkpoint_interval in (0, full.checkpoint_interval)
+        if full.base.steps:
+            assert quick.base.steps == 30, name
+        if quick.kind in ("grpo", "rollout"):
+            assert (quick.grpo.group_size, quick.grpo.prompts_per_step, quick.grpo.max_new_tokens) == (4, 4, 48)
+        if quick.kind != "rollout" and full.datasets[0].eval_size > 16:
+            assert quick.datasets[0].eval_size == 16, name
+        assert quick.evaluation.interval == 0 and quick.evaluation.samples_per_problem == 1, name
