@@ -191,12 +191,15 @@ class EventWriter:
 
     def status(
         self, phase: str, step: int, total: int, eta_s: float | None = None, message: str = "",
-        stage: str | None = None,
+        stage: str | None = None, stages: list[dict] | None = None,
     ) -> int:
         """phase: starting | pretrain | sft | grpo | eval | rollout | checkpointing | done | failed | stopped.
         stage: which stage of the run `step` of `total` counts in — "base" (the base pretraining before the
-        main job) or "main" (the job itself); each stage counts its steps from 0 to its own total."""
+        main job) or "main" (the job itself); each stage counts its steps from 0 to its own total.
+        stages: the run's plan, [{"name", "total_steps"}] in order (the runner's "starting" status)."""
         fields = {"stage": stage} if stage else {}
+        if stages is not None:
+            fields["stages"] = stages
         return self.emit("status", phase=phase, step=int(step), total_steps=int(total), total=int(total),
                          eta_s=eta_s, message=message, **fields)
 

@@ -102,12 +102,13 @@ class RunContext:
         self.stage, self.stage_total = stage, total
         self.events.last_step = step  # what a failed/stopped status reports until the stage writes a step
 
-    def status(self, phase: str, step: int | None = None, eta_s: float | None = None, message: str = "") -> int:
+    def status(self, phase: str, step: int | None = None, eta_s: float | None = None, message: str = "",
+               stages: list[dict] | None = None) -> int:
         """A status event of the current stage: `step` (default: the stage's last step written) of the
-        stage's total, never past it."""
+        stage's total, never past it; `stages`: the run's plan (the "starting" status)."""
         step = self.events.last_step if step is None else step
         return self.events.status(phase, min(step, self.stage_total), self.stage_total, eta_s=eta_s,
-                                  message=message, stage=self.stage)
+                                  message=message, stage=self.stage, stages=stages)
 
     def should_stop(self) -> bool:
         """A stop signal on any rank (every rank checks at the same step, so all checkpoint together)."""

@@ -43,6 +43,13 @@ def _base_steps(config: RunConfig) -> int:
     return config.base.steps if config.kind != "pretrain" else 0
 
 
+def stage_plan(config: RunConfig) -> list[dict]:
+    """The run's stages in order, as its "starting" status says them (the lab reads its stages from there):
+    [{"name": "base", "total_steps": base.steps}] when a base pretraining runs first, then the main job."""
+    base = [{"name": "base", "total_steps": _base_steps(config)}] if _base_steps(config) else []
+    return base + [{"name": "main", "total_steps": config.total_steps}]
+
+
 def _state_of(checkpoint: Path | None) -> dict:
     return json.loads((checkpoint / ckpt.STATE_JSON).read_text()) if checkpoint is not None else {}
 
@@ -126,7 +133,8 @@ def _run_stages(ctx: RunContext) -> bool:
         ctx.enter_stage("base", config.base.steps, step)
     else:
         ctx.enter_stage("main", config.total_steps, step)
-    ctx.status("starting", message=f"resuming from {resumed_from}" if resumed_from else "starting")
+    ctx.status("starting", message=f"resuming from {resumed_from}" if resumed_from else "starting",
+               stages=stage_plan(config))
     data = DataSource(config)
     events.log(data.split_message(), datasets=data.split_sizes())
     return _run_job(ctx, data, main_latest, base_latest)

@@ -139,7 +139,20 @@ def test_a_run_stopped_in_pretraining_counts_steps_within_each_stage(tmp_path):
     assert (resumed["stage"], resumed["step"], resumed["total_steps"]) == ("base", 5, 6)
     main_start = next(e for e in statuses if e["stage"] == "main")
     assert main_start["step"] == 0
+    starts = [e for e in statuses if e["phase"] == "starting"]  # each attempt says the run's plan
+    assert len(starts) == 2 and all(e["stages"] == [{"name": "base", "total_steps": 6}, {"name": "main", "total_steps": 3}]
+                                    for e in starts)
+    assert all("stages" not in e for e in statuses if e["phase"] != "starting")
     assert (statuses[-1]["phase"], statuses[-1]["stage"], statuses[-1]["step"]) == ("done", "main", 3)
+
+
+def test_the_stage_plan_has_a_base_stage_only_when_one_runs():
+    from r1model.train.runner import stage_plan
+
+    assert stage_plan(config(kind="sft", total_steps=3)) == [{"name": "main", "total_steps": 3}]
+    assert stage_plan(config(kind="pretrain", total_steps=4, base={"steps": 6})) == [{"name": "main", "total_steps": 4}]
+    assert stage_plan(config(kind="sft", total_steps=3, base={"steps": 6})) == [
+        {"name": "base", "total_steps": 6}, {"name": "main", "total_steps": 3}]
 
 
 def test_the_run_logs_how_its_datasets_split_into_training_and_held_out_rows(tmp_path):
