@@ -3,12 +3,19 @@ measured in one process, one torch thread, steps interleaved (TRL step k, then o
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/grpo_vs_trl.py                       # defaults below
     OMP_NUM_THREADS=1 .venv/bin/python bench/grpo_vs_trl.py --group-size 8 --prompts 8 --max-new-tokens 64 --beta 0.001
+    OMP_NUM_THREADS=1 .venv/bin/python bench/grpo_vs_trl.py --model qwen2-tiny      # a dense transformers model
 
 Same for both sides:
-- the model: the `tiny` preset briefly pretrained by our supervised trainer on 6-digit addition (so that it
-  writes <think>/<answer> and stops on its own), exported with `DeepSeekV3.save_pretrained`; TRL loads that
-  folder through transformers' `DeepseekV3ForCausalLM` (logits checked against ours before timing; the MTP
-  module is in the folder but only runs in our model when labels are given, which GRPO never does);
+- the model (--model tiny, the default): the `tiny` preset briefly pretrained by our supervised trainer on
+  6-digit addition (so that it writes <think>/<answer> and stops on its own), exported with
+  `DeepSeekV3.save_pretrained`; TRL loads that folder through transformers' `DeepseekV3ForCausalLM` (logits
+  checked against ours before timing; the MTP module is in the folder but only runs in our model when labels
+  are given, which GRPO never does). Here TRL pays for transformers' per-expert MoE loop;
+- the model (--model qwen2-tiny): the dense Qwen2 test fixture (r1model.testing.fixtures.make_tiny_hf_model,
+  instruct-style, byte-level BPE tokenizer with the R1 tags as tokens) built into OUT, pretrained the same way
+  by our runner (an HF model: our trainer runs it as r1model.model.hf.HFCausalLM with HFEngine), the
+  checkpoint a Qwen2 folder; both sides load that folder with AutoModelForCausalLM (Qwen2ForCausalLM), so
+  both run transformers' own forward and backward; the prompts are its chat template (prompt_format auto);
 - the prompts: step k of both sides gets the same problems (`DataSource.grpo_problems(k, P)`), rendered with
   the `mini` template; G completions each, sampled at temperature 1, top-p 1, no top-k, at most L new tokens,
   stopping at <eos> or </answer>;
@@ -50,7 +57,6 @@ import torch  # noqa: E402
 
 from r1model.events import EventWriter  # noqa: E402
 from r1model.rewards import compute_rewards  # noqa: E402
-from r1model.template import render_prompt  # noqa: E402
 from r1model.train import checkpoint as ckpt  # noqa: E402
 from r1model.train import modeling  # noqa: E402
 from r1model.train.config import validate_run_config  # noqa: E402
@@ -77,29 +83,37 @@ def quiet_libraries() -> None:
 
 
 # --- the shared starting model ----------------------------------------------------------------------
-def prepare_base(out: Path, base_steps: int) -> Path:
-    """Pretrain the tiny preset for `base_steps` steps with our runner (kind pretrain), then export it with
-    DeepSeekV3.save_pretrained to OUT/hf_model. Reused when already there with the same step count."""
+def prepare_base(out: Path, base_steps: int, model: str = "tiny") -> Path:
+    """Pretrain the tiny preset (or the Qwen2 fixture, --model qwen2-tiny) for `base_steps` steps with our
+    runner (kind pretrain), then export it with save_pretrained to OUT/hf_model. Reused when already there
+    with the same step count."""
     from r1model.train.runner import run
 
     hf_dir = out / "hf_model"
     stamp = out / "hf_model.json"
-    if stamp.exists() and json.loads(stamp.read_text()).get("base_steps") == base_steps and (hf_dir / "config.json").exists():
+    if stamp.exists() and json.loads(stamp.read_text()) == {"base_steps": base_steps, "model": model} and (hf_dir / "config.json").exists():
         return hf_dir
+    source = "tiny"
+    if model == "qwen2-tiny":
+        from r1model.testing.fixtures import make_tiny_hf_model
+
+        source = str(make_tiny_hf_model(out / "qwen2_tiny_init", "qwen2"))
     config = validate_run_config({
-        "kind": "pretrain", "name": "bench-base", "model": {"source": "tiny"}, "datasets": [TASK],
+        "kind": "pretrain", "name": "bench-base", "model": {"source": source}, "datasets": [TASK],
         "template": TEMPLATE, "seed": SEED, "threads": 1, "total_steps": base_steps, "checkpoint_interval": 0,
         "keep_checkpoints": 1, "evaluation": {"benchmarks": [], "at_start": False},
         "supervised": {"batch_size": 32, "learning_rate": 3e-3, "lr_schedule": "cosine", "warmup_steps": 5,
-                       "worked_fraction": 0.3, "completion_only_loss": True, "max_seq_len": 128},
+                       "worked_fraction": 0.3, "completion_only_loss": True,
+                       # the Qwen2 fixture's chat prompt is ~200 tokens of its small BPE: 128 would cut every answer
+                       "max_seq_len": 128 if model == "tiny" else 512},
     }, source="bench base")
     run_dir = out / "base_run"
     code = run(config, run_dir, progress_stream=_devnull(), install_signals=False)
     if code != 0:
         raise SystemExit(f"base pretraining failed (exit {code}); see {run_dir}/events.jsonl")
-    model, tokenizer = modeling.load_model(ckpt.latest_checkpoint(run_dir / "checkpoints"), torch.device("cpu"))
-    model.save_pretrained(hf_dir, tokenizer=tokenizer)
-    stamp.write_text(json.dumps({"base_steps": base_steps}))
+    trained, tokenizer = modeling.load_model(ckpt.latest_checkpoint(run_dir / "checkpoints"), torch.device("cpu"))
+    trained.save_pretrained(hf_dir, tokenizer=tokenizer)
+    stamp.write_text(json.dumps({"base_steps": base_steps, "model": model}))
     return hf_dir
 
 
@@ -159,7 +173,7 @@ class TRLRewards:
 
     def __init__(self, tokenizer, problems, max_new_tokens: int):
         self.tok, self.problems, self.max_new_tokens = tokenizer, problems, max_new_tokens
-        self.stops = {tokenizer.eos_id, tokenizer.token_id("</answer>")}
+        self.stops = stop_ids(tokenizer)
         self.tokens_per_generation: list[int] = []
         self.weights = {r["name"]: r["weight"] for r in REWARDS}
 
@@ -168,7 +182,7 @@ class TRLRewards:
         for ids in completion_ids:
             ids = list(ids)
             cut.append(len(ids) >= self.max_new_tokens and ids[-1] not in self.stops)
-            if ids and ids[-1] == self.tok.eos_id:
+            if ids and ids[-1] in self.stops and ids[-1] != self.tok.token_id("</answer>"):
                 ids = ids[:-1]
             texts.append(self.tok.decode(ids))
         _, components = compute_rewards(texts, [self.problems[i] for i in pid], self.weights, truncated=cut)
@@ -182,23 +196,26 @@ class TRLRewards:
         return [r.value for r in self._components(completion_ids, pid)["format"]]
 
 
+def stop_ids(tokenizer) -> set[int]:
+    """What both sides stop on: the EOS ids (an HF tokenizer's also generation_config.json's) and </answer>."""
+    return {tokenizer.eos_id, *getattr(tokenizer, "stop_ids", ()), tokenizer.token_id("</answer>")}
+
+
 def build_trl_trainer(hf_dir: Path, config, steps: int, out: Path, callback):
     """TRL's GRPOTrainer with the settings of `config.grpo`; its step k sees our step k's problems."""
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer, PrinterCallback
     from trl import GRPOConfig, GRPOTrainer
 
-    from r1model.model import R1Tokenizer
-
     hp = config.grpo
     data = DataSource(config)
+    _, ours_tok = modeling.load_model(hf_dir, torch.device("cpu"))  # our tokenizer of the folder
     problems = [p for step in range(1, steps + 1) for p in data.grpo_problems(step, hp.prompts_per_step)]
-    rows = [{"prompt": render_prompt(p.problem, config.template), "pid": i} for i, p in enumerate(problems)]
+    rows = [{"prompt": prompt_of(ours_tok, p, config), "pid": i} for i, p in enumerate(problems)]
     tokenizer = AutoTokenizer.from_pretrained(str(hf_dir))
     tokenizer.padding_side = "left"
-    ours_tok = R1Tokenizer.load(hf_dir)
     model = AutoModelForCausalLM.from_pretrained(str(hf_dir), dtype=torch.float32)
-    model.generation_config.eos_token_id = [ours_tok.eos_id, ours_tok.token_id("</answer>")]  # as our engine
+    model.generation_config.eos_token_id = sorted(stop_ids(ours_tok))  # as our engine
     model.generation_config.pad_token_id = ours_tok.pad_id
     rewards = TRLRewards(ours_tok, problems, hp.max_new_tokens)
     args = GRPOConfig(
@@ -231,6 +248,12 @@ def build_trl_trainer(hf_dir: Path, config, steps: int, out: Path, callback):
 
     trainer._generate_single_turn = timed_generate
     return trainer, rewards
+
+
+def prompt_of(tokenizer, problem, config) -> str:
+    """The prompt text our trainer renders for a problem (the template as text, or the model's chat template
+    for an instruct-style HF tokenizer); TRL gets the same string as a plain-text prompt."""
+    return modeling.prompt_text(tokenizer, problem.problem, config.template, config.prompt_format)
 
 
 # --- the interleaved run ------------------------------------------------------------------------------
@@ -275,6 +298,9 @@ def summary(rows: list[dict], tokens: list[float]) -> dict:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--model", choices=("tiny", "qwen2-tiny"), default="tiny",
+                   help="tiny: our DeepSeek-V3 preset (TRL runs DeepseekV3ForCausalLM); qwen2-tiny: the dense Qwen2 "
+                        "test fixture (both sides run Qwen2ForCausalLM)")
     p.add_argument("--group-size", type=int, default=8, help="G, completions per prompt")
     p.add_argument("--prompts", type=int, default=8, help="prompts per step")
     p.add_argument("--max-new-tokens", type=int, default=64, help="max completion length")
@@ -285,23 +311,29 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=8, help="measured steps per side")
     p.add_argument("--warmup", type=int, default=1, help="uncounted first steps per side")
     p.add_argument("--base-steps", type=int, default=40, help="pretraining steps of the shared starting model")
-    p.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "grpo_vs_trl")
+    p.add_argument("--out", type=Path, default=None, help="default bench/out/grpo_vs_trl[_qwen2-tiny]")
     args = p.parse_args(argv)
+    if args.out is None:
+        args.out = ROOT / "bench" / "out" / ("grpo_vs_trl" + ("" if args.model == "tiny" else "_" + args.model))
     torch.set_num_threads(1)
     quiet_libraries()
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
 
-    hf_dir = prepare_base(args.out, args.base_steps)
+    hf_dir = prepare_base(args.out, args.base_steps, args.model)
     total = args.warmup + args.steps
     config = grpo_run_config(hf_dir, group_size=args.group_size, prompts=args.prompts,
                              max_new_tokens=args.max_new_tokens, beta=args.beta,
                              learning_rate=args.learning_rate, total_steps=total)
-    probe = [render_prompt(q.problem, TEMPLATE) for q in DataSource(config).grpo_problems(1, 3)]
-    diff = check_hf_load(hf_dir, probe)
-    print(f"HF load check: DeepseekV3ForCausalLM logits vs ours, max |diff| = {diff:.2e}", flush=True)
-    if diff > 1e-3:
-        raise SystemExit("transformers' DeepseekV3ForCausalLM does not reproduce our logits; not comparable")
+    if args.model == "tiny":
+        probe = [DataSource(config).grpo_problems(1, 3)]
+        _, tok = modeling.load_model(hf_dir, torch.device("cpu"))
+        diff = check_hf_load(hf_dir, [prompt_of(tok, q, config) for q in probe[0]])
+        print(f"HF load check: DeepseekV3ForCausalLM logits vs ours, max |diff| = {diff:.2e}", flush=True)
+        if diff > 1e-3:
+            raise SystemExit("transformers' DeepseekV3ForCausalLM does not reproduce our logits; not comparable")
+    else:
+        diff = 0.0  # both sides load the folder with AutoModelForCausalLM
 
     ours = build_our_trainer(config, args.out / "ours_run")
     ours_rows, trl_rows = [], []
@@ -321,7 +353,7 @@ def main(argv=None) -> int:
     ratio = ours_s["tokens_per_s"] / trl_s["tokens_per_s"]
     cpu_ratio = ours_s["tokens_per_cpu_s"] / trl_s["tokens_per_cpu_s"]
     step_ratio = trl_s["s_per_step"] / ours_s["s_per_step"]
-    settings = {"G": args.group_size, "prompts_per_step": args.prompts, "max_new_tokens": args.max_new_tokens,
+    settings = {"model": args.model, "G": args.group_size, "prompts_per_step": args.prompts, "max_new_tokens": args.max_new_tokens,
                 "beta": args.beta, "mu": 1, "minibatches": 1, "lr": args.learning_rate, "steps": args.steps,
                 "warmup": args.warmup, "base_steps": args.base_steps, "torch_threads": threads,
                 "torch": torch.__version__, "transformers": transformers.__version__, "trl": trl_package.__version__}
@@ -342,7 +374,8 @@ def main(argv=None) -> int:
           f"TRL rest of the step {trl_s['s_per_step'] - trl_generate:.3f}")
     print(f"seconds per step ratio (TRL / ours): {step_ratio:.2f}; tokens per CPU second ratio (ours / TRL): "
           f"{cpu_ratio:.2f}; whole script {result['wall_s']:.0f} s")
-    print(f"grpo_vs_trl_tokens_per_s_ratio={ratio:.2f}")
+    suffix = "" if args.model == "tiny" else "_" + args.model.replace("-", "_")
+    print(f"grpo_vs_trl{suffix}_tokens_per_s_ratio={ratio:.2f}")
     return 0
 
 
