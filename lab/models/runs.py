@@ -27,10 +27,11 @@ STAGE_NAMES = {"pretrain": "pretraining", "sft": "SFT", "grpo": "GRPO", "rollout
 
 
 class StageProgress:
-    """One progress across a run's stages. A run whose config has a base stage (base.steps > 0, kind not
-    pretrain) first pretrains its base (`stage` "base", the trainer's steps 1..base_steps), then runs
-    its main job (`stage` "main", steps 1..main_steps again). `step`/`total_steps` are the current
-    stage's, as the trainer says them; the overall step counts the base steps before the main ones.
+    """One progress across a run's stages. A run with a base stage (base_steps > 0: the trainer's plan in
+    its starting status; for older streams, its config's base.steps when kind is not pretrain) first
+    pretrains its base (`stage` "base", the trainer's steps 1..base_steps), then runs its main job
+    (`stage` "main", steps 1..main_steps again). `step`/`total_steps` are the current stage's, as the
+    trainer says them; the overall step counts the base steps before the main ones.
     Shared by Run and the overview's light rows (lab.selectors.runs.RunSummary)."""
 
     __slots__ = ()  # no instance dict of its own: RunSummary's __slots__ then keep its rows small

@@ -72,3 +72,36 @@ def test_run_page_overview_and_api_show_the_overall_progress(lab, owner_client, 
     assert data["stage"] == {"index": 2, "count": 2, "name": "GRPO"}
     assert (data["overall_step"], data["overall_total"], round(data["progress"], 4)) == (5, 7, round(5 / 7, 4))
     assert (data["step"], data["total_steps"]) == (1, 3)
+
+
+def test_the_lab_takes_the_stages_from_the_trainers_starting_status_over_the_config(lab, tmp_path):
+    """The trainer says its plan in its first status (stages); the lab uses it, not the config's rule
+    (here the config says base 4 + main 3, the trainer 2 + 5), across batches and polls."""
+    run = Run.objects.create(team=lab.team, name="plan", kind="grpo", config=CONFIG, status="running")
+    plan = [{"name": "base", "total_steps": 2}, {"name": "main", "total_steps": 5}]
+    events = [{"type": "status", "phase": "starting", "stage": "base", "step": 0, "total_steps": 2, "stages": plan},
+              {"type": "metric", "step": 1, "metrics": {"train/loss": 1.0}, "phase": "pretrain"},
+              {"type": "status", "phase": "pretrain", "stage": "base", "step": 1, "total_steps": 2}]
+    events += [{"type": "status", "phase": "grpo", "stage": "main", "step": step, "total_steps": 5} for step in (1, 2)]
+    path, tail = tmp_path / "events.jsonl", EventTail()
+    for seq, event in enumerate(events):  # one poll per event, the same Run object (as a supervisor keeps it)
+        with path.open("a") as handle:
+            handle.write(json.dumps({"seq": seq, **event}) + "\n")
+        ingest_events(run, path, tail=tail)
+        stored = Run.objects.get(id=run.id)
+        assert (stored.base_steps, stored.main_steps) == (2, 5), seq
+    assert (stored.stage, stored.overall_step, stored.overall_total) == ("main", 4, 7)
+    fresh = Run.objects.create(team=lab.team, name="plan2", kind="grpo", config=CONFIG, status="running")
+    ingest_events(fresh, path)  # all at once, from the start
+    fresh.refresh_from_db()
+    assert (fresh.base_steps, fresh.main_steps, fresh.overall_total) == (2, 5, 7)
+
+
+def test_a_plan_without_a_base_stage_from_the_trainer_is_one_stage(lab, tmp_path):
+    run = Run.objects.create(team=lab.team, name="one", kind="grpo", config=CONFIG, status="running")
+    path = tmp_path / "events.jsonl"
+    path.write_text(json.dumps({"seq": 0, "type": "status", "phase": "starting", "stage": "main", "step": 0,
+                                "total_steps": 3, "stages": [{"name": "main", "total_steps": 3}]}) + "\n")
+    ingest_events(run, path)
+    run.refresh_from_db()
+    assert (run.base_steps, run.main_steps, run.stage_count) == (0, 3, 1)

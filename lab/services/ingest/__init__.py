@@ -59,10 +59,12 @@ def ingest_events(run: Run, path: str | os.PathLike, *, tail: EventTail | None =
         handle = path.open("rb")
     except FileNotFoundError:
         return 0
-    stored_seq = Run.objects.filter(id=run.id).values_list("ingested_seq", flat=True).first()
-    if stored_seq is None:
+    row = Run.objects.filter(id=run.id).values_list("ingested_seq", "base_steps", "main_steps").first()
+    if row is None:
         handle.close()
         return 0
+    stored_seq, run.base_steps, run.main_steps = row  # and the stored stage plan, which effects.progress keeps
+    run.ingested_seq = stored_seq
     stored = read = 0
     with handle, Prefetch() as prefetch:
         blocks = tail.open_blocks(handle)
@@ -155,5 +157,7 @@ def _store_batch(run: Run, events: list[dict], rows: list[tuple]) -> None:
     with transaction.atomic():
         by_table = store.insert_rows(rows)
         store_summaries(run.id, by_table[Metric])
-        Run.objects.filter(id=run.id, ingested_seq__lt=events[-1]["seq"]).update(**progress)
+        if Run.objects.filter(id=run.id, ingested_seq__lt=events[-1]["seq"]).update(**progress):
+            run.ingested_seq, run.base_steps, run.main_steps = (progress["ingested_seq"], progress["base_steps"],
+                                                                progress["main_steps"])
         effects.schedule_evaluations(run.id, [e for e in events if e["type"] == "checkpoint"])

@@ -28,9 +28,19 @@ def _stage_of(event: dict) -> str | None:
     return None
 
 
-def _stage_plan(run: Run) -> dict:
-    """Run.base_steps / main_steps from the run's config: a base stage runs before the main job when
-    base.steps > 0 and the run is not itself a pretraining (r1model.train.runner)."""
+def _trainer_plan(event: dict) -> dict | None:
+    """Run.base_steps / main_steps from the trainer's own plan: the `stages` of its "starting" status
+    (docs/API_trainer.md); None for any other event, or a stream written before the trainer said it."""
+    stages = event.get("stages") if event["type"] == "status" and event.get("phase") == "starting" else None
+    if not isinstance(stages, list) or not all(isinstance(s, dict) for s in stages):
+        return None
+    steps = {s.get("name"): max(0, as_int(s.get("total_steps"))) for s in stages}
+    return {"base_steps": steps.get("base", 0), "main_steps": steps.get("main", 0)}
+
+
+def _config_plan(run: Run) -> dict:
+    """The plan re-derived from the run's config, for event streams without the trainer's: a base stage
+    runs before the main job when base.steps > 0 and the run is not itself a pretraining."""
     config = run.config if isinstance(run.config, dict) else {}
     base = config.get("base") if isinstance(config.get("base"), dict) else {}
     kind = config.get("kind", run.kind)
@@ -38,10 +48,23 @@ def _stage_plan(run: Run) -> dict:
     return {"base_steps": max(0, base_steps), "main_steps": max(0, as_int(config.get("total_steps")))}
 
 
+def _stage_plan(run: Run, events: list[dict]) -> dict:
+    """Run.base_steps / main_steps: the trainer's plan (the batch's last "starting" status that carries
+    one), else the plan an earlier batch stored, else (a stream that never says it) the config's."""
+    for event in reversed(events):
+        plan = _trainer_plan(event)
+        if plan is not None:
+            return plan
+    if run.ingested_seq >= 0:
+        return {"base_steps": run.base_steps, "main_steps": run.main_steps}
+    return _config_plan(run)
+
+
 def progress(run: Run, events: list[dict]) -> dict:
-    """Run fields to update after a batch: highest seq, latest step, the last status event's view, and
-    the stage the last events came from (StageProgress)."""
-    update = {"ingested_seq": events[-1]["seq"], "last_activity_at": timezone.now(), **_stage_plan(run)}
+    """Run fields to update after a batch: highest seq, latest step, the last status event's view, the
+    stage plan and the stage the last events came from (StageProgress). `run` must hold the stored
+    ingested_seq / base_steps / main_steps (ingest keeps them so between batches)."""
+    update = {"ingested_seq": events[-1]["seq"], "last_activity_at": timezone.now(), **_stage_plan(run, events)}
     if update["base_steps"]:
         for event in reversed(events):  # the trainer names the stage in its status events; older streams did not
             stage = event.get("stage") if event["type"] == "status" else None
