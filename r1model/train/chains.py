@@ -112,16 +112,21 @@ class ChainError(ValueError):
 
 # ---------------------------------------------------------------------------------------------- definitions
 
-def _base_pretraining(quick: bool) -> dict:
-    """The base model: the tiny preset pretrained exactly as r1-zero's in-run base stage (same data, steps,
-    supervised settings), as a stage of its own so that Zero and every SFT of the base share it."""
-    zero = RECIPES["r1-zero"].build(quick)
-    return {
-        "kind": "pretrain", "name": "base", "model": zero["model"], "datasets": zero["datasets"],
-        "template": zero["template"], "supervised": zero["supervised"], "total_steps": zero["base"]["steps"],
-        "checkpoint_interval": zero["base"].get("checkpoint_interval", 0),
-        "evaluation": {"benchmarks": [], "at_start": False},
-    }
+def _recipe_base(recipe: str) -> Callable[[bool], dict]:
+    """A builder of the recipe's in-run base pretraining (same model, data, steps, supervised settings) as a
+    stage of its own, so that every later stage that starts from the base shares it."""
+    def build(quick: bool) -> dict:
+        config = RECIPES[recipe].build(quick)
+        return {
+            "kind": "pretrain", "name": "base", "model": config["model"], "datasets": config["datasets"],
+            "template": config["template"], "supervised": config["supervised"],
+            "total_steps": config["base"]["steps"], "checkpoint_interval": config["base"].get("checkpoint_interval", 0),
+            "evaluation": {"benchmarks": [], "at_start": False},
+        }
+    return build
+
+
+_base_pretraining = _recipe_base("r1-zero")  # Zero and every SFT of the base share it
 
 
 _R1_REWARDS = ("rewards", [{"name": "accuracy", "weight": 1.0}, {"name": "format", "weight": 0.5},
@@ -165,15 +170,7 @@ R1_MINI = Chain(
 )
 
 
-def _aha_base(quick: bool) -> dict:
-    """The aha-mini base as a stage of its own (the long model and every long2short method share it)."""
-    aha = RECIPES["aha-mini"].build(quick)
-    return {
-        "kind": "pretrain", "name": "base", "model": aha["model"], "datasets": aha["datasets"],
-        "template": aha["template"], "supervised": aha["supervised"], "total_steps": aha["base"]["steps"],
-        "checkpoint_interval": aha["base"].get("checkpoint_interval", 0),
-        "evaluation": {"benchmarks": [], "at_start": False},
-    }
+_aha_base = _recipe_base("aha-mini")  # the long model and every long2short method share it
 
 
 # long2short compute: the length-penalty RL and the rejection sampling draw the same number of completions
