@@ -9,6 +9,15 @@ Stopping: a cancel (status `cancelling`) or a worker shutdown sends SIGTERM to t
 checkpoints and exits — and SIGKILL after the grace period; a lost claim sends SIGKILL at once. The
 trainer dies with its supervisor (PR_SET_PDEATHSIG), and a lock on the run directory, held by both,
 keeps a second trainer out of the directory until every process of the first one is gone.
+
+Several ranks (distributed.nproc_per_node = N, a run with gpus: N): the supervisor starts the N rank
+processes itself — RANK / LOCAL_RANK / WORLD_SIZE / MASTER_ADDR / MASTER_PORT as torchrun would set
+them, CUDA_VISIBLE_DEVICES = the worker's first N GPUs — all in one process group (rank 0's), so cancel,
+drain and SIGKILL reach every rank as they reach one trainer. (torchrun would start each rank in a
+session of its own, out of the supervisor's reach.) A rank that exits non-zero takes the run down: the
+others are SIGKILLed at once (a peer blocked in a collective would otherwise hang), and the attempt ends
+as that rank's exit says — killed by a signal or EX_TEMPFAIL: requeued, resuming from the last
+checkpoint; an error: failed.
 """
 from __future__ import annotations
 
@@ -70,23 +79,57 @@ def launch_prefix(trainer_cmd: tuple[str, ...], ranks: int) -> list[str]:
     return ["torchrun", *launch, "--no-python", *prefix]
 
 
-def trainer_command(run: Run, run_dir: Path, cfg: WorkerConfig) -> list[str]:
-    """The trainer's argv: `train FILE` with the run's RunConfig (or `recipe run NAME` for a bare recipe),
-    under torchrun when the config asks for several ranks (distributed.nproc_per_node).
+def trainer_launch(run: Run, run_dir: Path, cfg: WorkerConfig) -> tuple[list[str], int]:
+    """One rank's argv — `train FILE` with the run's RunConfig (or `recipe run NAME` for a bare recipe) —
+    and how many ranks run it (distributed.nproc_per_node under deepspeed, else 1).
 
     The stored config names its inputs by reference (run:ID@STEP, dataset:ID); the file the trainer reads
     has them resolved to paths on the data volume (InputError when one is gone or not the team's)."""
     if run.kind == CHAIN_KIND:  # a chain runs its stages itself, each in RUN_DIR/stages/NN-name (lab.services.chains)
-        return [*cfg.trainer_cmd, *chain_args(run, run_dir)]
+        return [*cfg.trainer_cmd, *chain_args(run, run_dir)], 1
     if run.recipe and not run.config:  # a recipe name without a stored config: the trainer builds it
-        return [*cfg.trainer_cmd, "recipe", "run", run.recipe, "--run-dir", str(run_dir)] + (["--quick"] if run.quick else [])
+        return [*cfg.trainer_cmd, "recipe", "run", run.recipe, "--run-dir", str(run_dir)] + (["--quick"] if run.quick else []), 1
     # The lab stores a recipe's full config with the user's changes: the trainer runs exactly that.
     config = resolve_inputs(run)
     config_path = run_dir / "lab_config.json"
     tmp = config_path.with_suffix(".tmp")
     tmp.write_text(json.dumps(config, indent=1, sort_keys=True))
     tmp.replace(config_path)
-    return [*launch_prefix(cfg.trainer_cmd, trainer_ranks(config)), "train", str(config_path), "--run-dir", str(run_dir)]
+    return [*cfg.trainer_cmd, "train", str(config_path), "--run-dir", str(run_dir)], trainer_ranks(config)
+
+
+def trainer_command(run: Run, run_dir: Path, cfg: WorkerConfig) -> list[str]:
+    """The trainer's command as one would start it by hand: under torchrun for several ranks."""
+    argv, ranks = trainer_launch(run, run_dir, cfg)
+    if ranks <= 1:
+        return argv
+    return [*launch_prefix(cfg.trainer_cmd, ranks), *argv[len(cfg.trainer_cmd):]]
+
+
+def visible_gpus(capabilities: dict | None, count: int) -> str | None:
+    """CUDA_VISIBLE_DEVICES for a run of `count` GPUs on a worker that runs one run at a time: its first
+    `count` GPUs (None for a CPU run or a worker that announced none)."""
+    gpus = (capabilities or {}).get("gpu_list") or []
+    if count <= 0 or not gpus:
+        return None
+    return ",".join(str(g["index"]) for g in gpus[:count])
+
+
+def rank_env(env: dict, rank: int, world: int, port: int) -> dict:
+    """What torchrun --standalone sets for rank `rank` of `world` on one node."""
+    if world <= 1:
+        return env
+    return {**env, "RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": str(world),
+            "LOCAL_WORLD_SIZE": str(world), "GROUP_RANK": "0", "ROLE_RANK": str(rank), "ROLE_WORLD_SIZE": str(world),
+            "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def group_members(pgid: int) -> list[int]:
@@ -124,7 +167,9 @@ class Supervisor:
         self.should_drain = should_drain
         self.run_dir = run_directory(run)
         self.tail = EventTail()
-        self.proc: subprocess.Popen | None = None
+        self.proc: subprocess.Popen | None = None  # rank 0; its pid is the group's id
+        self.procs: list[subprocess.Popen] = []  # every rank
+        self.rank_failure: tuple[int, int] | None = None  # (rank, exit code) that took the run down
         self.stop_reason = ""  # cancel | drain | lost
         self.kill_at: float | None = None
         self.accounted_at = 0.0
@@ -147,7 +192,7 @@ class Supervisor:
             except InputError as exc:  # a deleted dataset, a rotated checkpoint: nothing to retry
                 return self._end(RunStatus.FAILED, f"cannot start: {exc}")
             while True:
-                rc = self.proc.poll()
+                rc = self._poll()
                 self._tick()
                 if rc is not None:
                     break
@@ -159,26 +204,65 @@ class Supervisor:
             close_old_connections()
 
     def _start(self) -> None:
-        cmd = trainer_command(self.run_obj, self.run_dir, self.cfg)
+        cmd, ranks = trainer_launch(self.run_obj, self.run_dir, self.cfg)
         log = open(self.run_dir / "trainer.log", "ab")
         log.write(f"=== attempt {self.attempt} on {self.worker_name} at {timezone.now().isoformat()}: "
-                  f"{' '.join(cmd)}\n".encode())
+                  f"{' '.join(cmd)}{f' × {ranks} ranks' if ranks > 1 else ''}\n".encode())
         log.flush()
         env = {**os.environ, "OMP_NUM_THREADS": str(self.cfg.trainer_threads), "PYTHONUNBUFFERED": "1",
                "R1LAB_RUN_ID": str(self.run_id), "R1LAB_ATTEMPT": str(self.attempt)}
+        gpus = self.run_obj.gpu_count
+        devices = visible_gpus(Worker.objects.filter(id=self.worker_id).values_list("capabilities", flat=True).first(), gpus)
+        if devices is not None:
+            env["CUDA_VISIBLE_DEVICES"] = devices
+        port = _free_port() if ranks > 1 else 0
         with log:
-            self.proc = subprocess.Popen(
-                cmd, cwd=self.run_dir, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
-                start_new_session=True, preexec_fn=_die_with_parent, pass_fds=(self.lock_fd,),
-            )
+            for rank in range(ranks):
+                # one trainer leads a new session; several ranks share a new process group, rank 0's
+                # (a process can join a group of its own session only, so not a new session here)
+                group = ({"start_new_session": True} if ranks == 1 else
+                         {"process_group": self.procs[0].pid if rank else 0})
+                try:
+                    self.procs.append(subprocess.Popen(
+                        cmd, cwd=self.run_dir, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                        env=rank_env(env, rank, ranks, port), preexec_fn=_die_with_parent,
+                        pass_fds=(self.lock_fd,), **group,
+                    ))
+                except BaseException:
+                    if self.procs:
+                        os.killpg(self.procs[0].pid, signal.SIGKILL)
+                    raise
+        self.proc = self.procs[0]
         (self.run_dir / "supervisor.json").write_text(json.dumps(
-            {"pid": self.proc.pid, "pgid": self.proc.pid, "attempt": self.attempt, "worker": self.worker_name}))
+            {"pid": self.proc.pid, "pgid": self.proc.pid, "attempt": self.attempt, "worker": self.worker_name,
+             "ranks": [p.pid for p in self.procs], "cuda_visible_devices": devices}))
         self.accounted_at = time.monotonic()
         now = timezone.now()
         self._db(lambda: Run.objects.filter(id=self.run_id, attempt=self.attempt, status=RunStatus.STARTING).update(
             status=RunStatus.RUNNING, started_at=Coalesce(F("started_at"), now), run_dir=str(self.run_dir),
             heartbeat_at=now))
-        logger.info("run %s attempt %s: trainer pid %s started: %s", self.run_id, self.attempt, self.proc.pid, cmd)
+        logger.info("run %s attempt %s: trainer pid %s started (%s rank%s): %s", self.run_id, self.attempt,
+                    self.proc.pid, ranks, "" if ranks == 1 else "s", cmd)
+
+    def _poll(self) -> int | None:
+        """The attempt's exit code once every rank has exited, else None. The first poll that sees a rank
+        exit non-zero SIGKILLs the others, and that rank's code becomes the attempt's (one killed by a
+        signal or asking to be run again first: a peer's error is often only the lost connection to it)."""
+        codes = [p.poll() for p in self.procs]
+        if self.rank_failure is None and len(codes) > 1:
+            failed = [(rank, rc) for rank, rc in enumerate(codes) if rc not in (None, 0)]
+            if failed:
+                retryable = [f for f in failed if f[1] < 0 or f[1] in RETRYABLE_EXIT_CODES]
+                self.rank_failure = (retryable or failed)[0]
+                rank, rc = self.rank_failure
+                logger.warning("run %s: rank %s of %s exited (%s); SIGKILL to the other ranks", self.run_id, rank,
+                               len(codes), f"signal {signal.Signals(-rc).name}" if rc < 0 else f"code {rc}")
+                self._signal(signal.SIGKILL)
+        if any(rc is None for rc in codes):
+            return None
+        if self.rank_failure is not None:
+            return self.rank_failure[1]
+        return next((rc for rc in codes if rc != 0), 0)
 
     def _tick(self) -> None:
         """One poll: events in, heartbeat out, react to cancel / shutdown / lost claim, escalate a stop."""
@@ -199,7 +283,7 @@ class Supervisor:
             self._stop("cancel")
         elif self.should_drain():
             self._stop("drain")
-        if self.kill_at is not None and time.monotonic() >= self.kill_at and self.proc.poll() is None:
+        if self.kill_at is not None and time.monotonic() >= self.kill_at and any(p.poll() is None for p in self.procs):
             logger.warning("run %s: trainer still alive %.0fs after SIGTERM; SIGKILL", self.run_id,
                            self.cfg.cancel_grace_s)
             self._signal(signal.SIGKILL)
@@ -216,7 +300,7 @@ class Supervisor:
 
     # --- stopping ----------------------------------------------------------------------------
     def _stop(self, reason: str) -> None:
-        if self.stop_reason == reason or self.stop_reason == "lost" or self.proc.poll() is not None:
+        if self.stop_reason == reason or self.stop_reason == "lost" or all(p.poll() is not None for p in self.procs):
             return
         first = not self.stop_reason
         self.stop_reason = reason
@@ -275,10 +359,11 @@ class Supervisor:
             return status
         if rc == 0:
             return self._end(RunStatus.FAILED, "trainer exited without reporting done:\n" + self._log_tail())
+        who = f"rank {self.rank_failure[0]} of {len(self.procs)}" if self.rank_failure else "trainer"
         if rc < 0 or rc in RETRYABLE_EXIT_CODES:
-            cause = f"trainer killed by {signal.Signals(-rc).name}" if rc < 0 else f"trainer exited with {rc}"
+            cause = f"{who} killed by {signal.Signals(-rc).name}" if rc < 0 else f"{who} exited with {rc}"
             return self._finish_with(lambda: requeue_run(self.run_id, self.attempt, reason=cause))
-        return self._end(RunStatus.FAILED, f"trainer exited with code {rc}:\n" + self._log_tail())
+        return self._end(RunStatus.FAILED, f"{who} exited with code {rc}:\n" + self._log_tail())
 
     def _register_rollouts(self) -> None:
         """A completed `rollout` run's accepted samples become a team dataset (rejection sampling)."""
