@@ -12,9 +12,23 @@ def load_compose() -> dict:
 
 def test_compose_has_every_service_with_a_healthcheck():
     services = load_compose()["services"]
-    assert set(services) == {"postgres", "redis", "web", "worker-cpu", "worker-gpu", "flower"}
+    default = {name for name, service in services.items() if not service.get("profiles")}
+    assert default == {"postgres", "redis", "web", "worker-cpu", "worker-gpu", "flower"}
     for name, service in services.items():
         assert "test" in service.get("healthcheck", {}), f"{name} has no healthcheck"
+
+
+def test_gpu2_profile_runs_one_torchrun_per_node_against_one_master():
+    services = load_compose()["services"]
+    nodes = [services["gpu-node0"], services["gpu-node1"]]
+    assert all(node["profiles"] == ["gpu2"] for node in nodes)
+    assert [node["environment"]["NODE_RANK"] for node in nodes] == ["0", "1"]
+    assert nodes[0]["environment"]["MASTER_ADDR"] == nodes[1]["environment"]["MASTER_ADDR"]
+    for node in nodes:
+        command = " ".join(node["command"])
+        assert "torchrun --nnodes 2 --node-rank" in command and "-m r1model train" in command
+        assert "labdata:/data" in node["volumes"]  # one run directory: rank 0 writes, every rank resumes from it
+        assert any("gpu" in d["capabilities"] for d in node["deploy"]["resources"]["reservations"]["devices"])
 
 
 def test_workers_listen_on_their_own_queue():
