@@ -48,7 +48,7 @@ def test_researcher_queues_a_run_reads_its_dashboard_by_section_and_compares_run
         page.goto(f"{base}/runs/new/?recipe=aha-mini")
         essentials = page.locator("fieldset.essentials")
         labels = [t.strip().rstrip(":") for t in essentials.locator("label").all_inner_texts()]
-        assert labels == ["Name", "Recipe", "Base model", "Dataset", "Queue", "Quick"], labels
+        assert labels == ["Name", "Recipe", "Base model", "Dataset", "Queue", "GPUs", "Quick"], labels
         assert page.locator("#id_cfg-name").count() == 0
         sections = page.locator("details.config-section")
         assert sections.count() >= 5 and all(not sections.nth(i).get_attribute("open") is not None for i in range(sections.count()))
