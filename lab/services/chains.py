@@ -66,7 +66,7 @@ def chain_create(*, team: Team, user, chain: str, name: str = "", quick: bool = 
                  client_token: str = "") -> Run:
     """A queued chain run of `chain` (dispatched after commit). `base_model`: the base stage's model.source,
     a preset or a reference of the team (run:ID@STEP, model:ID, hf:…) — never a server path."""
-    from lab.services.runs import _create_row, _dispatch, _made_by_token
+    from lab.services.runs import _made_by_token, create_and_dispatch
 
     require_team_role(user, team, "write")
     client_token = (client_token or "").strip()
@@ -97,17 +97,8 @@ def chain_create(*, team: Team, user, chain: str, name: str = "", quick: bool = 
             errors["base_model"] = [m for messages in exc.message_dict.values() for m in messages]
     if errors:
         raise ValidationError(errors)
-    try:
-        with transaction.atomic():
-            run = _create_row(team=team, project=project, name=name[:200], kind=CHAIN_KIND, recipe=chain,
-                              quick=bool(quick), config=config, queue=queue, created_by=user, client_token=client_token)
-    except IntegrityError:
-        existing = _made_by_token(user, client_token) if client_token else None
-        if existing is None:
-            raise
-        return existing
-    transaction.on_commit(lambda: _dispatch(run.id))
-    return run
+    return create_and_dispatch(team=team, project=project, name=name[:200], kind=CHAIN_KIND, recipe=chain,
+                               quick=bool(quick), config=config, queue=queue, created_by=user, client_token=client_token)
 
 
 def chain_args(run: Run, run_dir: Path) -> list[str]:

@@ -113,16 +113,23 @@ def run_create(
             raise ValidationError(missing)
         # files and folders only as references of this team (lab.services.references)
         validated = check_inputs(team.id, run_config.model_dump(mode="json"))
+    return create_and_dispatch(
+        team=team, project=project, name=name[:200], kind=str(validated.get("kind") or ("recipe" if recipe else "grpo"))[:16],
+        recipe=recipe, quick=quick, config=validated, queue=queue, parent=parent, parent_step=parent_step,
+        eval_every=eval_every, eval_benchmarks=[b.strip() for b in eval_benchmarks or []], created_by=user,
+        client_token=client_token, gpu_count=gpus,
+    )
+
+
+def create_and_dispatch(**fields) -> Run:
+    """Store a queued run (once per client token: a concurrent twin gets the run the first one made) and
+    send it to its queue after commit."""
+    client_token = fields.get("client_token", "")
     try:
         with transaction.atomic():  # a savepoint: a concurrent twin that wins the token leaves this one usable
-            run = _create_row(
-                team=team, project=project, name=name[:200], kind=str(validated.get("kind") or ("recipe" if recipe else "grpo"))[:16],
-                recipe=recipe, quick=quick, config=validated, queue=queue, parent=parent, parent_step=parent_step,
-                eval_every=eval_every, eval_benchmarks=[b.strip() for b in eval_benchmarks or []], created_by=user,
-                client_token=client_token, gpu_count=gpus,
-            )
+            run = _create_row(**fields)
     except IntegrityError:
-        existing = _made_by_token(user, client_token) if client_token else None
+        existing = _made_by_token(fields["created_by"], client_token) if client_token else None
         if existing is None:
             raise
         return existing
