@@ -14,7 +14,8 @@ LABELS = {"accuracy": "accuracy (pass@1)", "format_rate": "format rate", "mixing
 ACCURACY_TOLERANCE = 0.05  # "similar accuracy": R1-mini at most 5 points below Zero
 VERDICT_RULE = (
     "Reproduced when R1-mini is more readable than Zero — format rate not lower and language-mixing rate not "
-    f"higher — at similar or better accuracy (pass@1 at most {ACCURACY_TOLERANCE:.2f} below Zero's). "
+    "higher, and one of them better — at similar or better accuracy (pass@1 at most "
+    f"{ACCURACY_TOLERANCE:.2f} below Zero's); no difference in readability is inconclusive. "
     "With several seeds the rule is applied to the means."
 )
 
@@ -46,7 +47,11 @@ def verdict(comparison: dict | None) -> dict:
         reasons.append(f"mixing rate rose by {diff['mixing_rate']:.2f}")
     if diff["accuracy"] < -ACCURACY_TOLERANCE:
         reasons.append(f"accuracy fell by {-diff['accuracy']:.2f}")
-    return {"outcome": "not reproduced" if reasons else "reproduced", "reasons": reasons}
+    if reasons:
+        return {"outcome": "not reproduced", "reasons": reasons}
+    if diff["format_rate"] <= 0 and not (diff.get("mixing_rate") or 0) < 0:
+        return {"outcome": "inconclusive", "reasons": ["R1-mini reads no better than Zero: format and mixing rates equal"]}
+    return {"outcome": "reproduced", "reasons": []}
 
 
 def _stage_accuracy(chain_ids: list[int]) -> dict[int, dict[str, float]]:

@@ -106,3 +106,11 @@ def test_chain_form_starts_a_chain_and_refuses_server_paths_and_reviewers(lab, o
         "chain", "r1-mini", "queued", 4, "tiny-bpe")
     page = owner_client.get(made["Location"]).content.decode()
     assert "0 of 10 stages completed" in page and "cold-start-data" in page  # the plan, all pending
+
+
+def test_no_difference_in_readability_is_inconclusive_not_reproduced():
+    from lab.selectors.chains import verdict
+
+    same = verdict({"difference": {"accuracy": 0.0, "format_rate": 0.0, "mixing_rate": 0.0, "mean_length": 0}})
+    assert same["outcome"] == "inconclusive" and "no better" in same["reasons"][0]
+    assert verdict({"difference": {"accuracy": 0.0, "format_rate": 0.0, "mixing_rate": -0.2}})["outcome"] == "reproduced"
