@@ -150,12 +150,15 @@ class HFTokenizer:
             raise ValueError("the tokenizer has no chat template")
         try:
             return self.hf.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        except Exception:  # noqa: BLE001 - e.g. "System role not supported"
+        except Exception as first:  # noqa: BLE001 - e.g. "System role not supported"
             if not messages or messages[0]["role"] != "system":
-                raise
+                raise ModelSourceError(f"model.source: its chat template failed to render: {first}") from None
             system, rest = messages[0]["content"], list(messages[1:])
             rest[0] = {**rest[0], "content": f"{system}\n\n{rest[0]['content']}"}
-            return self.hf.apply_chat_template(rest, tokenize=False, add_generation_prompt=True)
+            try:
+                return self.hf.apply_chat_template(rest, tokenize=False, add_generation_prompt=True)
+            except Exception as exc:  # noqa: BLE001 - a broken template: say whose, in one line
+                raise ModelSourceError(f"model.source: its chat template failed to render: {exc}") from None
 
     def save(self, directory: str | Path) -> None:
         self.hf.save_pretrained(str(directory))

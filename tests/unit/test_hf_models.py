@@ -417,3 +417,18 @@ def test_an_hf_prefixed_source_is_the_hub_even_when_a_folder_of_that_name_exists
     assert resolve_source("org/name") == ("folder", Path("org/name"))
     with pytest.raises(ModelSourceError, match="org/name"):
         resolve_source("hf:org/name")
+
+
+def test_a_chat_template_that_fails_to_render_names_model_source(tmp_path, qwen):
+    import shutil
+
+    folder = tmp_path / "broken-template"
+    shutil.copytree(qwen, folder)
+    config = json.loads((folder / "tokenizer_config.json").read_text())
+    config["chat_template"] = "{{ raise_exception('this template takes no system turn or user turn') }}"
+    (folder / "tokenizer_config.json").write_text(json.dumps(config))
+    for extra in ("chat_template.jinja", "chat_template.json"):
+        (folder / extra).unlink(missing_ok=True)
+    code, events, _ = train(tmp_path, job("grpo", folder, prompt_format="chat"), name="bad")
+    message = final_status(events)["message"]
+    assert code == 1 and "model.source" in message and "chat template failed to render" in message
