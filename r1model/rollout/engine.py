@@ -61,9 +61,11 @@ class RolloutEngine(abc.ABC):
                  generator: torch.Generator | None = None) -> list[Completion]:
         ...
 
-    @abc.abstractmethod
     def update_weights(self, model: torch.nn.Module) -> None:
-        ...
+        """Use these weights from now on (the same object is shared, another one is copied in). Engines that
+        hold the weights elsewhere (vLLM) push them instead."""
+        if model is not self.model:
+            self.model.load_state_dict(model.state_dict())
 
 
 @dataclass
@@ -83,11 +85,6 @@ class BuiltinEngine(RolloutEngine):
         self.model = model
         self.tokenizer = tokenizer
         self.last_stats = GenerationStats()
-
-    def update_weights(self, model) -> None:
-        """Use these weights from now on (the same object is shared, another one is copied in)."""
-        if model is not self.model:
-            self.model.load_state_dict(model.state_dict())
 
     def stop_ids(self, params: SamplingParams) -> set[int]:
         if params.ignore_eos:

@@ -163,10 +163,6 @@ class HFEngine(RolloutEngine):
         self._gt_tokens: torch.Tensor | None = None  # tokens whose text may end '</answer>'
         self.lean = LeanDecoder.supports(model.hf) if lean is None else lean  # lean=False: the generic path
 
-    def update_weights(self, model) -> None:
-        if model is not self.model:
-            self.model.load_state_dict(model.state_dict())
-
     def stop_ids(self, params: SamplingParams) -> set[int]:
         if params.ignore_eos:
             return set(params.stop_token_ids)
