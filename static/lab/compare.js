@@ -1,12 +1,9 @@
 // Compare runs: one chart per chosen metric, each overlaying the runs (series downsampled on the server).
 (function () {
   "use strict";
-  var COLORS = ["#2563eb", "#dc2626", "#059669", "#d97706", "#7c3aed", "#0891b2", "#db2777", "#4b5563", "#65a30d", "#9333ea"];
+  var COLORS = LabCharts.COLORS.concat(["#65a30d", "#9333ea"]);
 
-  function plain(text) {
-    // plotly reads <b>, <a href>, … in names as markup: give it the characters as entities.
-    return String(text).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
-  }
+  var plain = LabCharts.plain;
 
   function el(tag, cls, text) {
     var node = document.createElement(tag);

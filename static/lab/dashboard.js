@@ -5,7 +5,7 @@
   "use strict";
   var POLL_MS = 5000;
   var FOLDED_KEY = "lab.dashboard.folded";  // the sections a reader folded, kept across runs and visits
-  var COLORS = ["#2563eb", "#dc2626", "#059669", "#d97706", "#7c3aed", "#0891b2", "#db2777", "#4b5563"];
+  var COLORS = LabCharts.COLORS;
 
   function readConfig(id) {
     var node = document.getElementById(id);
@@ -24,10 +24,7 @@
     return out;
   }
 
-  function plain(text) {
-    // plotly reads <b>, <a href>, … in trace names as markup: give it the characters as entities.
-    return String(text).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
-  }
+  var plain = LabCharts.plain;
 
   function el(tag, cls, text) {
     var node = document.createElement(tag);

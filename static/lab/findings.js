@@ -2,11 +2,9 @@
 // The data comes from the page (json_script "findings-charts"); run names are data, never markup.
 (function () {
   "use strict";
-  var COLORS = ["#2563eb", "#dc2626", "#059669", "#d97706", "#7c3aed", "#0891b2", "#db2777", "#4b5563"];
+  var COLORS = LabCharts.COLORS;
 
-  function plain(text) {
-    return String(text).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
-  }
+  var plain = LabCharts.plain;
 
   function draw() {
     var node = document.getElementById("findings-charts");
