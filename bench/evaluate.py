@@ -32,7 +32,7 @@ def main():
     args = parser.parse_args()
     torch.set_num_threads(1)
     from r1model.model import DeepSeekV3, ModelConfig, R1Tokenizer
-    from r1model.rollout import BuiltinEngine, SamplingParams
+    from r1model.generation import BuiltinEngine, SamplingParams
 
     if args.checkpoint:
         model, tokenizer = DeepSeekV3.from_pretrained(args.checkpoint), R1Tokenizer.load(args.checkpoint)

@@ -6,7 +6,7 @@
 --model tiny (default): the tiny preset (random weights) saved as an HF checkpoint and loaded by
 DeepseekV3ForCausalLM; ours is BuiltinEngine (absorbed-MLA cache).
 --model qwen2-tiny: the test fixture r1model.testing.fixtures.make_tiny_hf_model(…, "qwen2") built into
-bench/out/qwen2_tiny (random weights, byte-level BPE tokenizer); ours is HFEngine (r1model/rollout/hf_engine.py,
+bench/out/qwen2_tiny (random weights, byte-level BPE tokenizer); ours is HFEngine (r1model/generation/hf_engine.py,
 the trainer's engine for any transformers causal LM) on HFCausalLM, the peer the same folder's
 Qwen2ForCausalLM.generate. After timing, the engine's sampled-token logprobs are checked against the
 teacher-forced logprobs of the same completions (the GRPO update's path) — they must agree to 1e-4.
@@ -29,8 +29,8 @@ import torch  # noqa: E402
 
 torch.set_num_threads(1)
 
-from r1model.rollout import SamplingParams  # noqa: E402
-from r1model.rollout.engine import left_pad  # noqa: E402
+from r1model.generation import SamplingParams  # noqa: E402
+from r1model.generation.engine import left_pad  # noqa: E402
 
 BATCH, NEW_TOKENS, REPEATS = 64, 128, 3
 
@@ -40,7 +40,7 @@ def tiny_deepseek():
     from transformers import DeepseekV3ForCausalLM
 
     from r1model.model import DeepSeekV3, ModelConfig, R1Tokenizer
-    from r1model.rollout import BuiltinEngine
+    from r1model.generation import BuiltinEngine
 
     torch.manual_seed(0)
     tok = R1Tokenizer.build()

@@ -155,10 +155,10 @@ def check_vllm(tmp: Path) -> dict:
         return {"skipped": "vllm: no CUDA device (bench/vllm_cpu.py measures the CPU build)"}
     if importlib.util.find_spec("vllm") is None:
         return {"skipped": "vllm is not importable (pip install -e .[gpu])"}
-    from r1model.rollout.engine import SamplingParams
-    from r1model.rollout.hf_engine import HFEngine
-    from r1model.rollout.logprob_check import logprob_diff
-    from r1model.rollout.vllm_engine import make_vllm_engine
+    from r1model.generation.engine import SamplingParams
+    from r1model.generation.hf_engine import HFEngine
+    from r1model.generation.logprob_check import logprob_diff
+    from r1model.generation.vllm_engine import make_vllm_engine
     from r1model.testing.fixtures import make_tiny_hf_model
     from r1model.train import modeling
 

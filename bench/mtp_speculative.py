@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from model_corpus import addition_corpus, addition_prompts, pretrain  # noqa: E402
 
 from r1model.model import DeepSeekV3, ModelConfig, R1Tokenizer  # noqa: E402
-from r1model.rollout import BuiltinEngine, SamplingParams, SpeculativeEngine  # noqa: E402
+from r1model.generation import BuiltinEngine, SamplingParams, SpeculativeEngine  # noqa: E402
 
 STEPS = 200
 

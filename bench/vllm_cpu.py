@@ -27,9 +27,9 @@ def main() -> int:
         return 0
     import torch
 
-    from r1model.rollout.engine import SamplingParams
-    from r1model.rollout.logprob_check import logprob_diff
-    from r1model.rollout.vllm_engine import make_vllm_engine
+    from r1model.generation.engine import SamplingParams
+    from r1model.generation.logprob_check import logprob_diff
+    from r1model.generation.vllm_engine import make_vllm_engine
     from r1model.testing.fixtures import make_tiny_hf_model
     from r1model.train import modeling
 

@@ -47,7 +47,7 @@ class EvalResult:
 def _generate(engine, tokenizer, prompts: list[str], params, seed: int, think_budget: int | None = None):
     import torch
 
-    from r1model.rollout.budget import generate_with_think_budget
+    from r1model.generation.budget import generate_with_think_budget
 
     generator = torch.Generator(device="cpu").manual_seed(seed)
     completions = []
@@ -66,11 +66,11 @@ def evaluate(model, tokenizer, problems: list[Problem], k: int = 8, temperature:
              think_budget: int | None = None) -> EvalResult:
     """Sample k completions per problem, check them, and summarise. With `events` (an EventWriter) one
     `eval` event per metric and one `trace` event per sample (source 'eval') are written. `think_budget`: the
-    think is cut at that many tokens and `</think><answer>` forced (r1model.rollout.budget); the result's
+    think is cut at that many tokens and `</think><answer>` forced (r1model.generation.budget); the result's
     benchmark is then '<benchmark>@think<=B' (budget_benchmark). The engine and the
     prompt text (prompt_format: auto | plain | chat) are the trainer's (r1model.train.modeling), so a
     transformers model is sampled and prompted as in training."""
-    from r1model.rollout import SamplingParams
+    from r1model.generation import SamplingParams
     from r1model.train.modeling import make_engine, prompt_text
 
     if greedy:

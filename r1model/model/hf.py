@@ -5,7 +5,7 @@
 ``encode_prefix`` / ``completion_logits`` (teacher-forced logits of completions after shared prompts) and
 ``save_pretrained(folder, tokenizer=)`` (the transformers layout, so a fine-tuned Qwen2 is again a Qwen2
 folder). ``HFTokenizer`` wraps ``AutoTokenizer`` with R1Tokenizer's surface (encode / decode / eos_id /
-pad_id / token_id / save) plus the chat template. ``r1model.rollout.hf_engine.HFEngine`` samples from it.
+pad_id / token_id / save) plus the chat template. ``r1model.generation.hf_engine.HFEngine`` samples from it.
 
 transformers and huggingface_hub are imported inside the functions that need them, so importing this
 module costs nothing when the built-in model is used.

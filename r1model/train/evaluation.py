@@ -46,9 +46,9 @@ def evaluate_model(ctx: RunContext, model, tokenizer, engine, data: DataSource, 
 
 def _evaluate(ctx: RunContext, model, tokenizer, engine, benchmark: str, problems, step: int,
               think_budget: int | None = None) -> dict[str, float]:
-    """One benchmark; with `think_budget` the think is cut at that many tokens (r1model.rollout.budget) and the
+    """One benchmark; with `think_budget` the think is cut at that many tokens (r1model.generation.budget) and the
     events carry the benchmark name '<benchmark>@think<=B'."""
-    from r1model.rollout.budget import generate_with_think_budget
+    from r1model.generation.budget import generate_with_think_budget
 
     config, ev = ctx.config, ctx.config.evaluation
     seed_name = benchmark

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from r1model.rollout.logprobs import entropy_of
+from r1model.generation.logprobs import entropy_of
 
 AGGREGATIONS = ("grpo", "dapo", "dr_grpo")
 

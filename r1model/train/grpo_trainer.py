@@ -21,7 +21,7 @@ import torch
 
 from r1model.evaluate.score import trace_verdict
 from r1model.rewards import compute_rewards
-from r1model.rollout.logprob_check import LogprobCheck, LogprobMismatch
+from r1model.generation.logprob_check import LogprobCheck, LogprobMismatch
 from r1model.template import parse_completion
 from r1model.train import checkpoint as ckpt
 from r1model.train import modeling
@@ -225,7 +225,7 @@ class GRPOTrainer:
         return values
 
     def _check_logprobs(self, step: int, completions) -> dict[str, float]:
-        """rollout/logprob_diff at the first step and every K (r1model.rollout.logprob_check); past
+        """rollout/logprob_diff at the first step and every K (r1model.generation.logprob_check); past
         grpo.logprob_max_diff the run fails."""
         if self.logprob_check is None:
             return {}

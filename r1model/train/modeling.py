@@ -1,4 +1,4 @@
-"""The trainer's one door to r1model.model and r1model.rollout: build, load, save, run and sample.
+"""The trainer's one door to r1model.model and r1model.generation: build, load, save, run and sample.
 
 Keeping every call into the model package here means the loops read as the algorithm, and a change of
 the model API touches one file.
@@ -190,10 +190,10 @@ def pad_id(tokenizer) -> int:
 def make_engine(model, tokenizer, kind: str = "builtin", options=None, workdir=None, seed: int = 0):
     """The rollout engine named by grpo.rollout_engine for `model`; `options` (the GRPOConfig) gives the vllm
     engine's vllm_mode and vllm_python, `workdir` where it keeps its checkpoint and server log."""
-    from r1model.rollout import BuiltinEngine, SpeculativeEngine
+    from r1model.generation import BuiltinEngine, SpeculativeEngine
 
     if kind == "vllm":
-        from r1model.rollout.vllm_engine import make_vllm_engine
+        from r1model.generation.vllm_engine import make_vllm_engine
 
         return make_vllm_engine(model, tokenizer, mode=getattr(options, "vllm_mode", "server"),
                                 python=getattr(options, "vllm_python", ""), workdir=workdir, seed=seed)
@@ -203,7 +203,7 @@ def make_engine(model, tokenizer, kind: str = "builtin", options=None, workdir=N
                              "(model num_nextn_predict_layers ≥ 1)")
         return SpeculativeEngine(model, tokenizer)
     if is_hf_model(model):
-        from r1model.rollout.hf_engine import HFEngine
+        from r1model.generation.hf_engine import HFEngine
 
         return HFEngine(model, tokenizer)
     return BuiltinEngine(model, tokenizer)
@@ -232,7 +232,7 @@ def completion_logprobs(model, prompts: list[list[int]], completions: list[list[
 
 def left_pad(prompts: list[list[int]], pad: int, device) -> tuple[torch.Tensor, torch.Tensor]:
     """Left-padded prompt ids and attention mask (B, P), as the rollout engine lays prompts out."""
-    from r1model.rollout.engine import left_pad as engine_left_pad
+    from r1model.generation.engine import left_pad as engine_left_pad
 
     return engine_left_pad(prompts, pad, device)
 
@@ -254,7 +254,7 @@ def sync_engine(engine, model) -> None:
 def sampling_params(tokenizer, *, temperature: float, top_p: float, top_k: int, max_new_tokens: int, seed: int):
     """Sampling settings; the engine seeds a fresh generator from `seed`, so a step's samples depend only
     on (weights, prompts, seed) — what exact resume needs. The engine stops at eos and at </answer>."""
-    from r1model.rollout import SamplingParams
+    from r1model.generation import SamplingParams
 
     return SamplingParams(
         temperature=temperature, top_p=top_p, top_k=top_k, max_new_tokens=max_new_tokens,

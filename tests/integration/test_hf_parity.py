@@ -12,7 +12,7 @@ from transformers import DeepseekV3Config, DeepseekV3ForCausalLM  # noqa: E402
 
 from r1model.model import DeepSeekV3, ModelConfig, R1Tokenizer  # noqa: E402
 from r1model.model.checkpoint import load_hf_weights  # noqa: E402
-from r1model.rollout import BuiltinEngine, SamplingParams  # noqa: E402
+from r1model.generation import BuiltinEngine, SamplingParams  # noqa: E402
 
 
 def randomise_biases(model_layers):

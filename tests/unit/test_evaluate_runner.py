@@ -10,11 +10,11 @@ from r1model.evaluate.runner import evaluate, evaluate_main  # noqa: E402
 from r1model.evaluate.metrics import EVAL_METRICS  # noqa: E402
 from r1model.events import read_events  # noqa: E402
 from r1model.model import DeepSeekV3, ModelConfig, R1Tokenizer  # noqa: E402
-from r1model.rollout import Completion, RolloutEngine  # noqa: E402
+from r1model.generation import Completion, GenerationEngine  # noqa: E402
 from r1model.tasks import Problem  # noqa: E402
 
 
-class ScriptedEngine(RolloutEngine):
+class ScriptedEngine(GenerationEngine):
     """Returns fixed completions in order: the runner's bookkeeping is tested, not the sampler."""
 
     def __init__(self, texts):

@@ -6,8 +6,8 @@ import torch
 
 pytest.importorskip("transformers")
 
-from r1model.rollout import SamplingParams  # noqa: E402
-from r1model.rollout.hf_engine import HFEngine, LeanDecoder, sample_with_entropy  # noqa: E402
+from r1model.generation import SamplingParams  # noqa: E402
+from r1model.generation.hf_engine import HFEngine, LeanDecoder, sample_with_entropy  # noqa: E402
 from r1model.testing.fixtures import make_tiny_hf_model  # noqa: E402
 from r1model.train import modeling  # noqa: E402
 

@@ -353,7 +353,7 @@ def test_recipes_take_a_hub_id_as_the_model_they_need():
 
 @pytest.mark.parametrize("fixture", ["qwen", "llama"])
 def test_shared_prompt_completion_logits_and_gradients_equal_full_forwards(request, fixture):
-    from r1model.rollout.engine import left_pad
+    from r1model.generation.engine import left_pad
 
     model, tokenizer = modeling.load_model(request.getfixturevalue(fixture), CPU)
     ids, mask = left_pad([tokenizer.encode("User: 1+2\nAssistant:"), tokenizer.encode("What is 12 + 30? Go")],
@@ -383,7 +383,7 @@ def test_deepseek_v3_folders_load_into_the_builtin_model(tmp_path):
 
     from r1model.model import DeepSeekV3, ModelConfig, R1Tokenizer
     from r1model.model.hf import HFTokenizer
-    from r1model.rollout import BuiltinEngine
+    from r1model.generation import BuiltinEngine
     from r1model.testing.fixtures import train_tokenizer
 
     torch.manual_seed(0)

@@ -88,8 +88,8 @@ def _rollout_and_teacher_forced_logprobs(seed: int):
     trainer's teacher-forced pass (naive MLA: prompts encoded once, completions after them) of the same
     tokens, all rows concatenated."""
     from r1model.model import R1Tokenizer
-    from r1model.rollout import BuiltinEngine, SamplingParams
-    from r1model.rollout.engine import left_pad
+    from r1model.generation import BuiltinEngine, SamplingParams
+    from r1model.generation.engine import left_pad
     from r1model.train.grpo import token_logprobs
 
     torch.manual_seed(seed)

@@ -6,8 +6,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from r1model.rollout.budget import FORCED_TEXT, generate_with_think_budget  # noqa: E402
-from r1model.rollout.engine import BuiltinEngine, Completion, SamplingParams  # noqa: E402
+from r1model.generation.budget import FORCED_TEXT, generate_with_think_budget  # noqa: E402
+from r1model.generation.engine import BuiltinEngine, Completion, SamplingParams  # noqa: E402
 from r1model.train import modeling  # noqa: E402
 from r1model.train.config import ModelSpec  # noqa: E402
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from r1model.rollout.engine import SamplingParams
-from r1model.rollout.logprob_check import LogprobCheck, logprob_diff
+from r1model.generation.engine import SamplingParams
+from r1model.generation.logprob_check import LogprobCheck, logprob_diff
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = os.environ.get("R1LAB_VLLM_PYTHON") or str(ROOT / ".venv-vllm" / "bin" / "python")
@@ -22,7 +22,7 @@ pytestmark = [
 
 
 def test_server_samples_with_the_trainers_logprobs_and_follows_pushed_weights(tmp_path):
-    from r1model.rollout.vllm_engine import make_vllm_engine
+    from r1model.generation.vllm_engine import make_vllm_engine
     from r1model.testing.fixtures import make_tiny_hf_model
     from r1model.train import modeling
 

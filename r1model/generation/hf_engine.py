@@ -26,8 +26,8 @@ import torch
 import torch.nn.functional as F
 
 from r1model.model.hf import positions_of
-from r1model.rollout.engine import (
-    Completion, GenerationStats, RolloutEngine, SamplingParams, _check_prompts, _generator, filter_probs, left_pad,
+from r1model.generation.engine import (
+    Completion, GenerationStats, GenerationEngine, SamplingParams, _check_prompts, _generator, filter_probs, left_pad,
 )
 
 ANSWER_END = "</answer>"
@@ -155,7 +155,7 @@ class LeanDecoder:
         return self.hf.lm_head(self.base.norm(x))[:, -1].float()
 
 
-class HFEngine(RolloutEngine):
+class HFEngine(GenerationEngine):
     def __init__(self, model, tokenizer, lean: bool | None = None):
         self.model = model
         self.tokenizer = tokenizer

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import torch
 
-from r1model.rollout.engine import (
+from r1model.generation.engine import (
     BuiltinEngine, Completion, SamplingParams, filter_probs, left_pad, sample, tempered_entropy,
 )
-from r1model.rollout.logprobs import entropy_of
+from r1model.generation.logprobs import entropy_of
 
 
 def accept_or_resample(p: torch.Tensor, q: torch.Tensor, draft: torch.Tensor,

@@ -1,6 +1,6 @@
 """Rollout engines: the seam between the trainer and whatever generates completions.
 
-``RolloutEngine`` is the interface (``generate`` and ``update_weights``; ``SpeculativeEngine`` is the other one);
+``GenerationEngine`` is the interface (``generate`` and ``update_weights``; ``SpeculativeEngine`` is the other one);
 ``BuiltinEngine`` is batched sampling with r1model's absorbed-MLA KV cache: left-padded ragged prompts,
 each distinct prompt prefilled once (GRPO sends every prompt G times) and its cache rows copied,
 temperature / top-p / top-k, stop on eos or ``</answer>``, seeded, finished rows dropped from the batch
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import torch
 
 from r1model.model.tokenizer import ANSWER_END
-from r1model.rollout.logprobs import entropy_of
+from r1model.generation.logprobs import entropy_of
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ class Completion:
     entropies: list[float] = field(default_factory=list)
 
 
-class RolloutEngine(abc.ABC):
+class GenerationEngine(abc.ABC):
     """Generates completions for token-id prompts; ``update_weights`` syncs it with the trained policy."""
 
     @abc.abstractmethod
@@ -80,7 +80,7 @@ class GenerationStats:
         return self.new_tokens / self.seconds if self.seconds > 0 else 0.0
 
 
-class BuiltinEngine(RolloutEngine):
+class BuiltinEngine(GenerationEngine):
     def __init__(self, model, tokenizer):
         self.model = model
         self.tokenizer = tokenizer

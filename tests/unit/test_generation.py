@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from r1model.model import DeepSeekV3, ModelConfig, R1Tokenizer
-from r1model.rollout import BuiltinEngine, SamplingParams
-from r1model.rollout.engine import left_pad
+from r1model.generation import BuiltinEngine, SamplingParams
+from r1model.generation.engine import left_pad
 from r1model.train.grpo import token_logprobs
 
 

@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from r1model.model import DeepSeekV3, ModelConfig, R1Tokenizer
-from r1model.rollout import BuiltinEngine, SamplingParams
-from r1model.rollout.speculative import SpeculativeEngine, accept_or_resample
+from r1model.generation import BuiltinEngine, SamplingParams
+from r1model.generation.speculative import SpeculativeEngine, accept_or_resample
 
 
 @pytest.fixture(scope="module")

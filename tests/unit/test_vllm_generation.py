@@ -6,8 +6,8 @@ from dataclasses import replace
 import pytest
 import torch
 
-from r1model.rollout.engine import Completion, SamplingParams
-from r1model.rollout.logprob_check import LogprobCheck, LogprobMismatch, logprob_diff
+from r1model.generation.engine import Completion, SamplingParams
+from r1model.generation.logprob_check import LogprobCheck, LogprobMismatch, logprob_diff
 from r1model.train.grpo import policy_loss, tis_weights
 
 torch.set_num_threads(1)
@@ -162,7 +162,7 @@ def test_trainer_stops_when_the_engine_disagrees(tmp_path):
 
 
 def test_vllm_engine_refuses_the_builtin_model_and_starts_nothing_until_used(tmp_path):
-    from r1model.rollout.vllm_engine import VLLMServerEngine, completion_request, group_prompts, parse_choices
+    from r1model.generation.vllm_engine import VLLMServerEngine, completion_request, group_prompts, parse_choices
     from r1model.train import modeling
     from r1model.train.config import ModelSpec
 

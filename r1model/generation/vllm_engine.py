@@ -1,4 +1,4 @@
-"""vLLM as the rollout engine (grpo.rollout_engine = vllm), behind RolloutEngine's interface.
+"""vLLM as the rollout engine (grpo.rollout_engine = vllm), behind GenerationEngine's interface.
 
 Two modes:
 
@@ -41,7 +41,7 @@ from pathlib import Path
 
 import torch
 
-from r1model.rollout.engine import Completion, GenerationStats, RolloutEngine, SamplingParams, _check_prompts
+from r1model.generation.engine import Completion, GenerationStats, GenerationEngine, SamplingParams, _check_prompts
 
 ANSWER_END = "</answer>"
 SERVED_NAME = "policy"
@@ -217,7 +217,7 @@ class VLLMServer:
             process.wait(timeout=10)
 
 
-class _VersionedEngine(RolloutEngine):
+class _VersionedEngine(GenerationEngine):
     """Pushes the model's weights to the engine when they changed since the last push."""
 
     def __init__(self, model, tokenizer):

@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from r1model.rollout.engine import Completion, SamplingParams
+from r1model.generation.engine import Completion, SamplingParams
 
 THINK_CLOSE = "</think>"
 FORCED_TEXT = "</think><answer>"
