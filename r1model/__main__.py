@@ -64,7 +64,7 @@ def _cmd_recipe(args) -> int:
     from r1model.train.config import ConfigError
     from r1model.train.recipes import RECIPES, parse_set, recipe_config
 
-    from r1model.train.chains import CHAINS
+    from r1model.train.findings import CHAINS
 
     if args.recipe_command == "list":
         width = max(len(name) for name in [*RECIPES, *CHAINS])
@@ -97,7 +97,8 @@ def _cmd_chain(args) -> int:
     """`recipe show/run` of a chain: show prints its plan (stages, inputs) as JSON; run runs or resumes it."""
     import json
 
-    from r1model.train.chains import CHAINS, ChainError, chain_plan, run_chain
+    from r1model.train.chains import ChainError, chain_plan, run_chain
+    from r1model.train.findings import CHAINS
     from r1model.train.recipes import parse_set
 
     if args.model is not None or args.dataset is not None:

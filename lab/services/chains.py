@@ -31,7 +31,8 @@ from lab.access import require_team_role
 from lab.models import Project, Run, RunStatus, Team
 from lab.services.ingest import EventTail, ingest_events
 from lab.services.references import check_inputs, checkpoint_ref, redact_paths, resolve_inputs
-from r1model.train.chains import CHAIN_JSON, CHAINS, COMPARISON_JSON, chain_plan, get_chain
+from r1model.train.chains import CHAIN_JSON, COMPARISON_JSON, chain_plan, get_chain
+from r1model.train.findings import CHAINS
 
 logger = logging.getLogger(__name__)
 

@@ -29,10 +29,18 @@ runner resumes a run directory), the later stages follow. A completed stage is r
 later stage takes from it is gone, and so is every stage that takes an input from a stage run again. The options a chain was started with (quick, seed,
 sets) are kept in chain.json; resuming with other options is refused.
 
-Adding a chain is a few lines: a tuple of Stages and an entry in CHAINS. E.g. distill-mini would be the first
-eight stages of r1-mini then `Stage("student", recipe="distill", dataset=From("sft-data", "data"))` and
-`compare=("final-rl", "student")`; weak-base a `base` stage with `--set total_steps=...` lowered before `zero`;
-language-mixing two RL stages from one base, with and without `{"name": "language"}` among the rewards.
+Adding a finding: a module of r1model/train/findings/ defining a Chain (a tuple of Stages), listed in that
+package's MODULES; `r1model.train.findings.CHAINS` holds every chain (this module's two and the findings').
+
+comparison.json of a finding (what the lab's Findings page draws; every key optional but `metrics`):
+    "finding":  the report's claim the chain tests, one sentence
+    "metrics":  {name: number | null} flat — what is averaged over seeds (mean ± sd) on the Findings page
+    "verdict":  {"outcome": "reproduced" | "not reproduced" | "inconclusive", "reasons": [str]} — Chain.verdict
+                applied to `metrics` (the Findings page applies it again to the seeds' means)
+    "table":    {"columns": [str], "rows": [[str | number | null]]}
+    "charts":   [{"title": str, "x_label": str, "y_label": str, "series": [{"name": str, "x": [...], "y": [...]}]}]
+    "headline": {"name": str, "value": number | null} — also the chain's closing `name=value` line
+    "note":     how the numbers were measured, and why a finding did not reproduce
 """
 from __future__ import annotations
 
@@ -101,6 +109,9 @@ class Chain:
     # or a comparison of its own: (chain directory, chain) -> (comparison.json's dict, the closing name=value line)
     summarise: Callable[[Path, "Chain"], tuple[dict, str]] | None = None
     quick_sets: tuple[tuple[str, Any], ...] = ()  # --quick changes for every run stage (before the stages' own)
+    finding: str = ""  # the report's claim the chain tests (comparison.json's "finding")
+    # flat metrics (one seed's comparison["metrics"], or the seeds' means) -> {"outcome": ..., "reasons": [...]}
+    verdict: Callable[[dict], dict] | None = None
 
     def stage_dirs(self) -> list[str]:
         return [f"{index:02d}-{stage.name}" for index, stage in enumerate(self.stages, 1)]
@@ -255,10 +266,12 @@ def _data_builders() -> dict[str, Callable[..., dict]]:
 
 
 def get_chain(name: str) -> Chain:
+    from r1model.train.findings import CHAINS as every_chain  # the findings' modules import this one
+
     try:
-        return CHAINS[name]
+        return every_chain[name]
     except KeyError:
-        raise KeyError(f"unknown chain {name!r}; known: {', '.join(sorted(CHAINS))}") from None
+        raise KeyError(f"unknown chain {name!r}; known: {', '.join(sorted(every_chain))}") from None
 
 
 def check_chain(chain: Chain) -> None:
