@@ -145,6 +145,38 @@ _R1_REWARDS = ("rewards", [{"name": "accuracy", "weight": 1.0}, {"name": "format
 _NO_EVAL = (("evaluation.benchmarks", []), ("evaluation.at_start", False))
 _MORE_SAMPLES = (("grpo.group_size", 8), ("grpo.prompts_per_step", 8))
 
+R1_MINI_SIDES = (("zero", "baseline"), ("r1-mini", "final"), ("difference", "difference"))
+R1_MINI_METRICS = ("accuracy", "format_rate", "mixing_rate", "mean_length")
+R1_MINI_TOLERANCE = 0.05  # "similar accuracy": R1-mini at most 5 points of pass@1 below Zero
+R1_MINI_RULE = (
+    "Reproduced when R1-mini is more readable than Zero — format rate not lower and language-mixing rate not "
+    "higher, and one of them better — at similar or better accuracy (pass@1 at most "
+    f"{R1_MINI_TOLERANCE:.2f} below Zero's); no difference in readability is inconclusive."
+)
+
+
+def r1_mini_verdict(metrics: dict) -> dict:
+    """R1's §2.3 claim on flat metrics ("difference.accuracy", "difference.format_rate",
+    "difference.mixing_rate": R1-mini − Zero; one seed's or the seeds' means), by R1_MINI_RULE."""
+    acc, fmt, mix = (metrics.get(f"difference.{key}") for key in ("accuracy", "format_rate", "mixing_rate"))
+    out = {"outcome": "inconclusive", "reasons": [], "rule": R1_MINI_RULE}
+    if acc is None or fmt is None:
+        return {**out, "reasons": ["accuracy or format rate missing for Zero or R1-mini"]}
+    reasons = []
+    if fmt < 0:
+        reasons.append(f"format rate fell by {-fmt:.2f}")
+    if mix is not None and mix > 0:
+        reasons.append(f"mixing rate rose by {mix:.2f}")
+    if acc < -R1_MINI_TOLERANCE:
+        reasons.append(f"accuracy fell by {-acc:.2f}")
+    if reasons:
+        return {**out, "outcome": "not reproduced", "reasons": reasons}
+    if fmt <= 0 and not (mix or 0) < 0:
+        return {**out, "reasons": ["R1-mini reads no better than Zero: format and mixing rates equal"]}
+    better = ([f"format rate up {fmt:.2f}"] if fmt > 0 else []) + ([f"mixing rate down {-mix:.2f}"] if mix and mix < 0 else [])
+    return {**out, "outcome": "reproduced", "reasons": better + [f"accuracy {acc:+.2f}"]}
+
+
 R1_MINI = Chain(
     name="r1-mini",
     description="DeepSeek-R1's pipeline in miniature: base → Zero RL → cold-start data from Zero's most readable "
@@ -175,6 +207,11 @@ R1_MINI = Chain(
               model=From("sft"), sets=(_R1_REWARDS,)),
     ),
     compare=("zero", "final-rl"),
+    summarise=lambda root, chain: r1_mini_comparison(root, chain),
+    finding="R1's pipeline (cold start, reasoning RL with a language-consistency reward, rejection sampling + SFT, "
+    "final RL) reasons more readably than R1-Zero — no language mixing, well-formed output — at similar accuracy "
+    "(DeepSeek-R1 §2.2.4, §2.3).",
+    verdict=r1_mini_verdict,
     # --quick: 1-digit sums (their test split holds 7 problems: 4 held out), where a 60-step base already
     # answers some correctly, so every filter has something to keep
     quick_sets=(("datasets.0.difficulty", {"digits": 1}), ("datasets.0.eval_size", 4)),
@@ -252,6 +289,10 @@ LONG2SHORT = Chain(
         _eval_stage("eval-merge", "merge"),
     ),
     summarise=lambda root, chain: long2short_comparison(root, chain),
+    finding="A long-CoT model's answers can be made shorter — by RL with a length penalty, shortest rejection "
+    "sampling + SFT, or merging the long and the short model — raising token efficiency (accuracy per response "
+    "token) at little cost in accuracy (Kimi k1.5 §2.4).",
+    verdict=lambda metrics: long2short_verdict(metrics),
     quick_sets=(("datasets.0.difficulty", {"digits": 1}), ("datasets.0.eval_size", 4)),
 )
 
@@ -610,6 +651,44 @@ def compare_runs(baseline_dir: Path, final_dir: Path, labels: tuple[str, str] = 
             "difference": difference, "note": note}
 
 
+def r1_mini_comparison(root: Path, chain: Chain) -> tuple[dict, str]:
+    """comparison.json of r1-mini: compare_runs (Zero vs final RL: baseline, final, difference, note) plus the
+    general keys (module docstring): flat metrics "zero.X", "r1-mini.X", "difference.X", the verdict
+    (r1_mini_verdict), a table, charts (heldout pass@1 at each run stage's last evaluation; Zero vs R1-mini on
+    the rates) and the headline R1-mini − Zero accuracy."""
+    baseline, final = chain.compare or ("zero", "final-rl")
+    dirs = dict(zip((stage.name for stage in chain.stages), chain.stage_dirs()))
+    comparison = compare_runs(root / "stages" / dirs[baseline], root / "stages" / dirs[final],
+                              labels=(baseline, final))
+    comparison.update(r1_mini_general(comparison, chain))
+    stages = [s.name for s in chain.stages if s.kind == "run"]
+    accuracy = [_eval_values(root / "stages" / dirs[name], "heldout")["accuracy"] for name in stages]
+    if any(value is not None for value in accuracy):
+        comparison["charts"].insert(0, {"title": "heldout accuracy at each stage", "x_label": "stage",
+                                        "y_label": "pass@1", "series": [{"name": "pass@1", "x": stages, "y": accuracy}]})
+    diff = comparison["difference"]["accuracy"]
+    return comparison, f"r1_mini_minus_zero_accuracy={'nan' if diff is None else f'{diff:.4f}'}"
+
+
+def r1_mini_general(comparison: dict, chain: Chain | None = None) -> dict:
+    """The general keys of an r1-mini comparison from its baseline / final / difference (also what the lab
+    reads from an r1-mini comparison.json stored before they existed)."""
+    chain = chain or R1_MINI
+    sides = {label: comparison.get(key) or {} for label, key in R1_MINI_SIDES}
+    metrics = {f"{label}.{m}": sides[label].get(m) for label, _ in R1_MINI_SIDES for m in R1_MINI_METRICS}
+    rates = ("accuracy", "format_rate", "mixing_rate")
+    return {
+        "finding": chain.finding, "metrics": metrics, "verdict": r1_mini_verdict(metrics),
+        "table": {"columns": ["metric", "Zero", "R1-mini", "R1-mini − Zero"],
+                  "rows": [[m, sides["zero"].get(m), sides["r1-mini"].get(m), sides["difference"].get(m)]
+                           for m in R1_MINI_METRICS]},
+        "charts": [{"title": "Zero vs R1-mini", "x_label": "metric", "y_label": "rate",
+                    "series": [{"name": name, "x": list(rates), "y": [sides[label].get(m) for m in rates]}
+                               for label, name in (("zero", "Zero"), ("r1-mini", "R1-mini"))]}],
+        "headline": {"name": "r1_mini_minus_zero_accuracy", "value": sides["difference"].get("accuracy")},
+    }
+
+
 def _tokenizer_of(run_dir: Path) -> str:
     checkpoint = _latest_checkpoint(run_dir / "checkpoints")
     if checkpoint is not None:
@@ -679,7 +758,7 @@ def long2short_comparison(root: Path, chain: Chain, benchmark: str = "heldout") 
     difference = {key: None if baseline.get(key) is None or final.get(key) is None else final[key] - baseline[key]
                   for key in ("accuracy", "format_rate", "mean_length", "token_efficiency")}
     comparison = {
-        "headline": "token_efficiency", "benchmark": benchmark, "methods": methods, "best": best,
+        "benchmark": benchmark, "methods": methods, "best": best,
         "baseline": {"stage": "long", **{k: v for k, v in baseline.items() if k != "think_budgets"}},
         "final": {"stage": best, **{k: v for k, v in final.items() if k != "think_budgets"}},
         "difference": difference,
@@ -688,5 +767,80 @@ def long2short_comparison(root: Path, chain: Chain, benchmark: str = "heldout") 
                 "penalty RL and the rejection sampling draw the same completions and train on the same number of "
                 "sequences; merging adds no training to the short model it takes.",
     }
+    comparison.update(long2short_general(comparison, chain))
     value = scored.get(best) if best else None
     return comparison, f"long2short_best_token_efficiency={'nan' if value is None else f'{value:.6f}'}"
+
+
+L2S_METRICS = ("accuracy", "mean_length", "token_efficiency")
+L2S_TOLERANCE = 0.05  # "at little accuracy cost": at most 5 points of pass@1 below the long model
+L2S_RULE = ("Reproduced when a shortening method (length-penalty RL, shortest rejection sampling + SFT, merging) "
+            "has higher token efficiency (pass@1 per response token) than the long model at accuracy at most "
+            f"{L2S_TOLERANCE:.2f} below the long model's; a long model that solves nothing, or methods that all "
+            "score the same as it, is inconclusive.")
+
+
+def long2short_verdict(metrics: dict) -> dict:
+    """Kimi k1.5 §2.4's claim on flat metrics ("METHOD.accuracy", "METHOD.token_efficiency" per method of
+    L2S_METHODS; one seed's or the seeds' means), by L2S_RULE."""
+    out = {"outcome": "inconclusive", "reasons": [], "rule": L2S_RULE}
+    long_acc, long_eff = metrics.get("long.accuracy"), metrics.get("long.token_efficiency")
+    if long_acc is None or long_eff is None:
+        return {**out, "reasons": ["the long model has no evaluation"]}
+    if long_acc <= 0:
+        return {**out, "reasons": ["the long model solves none of the held-out problems: nothing to shorten"]}
+    shorter, failed, same = [], [], 0
+    for method in L2S_METHODS:
+        if method == "long":
+            continue
+        acc, eff = metrics.get(f"{method}.accuracy"), metrics.get(f"{method}.token_efficiency")
+        if acc is None or eff is None:
+            failed.append(f"{method}: not evaluated")
+            continue
+        same += acc == long_acc and eff == long_eff
+        if eff <= long_eff:
+            failed.append(f"{method}: token efficiency {eff:.4f} not above the long model's {long_eff:.4f}")
+        elif acc < long_acc - L2S_TOLERANCE:
+            failed.append(f"{method}: accuracy {acc:.2f} is {long_acc - acc:.2f} below the long model's")
+        else:
+            shorter.append(f"{method}: token efficiency {eff:.4f} vs {long_eff:.4f} at accuracy {acc:.2f} "
+                           f"(long {long_acc:.2f})")
+    if shorter:
+        return {**out, "outcome": "reproduced", "reasons": shorter}
+    if same == len(L2S_METHODS) - 1:
+        return {**out, "reasons": ["every method scores exactly as the long model"]}
+    if len(failed) == sum(r.endswith("not evaluated") for r in failed):
+        return {**out, "reasons": failed}
+    return {**out, "outcome": "not reproduced", "reasons": failed}
+
+
+def long2short_general(comparison: dict, chain: Chain | None = None) -> dict:
+    """The general keys of a long2short comparison from its `methods` (also what the lab reads from a
+    long2short comparison.json stored before they existed)."""
+    chain = chain or LONG2SHORT
+    methods = comparison.get("methods") or {}
+    metrics = {f"{method}.{key}": (methods.get(method) or {}).get(key) for method in L2S_METHODS for key in L2S_METRICS}
+    rows = []
+    for method in L2S_METHODS:
+        entry = methods.get(method) or {}
+        compute = entry.get("compute") or {}
+        rows.append([method, entry.get("accuracy"), entry.get("mean_length"), entry.get("token_efficiency"),
+                     compute.get("sampled_completions"), compute.get("trained_sequences")])
+    charts = []
+    for key, title, label in (("accuracy", "accuracy vs think budget", "pass@1"),
+                              ("mean_length", "mean length vs think budget", "response tokens")):
+        series = []
+        for method in L2S_METHODS:
+            budgets = (methods.get(method) or {}).get("think_budgets") or {}
+            xs = sorted(budgets, key=lambda b: int(b) if str(b).isdigit() else 0)
+            if xs:
+                series.append({"name": method, "x": [int(b) for b in xs], "y": [budgets[b].get(key) for b in xs]})
+        if series:
+            charts.append({"title": title, "x_label": "think budget (tokens)", "y_label": label, "series": series})
+    best = comparison.get("best")
+    return {"finding": chain.finding, "metrics": metrics, "verdict": long2short_verdict(metrics),
+            "table": {"columns": ["method", "accuracy", "mean length", "token efficiency", "sampled completions",
+                                  "trained sequences"], "rows": rows},
+            "charts": charts,
+            "headline": {"name": "long2short_best_token_efficiency",
+                         "value": (methods.get(best) or {}).get("token_efficiency") if best else None}}

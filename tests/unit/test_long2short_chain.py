@@ -97,4 +97,4 @@ def test_long2short_quick_runs_every_stage_and_compares_every_method(tmp_path):
     for method in comparison["methods"].values():
         assert method["n"] > 0 and method["token_efficiency"] == pytest.approx(method["accuracy"] / method["mean_length"])
         assert set(method["think_budgets"]) == {"8", "16"}
-    assert comparison["best"] in comparison["methods"] and comparison["headline"] == "token_efficiency"
+    assert comparison["best"] in comparison["methods"] and comparison["headline"]["name"] == "long2short_best_token_efficiency"
