@@ -135,7 +135,7 @@ class GRPOTrainer:
     def step(self, step: int) -> dict[str, float]:
         ctx, config, hp = self.ctx, self.ctx.config, self.hp
         G = hp.group_size
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
 
         # 1–2. prompts and G completions each (on N ranks: each rank its contiguous share of the prompts,
         # sampled with its own seed; rewards and metrics are gathered below)
@@ -216,6 +216,7 @@ class GRPOTrainer:
             "time/reference": t_reference,
             "time/update": t_update,
             "time/step": elapsed,
+            "time/cpu": time.process_time() - cpu_started,
             "throughput/tokens_per_s": sum(len(c.token_ids) for c in completions) / max(elapsed, 1e-9),
         })
         violation = modeling.moe_max_violation(self.model)

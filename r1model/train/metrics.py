@@ -56,6 +56,7 @@ _GRPO = [
     Metric("time/reference", "Seconds spent on reference-model log-probabilities (0 when β = 0).", "s"),
     Metric("time/update", "Seconds spent on old-policy log-probabilities, losses, backward and optimizer steps.", "s"),
     Metric("time/step", "Seconds for the whole step.", "s"),
+    Metric("time/cpu", "CPU seconds of the whole step (process time, every thread; below time/step when the machine is shared).", "s"),
     Metric("throughput/tokens_per_s", "Completion tokens generated per second of the whole step.", "tokens/s"),
     Metric("rollout/logprob_diff", "grpo.rollout_engine = vllm: mean |engine logprob − trainer logprob| over the sampled tokens, the trainer teacher-forced on them (first step and every grpo.logprob_check_interval steps; the run stops past grpo.logprob_max_diff).", "nats"),
     Metric("rollout/logprob_diff_max", "The largest |engine logprob − trainer logprob| of that check.", "nats"),
@@ -70,6 +71,7 @@ _SUPERVISED = [
     Metric("train/lr", "Learning rate.", "lr", "pretrain/sft"),
     Metric("train/tokens_per_s", "Trained tokens (prompt + completion) per second.", "tokens/s", "pretrain/sft"),
     Metric("train/aux_loss", "MoE sequence-wise balance loss (α Σ f_i P_i).", "loss", "pretrain/sft"),
+    Metric("train/cpu_s", "CPU seconds of the step (process time, every thread).", "s", "pretrain/sft"),
     Metric("train/mtp_loss", "Multi-token-prediction loss (when the model has MTP modules).", "nats", "pretrain/sft"),
     # its own name: a run's base stage and its GRPO stage share step numbers, so one name would mix them
     Metric("train/moe/max_violation", "Expert load imbalance in pretraining / SFT (as moe/max_violation).", "ratio",

@@ -119,7 +119,7 @@ def train_supervised(
     interval = checkpoint_interval
     model_has_mtp = bool(getattr(getattr(model, "config", None), "num_nextn_predict_layers", 0))
     for step in range(start + 1, steps + 1):
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         pairs = dist.shard(data.supervised_pairs(step, hp.batch_size, worked, purpose=phase))
         rows = tokenize_pairs(pairs, tokenizer, config.template, hp.max_seq_len, hp.completion_only_loss,
                               config.prompt_format)
@@ -157,6 +157,7 @@ def train_supervised(
             "train/lr": scheduler.get_last_lr()[0],
             "train/tokens_per_s": trained_tokens / max(elapsed, 1e-9),
             "train/aux_loss": sums["aux_loss"],
+            "train/cpu_s": time.process_time() - cpu0,
         }
         if model_has_mtp:
             values["train/mtp_loss"] = sums["mtp_loss"]
