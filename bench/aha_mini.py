@@ -27,14 +27,16 @@ sys.path.insert(0, str(ROOT))
 from r1model.events import read_events  # noqa: E402
 
 
-def _command(seed: int, run_dir: Path, quick: bool, base: Path | None) -> list[str]:
-    """The recipe end to end, or (with a base checkpoint) its GRPO phase only, started from that base."""
+def _command(seed: int, run_dir: Path, quick: bool, base: Path | None, sets: list[str] = ()) -> list[str]:
+    """The recipe end to end, or (with a base checkpoint) its GRPO phase only, started from that base;
+    `sets` are the CLI's --set KEY=VALUE changes to the recipe."""
     if base is None:
         return [sys.executable, "-m", "r1model", "recipe", "run", "aha-mini", "--run-dir", str(run_dir),
-                "--seed", str(seed)] + (["--quick"] if quick else [])
-    from r1model.train.recipes import recipe_config
+                "--seed", str(seed)] + (["--quick"] if quick else []) + [a for item in sets for a in ("--set", item)]
+    from r1model.train.recipes import parse_set, recipe_config
 
-    config = recipe_config("aha-mini", quick=quick, seed=seed).model_dump(mode="json")
+    config = recipe_config("aha-mini", quick=quick, seed=seed,
+                           sets=[parse_set(item) for item in sets]).model_dump(mode="json")
     config["model"] = {"source": str(base.resolve()), "overrides": {}}
     config["base"] = {"steps": 0}
     path = run_dir / "grpo_only_config.json"
@@ -42,7 +44,8 @@ def _command(seed: int, run_dir: Path, quick: bool, base: Path | None) -> list[s
     return [sys.executable, "-m", "r1model", "train", str(path), "--run-dir", str(run_dir)]
 
 
-def run_seeds(seeds: list[int], out: Path, parallel: int, quick: bool, base: Path | None = None) -> dict[int, float]:
+def run_seeds(seeds: list[int], out: Path, parallel: int, quick: bool, base: Path | None = None,
+              sets: list[str] = ()) -> dict[int, float]:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     pending, running, wall = list(seeds), {}, {}
     while pending or running:
@@ -50,7 +53,7 @@ def run_seeds(seeds: list[int], out: Path, parallel: int, quick: bool, base: Pat
             seed = pending.pop(0)
             run_dir = out / f"seed-{seed}"
             run_dir.mkdir(parents=True, exist_ok=True)
-            cmd = _command(seed, run_dir, quick, base)
+            cmd = _command(seed, run_dir, quick, base, sets)
             log = (run_dir / "trainer.log").open("a")
             running[seed] = (subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT), time.time(), log)
         time.sleep(2)
@@ -145,10 +148,12 @@ def main() -> None:
     parser.add_argument("--summarise-only", action="store_true")
     parser.add_argument("--base", type=Path, default=None,
                         help="GRPO phase only, every seed from this base checkpoint (the spread of the RL phase)")
+    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                        help="a change to the recipe, as the CLI's --set (e.g. supervised.worked_fraction=0.4)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     if not args.summarise_only:
-        run_seeds(args.seeds, args.out, args.parallel, args.quick, args.base)
+        run_seeds(args.seeds, args.out, args.parallel, args.quick, args.base, args.sets)
     per_seed = {}
     for seed in args.seeds:
         run_dir = args.out / f"seed-{seed}"

@@ -16,7 +16,8 @@ the runner. Layout of a chain directory:
     DIR/comparison.json            the chain's comparison (r1-mini: Zero vs R1-mini), when it defines one
 
 A stage is a recipe (or a config builder, quick -> config dict) plus where its model and dataset come from:
-`From("zero")` is stage zero's last checkpoint, `From("samples", "rollouts")` its rollouts.jsonl,
+`From("zero")` is stage zero's last checkpoint, `From("base", step=600)` its checkpoints/step-600 (kept by
+the stage: keep_checkpoints), `From("samples", "rollouts")` its rollouts.jsonl,
 `From("cold-start-data", "data")` a data stage's file. A data stage (`make=`) turns an earlier stage's samples
 into an SFT file with r1model.train.filters (no training); a merge stage (`merge=(From(a), From(b))`) averages two
 checkpoints into its checkpoints/step-0 (r1model.train.merge). Chains: r1-mini (R1's pipeline) and long2short
@@ -67,10 +68,18 @@ DATA_ARTIFACT = "data.jsonl"
 @dataclass(frozen=True)
 class From:
     """An input taken from an earlier stage: its `artifact` ("checkpoint": the last complete
-    checkpoints/step-N; "accepted", "rollouts", "events": the run's files; "data": a data stage's file)."""
+    checkpoints/step-N, or with `step` that step's checkpoint — `quick_step` under --quick, default `step`;
+    "accepted", "rollouts", "events": the run's files; "data": a data stage's file)."""
 
     stage: str
     artifact: str = "checkpoint"
+    step: int | None = None
+    quick_step: int | None = None
+
+    def key(self, quick: bool = False) -> str:
+        """The artifact's name among a stage's artifacts: "checkpoint@N" for a checkpoint at a given step."""
+        step = self.quick_step if quick and self.quick_step is not None else self.step
+        return self.artifact if step is None else f"{self.artifact}@{step}"
 
 
 @dataclass(frozen=True)
@@ -327,6 +336,11 @@ def check_chain(chain: Chain) -> None:
         if stage.make is not None and stage.source is None:
             raise ChainError(f"chain {chain.name}: data stage {stage.name} needs a source")
         for name, origin in stage.inputs().items():
+            steps = [origin.step, origin.quick_step]
+            if any(s is not None for s in steps) and (origin.artifact != "checkpoint" or origin.step is None
+                                                      or any(s is not None and s < 0 for s in steps)):
+                raise ChainError(f"chain {chain.name}: stage {stage.name} takes {name} at step {origin.step} "
+                                 f"(quick {origin.quick_step}): a step needs a checkpoint artifact and steps >= 0")
             if origin.stage not in seen:
                 raise ChainError(f"chain {chain.name}: stage {stage.name} takes {name} from {origin.stage!r}, "
                                  "which is not an earlier stage")
@@ -388,7 +402,9 @@ def chain_plan(chain: Chain) -> dict:
             entry["make"] = stage.make
         if stage.merge:
             entry["merge_weight"] = stage.merge_weight
-        entry["inputs"] = {name: {"stage": o.stage, "artifact": o.artifact} for name, o in stage.inputs().items()}
+        entry["inputs"] = {name: {"stage": o.stage, "artifact": o.artifact,
+                                  **({"step": o.step, "quick_step": o.quick_step} if o.step is not None else {})}
+                           for name, o in stage.inputs().items()}
         stages.append(entry)
     return {"chain": chain.name, "description": chain.description, "stages": stages,
             "compare": list(chain.compare) if chain.compare else None, "summarise": chain.summarise is not None}
@@ -396,15 +412,21 @@ def chain_plan(chain: Chain) -> dict:
 
 # ---------------------------------------------------------------------------------------------- running
 
-def _latest_checkpoint(folder: Path) -> Path | None:
-    """The last complete checkpoints/step-N (same rule as checkpoint.list_checkpoints, without torch)."""
+def _checkpoints(folder: Path) -> list[tuple[int, Path]]:
+    """The complete checkpoints/step-N, by step (same rule as checkpoint.list_checkpoints, without torch)."""
     found = []
     if folder.is_dir():
         for child in folder.iterdir():
             match = re.fullmatch(r"step-(\d+)", child.name)
             if match and is_model_folder(child) and (child / "trainer_state.json").is_file():
                 found.append((int(match.group(1)), child))
-    return max(found)[1] if found else None
+    return sorted(found)
+
+
+def _latest_checkpoint(folder: Path) -> Path | None:
+    """The last complete checkpoints/step-N."""
+    found = _checkpoints(folder)
+    return found[-1][1] if found else None
 
 
 def _artifacts(stage: Stage, stage_dir: Path) -> dict[str, str]:
@@ -412,9 +434,10 @@ def _artifacts(stage: Stage, stage_dir: Path) -> dict[str, str]:
         data = stage_dir / DATA_ARTIFACT
         return {"data": str(data)} if data.is_file() else {}
     out = {}
-    checkpoint = _latest_checkpoint(stage_dir / "checkpoints")
-    if checkpoint is not None:
-        out["checkpoint"] = str(checkpoint)
+    found = _checkpoints(stage_dir / "checkpoints")
+    if found:
+        out["checkpoint"] = str(found[-1][1])
+    out.update({f"checkpoint@{step}": str(path) for step, path in found})
     for name, filename in RUN_ARTIFACTS.items():
         if filename and (stage_dir / filename).is_file():
             out[name] = str(stage_dir / filename)
@@ -493,18 +516,19 @@ def run_chain(chain: Chain | str, run_dir: str | os.PathLike, *, quick: bool = F
         inputs = {}
         entry_inputs = {}
         for name, origin in stage.inputs().items():
-            path = produced.get(origin.stage, {}).get(origin.artifact)
+            key = origin.key(quick)
+            path = produced.get(origin.stage, {}).get(key)
             if path is None:  # the earlier stage completed without it: this stage cannot start
-                reason = f"stage {origin.stage} produced no {origin.artifact} for {name}"
+                reason = f"stage {origin.stage} produced no {key} for {name}"
                 return _fail(state, entry, label, reason, stream)
             inputs[name] = path
-            entry_inputs[name] = {"stage": origin.stage, "artifact": origin.artifact, "path": _rel(path, root)}
-            lineage.append({"from": origin.stage, "artifact": origin.artifact, "to": stage.name, "as": name,
+            entry_inputs[name] = {"stage": origin.stage, "artifact": key, "path": _rel(path, root)}
+            lineage.append({"from": origin.stage, "artifact": key, "to": stage.name, "as": name,
                             "path": _rel(path, root)})
         entry["inputs"] = entry_inputs
         state.data["lineage"] = lineage
         artifacts = _artifacts(stage, stage_dir)
-        needed = {o.artifact for later in chain.stages for o in later.inputs().values() if o.stage == stage.name}
+        needed = {o.key(quick) for later in chain.stages for o in later.inputs().values() if o.stage == stage.name}
         fresh_inputs = any(origin.stage in ran for origin in stage.inputs().values())  # rebuilt upstream: stale
         if entry["status"] == "completed" and artifacts and needed <= set(artifacts) and not fresh_inputs:
             print(f"[chain {chain.name}] {label}: completed earlier, reused", file=stream)
