@@ -4,6 +4,7 @@ from django.urls import path
 from lab.api import openapi
 from lab.api import views as api
 from lab.views import auth, chains, dashboard, datasets, models, pages, runs, team, traces
+from lab.views import think_budget
 
 pages_urls = [
     path("", runs.overview, name="overview"),
@@ -17,6 +18,7 @@ pages_urls = [
     path("runs/<int:run_id>/chain/", chains.chain_detail, name="chain"),
     path("chains/new/", chains.chain_new, name="chain_new"),
     path("findings/", chains.findings_page, name="findings"),
+    path("runs/<int:run_id>/think-budget/", think_budget.think_budget_new, name="think_budget_new"),
     path("runs/<int:run_id>/status", dashboard.run_status_fragment, name="run_status"),
     path("runs/<int:run_id>/metrics.json", dashboard.run_metrics, name="run_metrics"),
     path("runs/<int:run_id>/cancel", runs.run_cancel_view, name="run_cancel"),

@@ -1,23 +1,26 @@
 """Reads for the chain page and the Findings page: the database only (the worker stores chain.json's stages and
-comparison.json on the chain run's `result`; lab.services.chains)."""
+comparison.json on the chain run's `result`; lab.services.chains).
+
+A comparison is read in the general shape of r1model.train.chains (finding, metrics, verdict, table, charts,
+headline, note) whatever chain wrote it; one stored before that shape (r1-mini's baseline/final/difference,
+long2short's methods) gets its general keys from the chain's own reader. Everything in it is data: strings are
+cut to length and numbers checked here, and the templates escape them."""
 from __future__ import annotations
 
+import math
 import statistics
 from collections import defaultdict
 
 from lab.models import EvalResult, Run, RunStatus
 from lab.services.chains import CHAIN_KIND, chain_description, is_chain
+from r1model.train.chains import long2short_general, r1_mini_general
+from r1model.train.findings import CHAINS
 
-METRICS = ("accuracy", "format_rate", "mixing_rate", "mean_length")
-LABELS = {"accuracy": "accuracy (pass@1)", "format_rate": "format rate", "mixing_rate": "mixing rate",
-          "mean_length": "mean length"}
-ACCURACY_TOLERANCE = 0.05  # "similar accuracy": R1-mini at most 5 points below Zero
-VERDICT_RULE = (
-    "Reproduced when R1-mini is more readable than Zero — format rate not lower and language-mixing rate not "
-    "higher, and one of them better — at similar or better accuracy (pass@1 at most "
-    f"{ACCURACY_TOLERANCE:.2f} below Zero's); no difference in readability is inconclusive. "
-    "With several seeds the rule is applied to the means."
-)
+OUTCOMES = ("reproduced", "not reproduced", "inconclusive")
+MAX_TEXT = 2000  # a finding, a note, a reason
+MAX_NAME = 200  # a metric, a column, a series, a title
+MAX_ROWS, MAX_COLUMNS, MAX_CHARTS, MAX_SERIES, MAX_POINTS = 200, 20, 8, 20, 2000
+OLD_SHAPES = {"r1-mini": (("baseline", "final", "difference"), r1_mini_general), "long2short": (("methods",), long2short_general)}
 
 
 def chain_stages(run: Run) -> list[dict]:
@@ -35,24 +38,96 @@ def chain_stages(run: Run) -> list[dict]:
             for i, s in enumerate(plan["stages"], 1)]
 
 
-def verdict(comparison: dict | None) -> dict:
-    """{"outcome": reproduced | not reproduced | inconclusive, "reasons": [...]} by VERDICT_RULE."""
-    diff = (comparison or {}).get("difference") or {}
-    if diff.get("accuracy") is None or diff.get("format_rate") is None:
-        return {"outcome": "inconclusive", "reasons": ["accuracy or format rate missing for Zero or R1-mini"]}
-    reasons = []
-    if diff["format_rate"] < 0:
-        reasons.append(f"format rate fell by {-diff['format_rate']:.2f}")
-    if diff.get("mixing_rate") is not None and diff["mixing_rate"] > 0:
-        reasons.append(f"mixing rate rose by {diff['mixing_rate']:.2f}")
-    if diff["accuracy"] < -ACCURACY_TOLERANCE:
-        reasons.append(f"accuracy fell by {-diff['accuracy']:.2f}")
-    if reasons:
-        return {"outcome": "not reproduced", "reasons": reasons}
-    if diff["format_rate"] <= 0 and not (diff.get("mixing_rate") or 0) < 0:
-        return {"outcome": "inconclusive", "reasons": ["R1-mini reads no better than Zero: format and mixing rates equal"]}
-    return {"outcome": "reproduced", "reasons": []}
+# --------------------------------------------------------------------------------------------- one comparison
 
+def _text(value, limit: int = MAX_TEXT) -> str:
+    return value[:limit] if isinstance(value, str) else ""
+
+
+def _number(value) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def _cell(value):
+    number = _number(value)
+    if number is not None:
+        return number
+    return _text(value, MAX_NAME) if isinstance(value, str) else None
+
+
+def _verdict(value) -> dict | None:
+    if not isinstance(value, dict) or value.get("outcome") not in OUTCOMES:
+        return None
+    reasons = value.get("reasons") if isinstance(value.get("reasons"), list) else []
+    return {"outcome": value["outcome"], "reasons": [_text(r) for r in reasons[:20] if isinstance(r, str)],
+            "rule": _text(value.get("rule"))}
+
+
+def apply_verdict(recipe: str, metrics: dict) -> dict | None:
+    """The chain's own verdict (Chain.verdict) on flat metrics; None when the chain has none (or it fails)."""
+    chain = CHAINS.get(recipe)
+    if chain is None or chain.verdict is None or not metrics:
+        return None
+    try:
+        return _verdict(chain.verdict(dict(metrics)))
+    except (TypeError, ValueError, KeyError, ArithmeticError):
+        return None
+
+
+def _charts(value) -> list[dict]:
+    out = []
+    for chart in value[:MAX_CHARTS] if isinstance(value, list) else []:
+        if not isinstance(chart, dict) or not isinstance(chart.get("series"), list):
+            continue
+        series = []
+        for s in chart["series"][:MAX_SERIES]:
+            if not isinstance(s, dict) or not isinstance(s.get("x"), list) or not isinstance(s.get("y"), list):
+                continue
+            series.append({"name": _text(s.get("name"), MAX_NAME), "x": [_cell(x) for x in s["x"][:MAX_POINTS]],
+                           "y": [_number(y) for y in s["y"][:MAX_POINTS]]})
+        if series:
+            out.append({"title": _text(chart.get("title"), MAX_NAME), "x_label": _text(chart.get("x_label"), MAX_NAME),
+                        "y_label": _text(chart.get("y_label"), MAX_NAME), "series": series})
+    return out
+
+
+def read_comparison(recipe: str, comparison) -> dict | None:
+    """A stored comparison in the general shape, checked: {finding, metrics, verdict, table, charts, headline,
+    note}. The verdict is the stored one, else the chain's verdict on the metrics. None when nothing is stored."""
+    if not isinstance(comparison, dict):
+        return None
+    data = dict(comparison)
+    old = OLD_SHAPES.get(recipe)
+    if not isinstance(data.get("metrics"), dict) and old and any(isinstance(data.get(k), dict) for k in old[0]):
+        try:
+            data.update(old[1](data))
+        except (TypeError, ValueError, AttributeError):
+            pass
+    raw = data.get("metrics")
+    metrics = {_text(k, MAX_NAME): _number(v) for k, v in raw.items() if isinstance(k, str)} if isinstance(raw, dict) else {}
+    table = data.get("table") if isinstance(data.get("table"), dict) else {}
+    columns = table.get("columns") if isinstance(table.get("columns"), list) else []
+    columns = [_text(c, MAX_NAME) for c in columns[:MAX_COLUMNS]]
+    rows = table.get("rows") if isinstance(table.get("rows"), list) else []
+    rows = [[_cell(c) for c in row[:MAX_COLUMNS]] for row in rows[:MAX_ROWS] if isinstance(row, list)]
+    headline = data.get("headline") if isinstance(data.get("headline"), dict) else {}
+    chain = CHAINS.get(recipe)
+    return {
+        "finding": _text(data.get("finding")) or (chain.finding if chain else ""),
+        "metrics": metrics,
+        "verdict": _verdict(data.get("verdict")) or apply_verdict(recipe, metrics)
+        or {"outcome": "inconclusive", "reasons": ["no metrics stored for this run"], "rule": ""},
+        "table": {"columns": columns, "rows": rows} if columns or rows else None,
+        "charts": _charts(data.get("charts")),
+        "headline": {"name": _text(headline.get("name"), MAX_NAME), "value": _number(headline.get("value"))}
+        if headline.get("name") else None,
+        "note": _text(data.get("note")),
+    }
+
+
+# --------------------------------------------------------------------------------------------- the Findings page
 
 def _stage_accuracy(chain_ids: list[int]) -> dict[int, dict[str, float]]:
     """chain run id → {stage: pass@1 on heldout at the stage's last evaluation}."""
@@ -65,7 +140,8 @@ def _stage_accuracy(chain_ids: list[int]) -> dict[int, dict[str, float]]:
     return out
 
 
-def _spread(values: list[float]) -> dict | None:
+def spread(values: list) -> dict | None:
+    """{"mean", "sd", "n"} of the numbers among `values` (sd None for one)."""
     values = [v for v in values if v is not None]
     if not values:
         return None
@@ -73,10 +149,28 @@ def _spread(values: list[float]) -> dict | None:
             "n": len(values)}
 
 
+def _seed_label(seed) -> str:
+    return str(seed) if seed is not None else "default"
+
+
+def run_row(run: Run) -> dict:
+    """One chain run as the pages show it: seed, base, commit, date, its comparison read, its stage runs."""
+    result = run.result or {}
+    return {
+        "run": run, "seed": result.get("seed"), "quick": run.quick,
+        "base": ((run.config or {}).get("model") or {}).get("source") or "the chain's own base",
+        "commit": result.get("commit") or "unknown",
+        "measured_at": run.finished_at or _parse_date(result.get("measured_at")),
+        "result": read_comparison(run.recipe, result.get("comparison")),
+        "stages": [{"name": s.get("name"), "run": s.get("run"), "status": s.get("status")} for s in chain_stages(run)],
+    }
+
+
 def findings(team_id: int) -> list[dict]:
-    """Completed chain runs of the team grouped by chain (recipe), each with its comparison, verdict, seed,
-    date and commit, links to its stage runs; per group the seeds' mean and spread and a chart of accuracy per
-    stage (one line per run)."""
+    """Completed chain runs of the team grouped by chain (recipe): per chain its finding, each run (seed, date,
+    commit, stage runs, its comparison and verdict), the charts of every run's comparison overlaid, heldout
+    accuracy per stage, and per setup with 2 or more seeds the mean ± sd of each metric with the chain's verdict
+    on the means."""
     runs = list(Run.objects.filter(team_id=team_id, kind=CHAIN_KIND, status=RunStatus.COMPLETED)
                 .order_by("recipe", "-finished_at").only("id", "name", "recipe", "quick", "config", "result",
                                                           "finished_at"))
@@ -86,24 +180,59 @@ def findings(team_id: int) -> list[dict]:
         groups[run.recipe].append(run)
     out = []
     for recipe, members in groups.items():
-        stage_names = [s["name"] for s in chain_description(recipe)["stages"]] if is_chain(recipe) else []
-        rows = []
-        for run in members:
-            result = run.result or {}
-            comparison = result.get("comparison")
-            rows.append({
-                "run": run, "seed": result.get("seed"), "quick": run.quick,
-                "base": ((run.config or {}).get("model") or {}).get("source") or "the chain's own base",
-                "commit": result.get("commit") or "unknown", "measured_at": run.finished_at or _parse_date(result.get("measured_at")),
-                "comparison": comparison, "metrics": _metric_rows(comparison), "verdict": verdict(comparison),
-                "stages": [{"name": s["name"], "run": s.get("run"), "status": s.get("status")}
-                           for s in chain_stages(run)],
-            })
-        out.append({"recipe": recipe, "description": chain_description(recipe)["description"] if is_chain(recipe) else "",
-                    "rows": rows, "seeds": _seed_groups(rows),
-                    "chart": {"stages": stage_names, "series": [
-                        {"name": f"run {r['run'].id} · seed {r['seed'] if r['seed'] is not None else 'default'}",
-                         "y": [accuracy.get(r["run"].id, {}).get(name) for name in stage_names]} for r in rows]}})
+        chain = CHAINS.get(recipe)
+        stage_names = [s["name"] for s in chain_description(recipe)["stages"]] if chain else []
+        rows = [run_row(run) for run in members]
+        finding = next((r["result"]["finding"] for r in rows if r["result"] and r["result"]["finding"]),
+                       chain.finding if chain else "")
+        rule = next((r["result"]["verdict"]["rule"] for r in rows if r["result"] and r["result"]["verdict"]["rule"]), "")
+        stage_chart = {"title": "heldout accuracy at each stage's last evaluation", "x_label": "stage",
+                       "y_label": "pass@1", "percent": True,
+                       "series": [{"name": _run_label(r), "x": stage_names,
+                                   "y": [accuracy.get(r["run"].id, {}).get(name) for name in stage_names]} for r in rows]}
+        has_stage_values = any(v is not None for s in stage_chart["series"] for v in s["y"])
+        out.append({"recipe": recipe, "description": chain.description if chain else "", "finding": finding,
+                    "rule": rule, "rows": rows, "seeds": _seed_groups(recipe, rows),
+                    "charts": ([stage_chart] if has_stage_values else []) + overlay_charts(rows)})
+    return out
+
+
+def _run_label(row: dict) -> str:
+    return f"run {row['run'].id} · seed {_seed_label(row['seed'])}"
+
+
+def overlay_charts(rows: list[dict]) -> list[dict]:
+    """The runs' comparison charts, one chart per title with every run's series (named by run and seed when
+    there are several runs)."""
+    by_title: dict[str, dict] = {}
+    for row in rows:
+        for chart in (row["result"] or {}).get("charts") or []:
+            merged = by_title.setdefault(chart["title"], {**chart, "series": []})
+            for s in chart["series"]:
+                name = f"{_run_label(row)} · {s['name']}" if len(rows) > 1 else s["name"]
+                merged["series"].append({**s, "name": name})
+    return list(by_title.values())
+
+
+def _seed_groups(recipe: str, rows: list[dict]) -> list[dict]:
+    """Runs of one chain at one scale and base, over seeds: mean ± sd per metric once there are 2 or more, and
+    the chain's verdict on the means."""
+    by_setup: dict[tuple, list[dict]] = defaultdict(list)
+    for row in rows:
+        if row["result"] and row["result"]["metrics"]:
+            by_setup[(row["quick"], row["base"])].append(row)
+    out = []
+    for (quick, base), members in by_setup.items():
+        if len(members) < 2:
+            continue
+        names = list(dict.fromkeys(name for m in members for name in m["result"]["metrics"]))
+        metrics = [{"metric": name, "spread": spread([m["result"]["metrics"].get(name) for m in members])}
+                   for name in names]
+        means = {m["metric"]: m["spread"]["mean"] if m["spread"] else None for m in metrics}
+        out.append({"quick": quick, "base": base, "n": len(members),
+                    "seeds": [_seed_label(m["seed"]) for m in members],
+                    "runs": [m["run"].id for m in members],
+                    "metrics": metrics, "verdict": apply_verdict(recipe, means)})
     return out
 
 
@@ -111,34 +240,3 @@ def _parse_date(text):
     from django.utils.dateparse import parse_datetime
 
     return parse_datetime(text) if isinstance(text, str) else None
-
-
-def _metric_rows(comparison: dict | None) -> list[dict]:
-    if not comparison:
-        return []
-    base, final, diff = comparison.get("baseline") or {}, comparison.get("final") or {}, comparison.get("difference") or {}
-    return [{"metric": LABELS[m], "zero": base.get(m), "final": final.get(m), "difference": diff.get(m)}
-            for m in METRICS]
-
-
-def _seed_groups(rows: list[dict]) -> list[dict]:
-    """Runs of one chain at one scale and base, over seeds: mean ± sd per metric once there are 2 or more."""
-    by_setup: dict[tuple, list[dict]] = defaultdict(list)
-    for row in rows:
-        if row["comparison"]:
-            by_setup[(row["quick"], row["base"])].append(row)
-    out = []
-    for (quick, base), members in by_setup.items():
-        if len(members) < 2:
-            continue
-        metrics, means = [], {}
-        for metric in METRICS:
-            entry = {"metric": LABELS[metric]}
-            for side, key in (("zero", "baseline"), ("final", "final"), ("difference", "difference")):
-                entry[side] = _spread([(m["comparison"].get(key) or {}).get(metric) for m in members])
-            means[metric] = entry["difference"]["mean"] if entry["difference"] else None
-            metrics.append(entry)
-        out.append({"quick": quick, "base": base, "n": len(members),
-                    "seeds": sorted({str(m["seed"]) if m["seed"] is not None else "default" for m in members}),
-                    "metrics": metrics, "verdict": verdict({"difference": means})})
-    return out

@@ -41,6 +41,7 @@ STAGE_STATUS = {"running": RunStatus.RUNNING, "completed": RunStatus.COMPLETED, 
                 "stopped": RunStatus.CANCELLED}
 CHECKPOINT_DIR = re.compile(r"(?:^|/)checkpoints/step-(\d+)$")
 INGEST_PER_POLL = 50_000
+MAX_SEEDS = 10  # chain runs one launch may queue (one per seed)
 
 
 def chain_names() -> list[str]:
@@ -100,6 +101,22 @@ def chain_create(*, team: Team, user, chain: str, name: str = "", quick: bool = 
         raise ValidationError(errors)
     return create_and_dispatch(team=team, project=project, name=name[:200], kind=CHAIN_KIND, recipe=chain,
                                quick=bool(quick), config=config, queue=queue, created_by=user, client_token=client_token)
+
+
+def parse_seeds(text: str) -> list[int | None]:
+    """The form's seeds field: "" → [None] (the recipes' default), "3" → [3], "0,1,2" → three seeds (at most
+    MAX_SEEDS, each a whole number ≥ 0, none twice); ValidationError on `seed` otherwise."""
+    parts = [p.strip() for p in (text or "").split(",")]
+    if parts == [""]:
+        return [None]
+    if any(not re.fullmatch(r"[0-9]{1,9}", p) for p in parts):
+        raise ValidationError({"seed": [f"seeds: whole numbers 0 or more, separated by commas (e.g. 0,1,2); got {text!r}"[:300]]})
+    seeds = [int(p) for p in parts]
+    if len(set(seeds)) != len(seeds):
+        raise ValidationError({"seed": ["seeds: each seed once"]})
+    if len(seeds) > MAX_SEEDS:
+        raise ValidationError({"seed": [f"seeds: at most {MAX_SEEDS} at once"]})
+    return seeds
 
 
 def chain_args(run: Run, run_dir: Path) -> list[str]:

@@ -31,3 +31,11 @@ def spread(entry) -> str:
         return "—"
     sd = entry.get("sd")
     return f"{num(entry['mean'])}" + (f" ± {num(sd)}" if sd is not None else "") + f" (n={entry['n']})"
+
+
+@register.filter
+def cell(value) -> str:
+    """A table cell: a number as `num` writes it, text as it is, None as "—"."""
+    if isinstance(value, str):
+        return value
+    return num(value)

@@ -1,34 +1,48 @@
-// Findings page: per chain, heldout accuracy at each stage (x = stage, one line per chain run).
-// The data comes from the page (json_script "findings-charts"); run names are data, never markup.
+// Findings and chain pages: the charts of each finding (comparison.json's `charts`, and heldout accuracy per
+// stage), from the page's json_script "findings-charts". Titles, labels and series names are data, never markup.
+// x values that are text (stages, metrics, methods) are categories: grouped bars when every series has one
+// point per category and one run; lines with markers otherwise (a series with `dash`: a dashed reference line).
 (function () {
   "use strict";
   var COLORS = LabCharts.COLORS;
-
   var plain = LabCharts.plain;
 
-  function draw() {
-    var node = document.getElementById("findings-charts");
-    if (!node || typeof Plotly === "undefined") return;
-    JSON.parse(node.textContent).forEach(function (chart) {
-      var plot = document.getElementById(chart.id);
-      if (!plot) return;
-      var stages = chart.data.stages.map(plain);
-      var traces = chart.data.series.map(function (s, i) {
-        return {
-          x: stages, y: s.y, name: plain(s.name), mode: "lines+markers", type: "scatter", connectgaps: true,
-          line: { color: COLORS[i % COLORS.length], width: 2 }, marker: { size: 7 },
-          hovertemplate: "%{x}: %{y:.1%}<extra>" + plain(s.name) + "</extra>",
-        };
-      });
-      Plotly.newPlot(plot, traces, {
-        margin: { l: 56, r: 8, t: 8, b: 70 }, height: 300, showlegend: true,
-        legend: { orientation: "h", y: -0.35, font: { size: 11 } },
-        xaxis: { type: "category", tickangle: -30 },
-        yaxis: { title: { text: "heldout pass@1" }, tickformat: ".0%", range: [0, 1] },
-        font: { size: 11 },
-      }, { displaylogo: false, responsive: true });
+  function isNumber(v) { return typeof v === "number" && isFinite(v); }
+
+  function draw(chart) {
+    var plot = document.getElementById(chart.id);
+    if (!plot) return;
+    var categorical = chart.series.some(function (s) { return s.x.some(function (x) { return typeof x === "string"; }); });
+    var bars = categorical && chart.series.length <= 4 && !chart.percent;
+    var traces = chart.series.map(function (s, i) {
+      var trace = {
+        x: s.x.map(function (x) { return typeof x === "string" ? plain(x) : x; }), y: s.y, name: plain(s.name),
+        type: bars ? "bar" : "scatter", marker: { color: COLORS[i % COLORS.length], size: 7 },
+        hovertemplate: "%{x}: %{y:.4~g}<extra>" + plain(s.name) + "</extra>",
+      };
+      if (!bars) {
+        trace.mode = s.dash ? "lines" : "lines+markers";
+        trace.connectgaps = true;
+        trace.line = { color: COLORS[i % COLORS.length], width: 2, dash: s.dash ? "dash" : "solid" };
+      }
+      return trace;
     });
+    var allY = [].concat.apply([], chart.series.map(function (s) { return s.y.filter(isNumber); }));
+    var unit = allY.length && allY.every(function (y) { return y >= 0 && y <= 1; }) && /pass@|accuracy|rate/i.test(chart.y_label + chart.title);
+    Plotly.newPlot(plot, traces, {
+      margin: { l: 60, r: 8, t: 8, b: categorical ? 80 : 48 }, height: 300, showlegend: chart.series.length > 1,
+      legend: { orientation: "h", y: categorical ? -0.45 : -0.25, font: { size: 11 } }, barmode: "group",
+      xaxis: { type: categorical ? "category" : "linear", tickangle: categorical ? -30 : 0,
+               title: { text: plain(chart.x_label || "") } },
+      yaxis: { title: { text: plain(chart.y_label || "") }, tickformat: unit ? ".0%" : "", rangemode: "tozero",
+               range: unit ? [0, 1.02] : undefined },
+      font: { size: 11 },
+    }, { displaylogo: false, responsive: true });
   }
 
-  document.addEventListener("DOMContentLoaded", draw);
+  document.addEventListener("DOMContentLoaded", function () {
+    var node = document.getElementById("findings-charts");
+    if (!node || typeof Plotly === "undefined") return;
+    JSON.parse(node.textContent).forEach(draw);
+  });
 })();

@@ -73,13 +73,14 @@ def test_findings_page_shows_each_run_verdict_seeds_commit_and_stage_links(lab, 
     assert page.status_code == 200
     html = page.content.decode()
     assert 'id="finding-r1-mini"' in html and "2 completed runs" in html
-    assert html.count("Verdict: reproduced") == 2 and "Verdict over 2 seeds: reproduced" in html
+    # stored before the general shape (no `metrics`): read through r1-mini's own reader, verdict included
+    assert html.count("Verdict: reproduced") == 2 and "Verdict on the means of 2 seeds: reproduced" in html
     assert "0.625 ± 0.177 (n=2)" in html  # format rate difference over seeds 1 and 2
     assert "abc123def4567" in html or "abc123def4" in html
     assert f'href="/runs/{zero.id}/"' in html
     charts = json.loads(html.split('id="findings-charts" type="application/json">')[1].split("</script>")[0])
-    assert charts[0]["data"]["stages"][1] == "zero"
-    assert 0.75 in [s["y"][1] for s in charts[0]["data"]["series"]]
+    assert charts[0]["series"][0]["x"][1] == "zero"
+    assert 0.75 in [s["y"][1] for s in charts[0]["series"]]
     assert "Re-run on my model" not in html  # a reviewer cannot start runs
     assert "Findings</a>" in html
 
@@ -90,7 +91,7 @@ def test_verdict_names_what_did_not_reproduce(lab, settings, tmp_path, owner_cli
     _completed_chain(lab, "worse", comparison=worse)
     html = owner_client.get("/findings/").content.decode()
     assert "Verdict: not reproduced</strong> — format rate fell by 0.10; mixing rate rose by 0.20; accuracy fell by 0.25" in html
-    assert 'href="/chains/new/?chain=r1-mini"' in html
+    assert 'href="/chains/new/?chain=r1-mini&amp;focus=base_model"' in html
 
 
 def test_chain_form_starts_a_chain_and_refuses_server_paths_and_reviewers(lab, owner_client, teammate_client):
@@ -108,9 +109,10 @@ def test_chain_form_starts_a_chain_and_refuses_server_paths_and_reviewers(lab, o
     assert "0 of 10 stages completed" in page and "cold-start-data" in page  # the plan, all pending
 
 
-def test_no_difference_in_readability_is_inconclusive_not_reproduced():
-    from lab.selectors.chains import verdict
+def test_an_old_r1_mini_comparison_is_judged_by_the_chain_verdict():
+    from lab.selectors.chains import read_comparison
 
-    same = verdict({"difference": {"accuracy": 0.0, "format_rate": 0.0, "mixing_rate": 0.0, "mean_length": 0}})
-    assert same["outcome"] == "inconclusive" and "no better" in same["reasons"][0]
-    assert verdict({"difference": {"accuracy": 0.0, "format_rate": 0.0, "mixing_rate": -0.2}})["outcome"] == "reproduced"
+    same = read_comparison("r1-mini", {"difference": {"accuracy": 0.0, "format_rate": 0.0, "mixing_rate": 0.0}})
+    assert same["verdict"]["outcome"] == "inconclusive" and "no better" in same["verdict"]["reasons"][0]
+    better = read_comparison("r1-mini", {"difference": {"accuracy": 0.0, "format_rate": 0.0, "mixing_rate": -0.2}})
+    assert better["verdict"]["outcome"] == "reproduced" and better["metrics"]["difference.mixing_rate"] == -0.2
