@@ -20,7 +20,8 @@ A stage is a recipe (or a config builder, quick -> config dict) plus where its m
 the stage: keep_checkpoints), `From("samples", "rollouts")` its rollouts.jsonl,
 `From("cold-start-data", "data")` a data stage's file. A data stage (`make=`) turns an earlier stage's samples
 into an SFT file with r1model.train.filters (no training); a merge stage (`merge=(From(a), From(b))`) averages two
-checkpoints into its checkpoints/step-0 (r1model.train.merge). Chains: r1-mini (R1's pipeline) and long2short
+checkpoints into its checkpoints/step-0 (r1model.train.merge); a model stage (`init=`) writes a model there (a
+fresh transformers causal LM, or a given folder after checks: r1model.train.init_model). Chains: r1-mini (R1's pipeline) and long2short
 (Kimi k1.5 §2.4: length-penalty RL, shortest rejection sampling, merging; comparison.json by token efficiency).
 
 Failure and resume: a stage that fails stops the chain; chain.json names the stage and its one-line reason and
@@ -96,10 +97,13 @@ class Stage:
     source: From | None = None
     merge: tuple[From, From] | None = None  # a merge stage: weight · A + (1 − weight) · B (r1model.train.merge)
     merge_weight: float = 0.5
+    # a model stage: quick -> the spec of a model (r1model.train.init_model: a fresh transformers causal LM, or
+    # `source` a folder, checked) written as its checkpoints/step-0; `STAGE:KEY=V` sets change the spec
+    init: Callable[[bool], dict] | None = None
 
     @property
     def kind(self) -> str:
-        return "data" if self.make else "merge" if self.merge else "run"
+        return "data" if self.make else "merge" if self.merge else "model" if self.init else "run"
 
     def inputs(self) -> dict[str, From]:
         """{input name: where it comes from}: model.source / datasets for a run stage, source for a data one,
@@ -312,7 +316,7 @@ def _data_builders() -> dict[str, Callable[..., dict]]:
     from r1model.train import filters
 
     return {"cold-start": filters.build_cold_start, "sft-data": filters.build_sft_data,
-            "shortest-correct": filters.build_shortest_correct}
+            "shortest-correct": filters.build_shortest_correct, "accepted": filters.build_accepted}
 
 
 def get_chain(name: str) -> Chain:
@@ -329,8 +333,10 @@ def check_chain(chain: Chain) -> None:
     not come before it."""
     seen: list[str] = []
     for stage in chain.stages:
-        if stage.make is None and stage.merge is None and (stage.recipe is None) == (stage.build is None):
-            raise ChainError(f"chain {chain.name}: stage {stage.name} needs exactly one of recipe / build / make / merge")
+        if (stage.make is None and stage.merge is None and stage.init is None
+                and (stage.recipe is None) == (stage.build is None)):
+            raise ChainError(f"chain {chain.name}: stage {stage.name} needs exactly one of recipe / build / make / "
+                             "merge / init")
         if stage.recipe is not None and stage.recipe not in RECIPES:
             raise ChainError(f"chain {chain.name}: stage {stage.name}: unknown recipe {stage.recipe!r}")
         if stage.make is not None and stage.source is None:
@@ -504,6 +510,9 @@ def run_chain(chain: Chain | str, run_dir: str | os.PathLike, *, quick: bool = F
     root = Path(run_dir).resolve()
     root.mkdir(parents=True, exist_ok=True)
     stream = progress_stream if progress_stream is not None else sys.stderr
+    for stage in chain.stages:  # a model stage's spec (a student the chain cannot use) is refused before any work
+        if stage.init is not None:
+            model_spec(chain, stage, quick=quick, seed=seed, sets=sets, check=True)
     state = _State(chain, root, {"quick": quick, "seed": seed, "sets": [[k, v] for k, v in sets]})
     state.data.update(status="running", reason=None)
     state.save()
@@ -549,6 +558,9 @@ def run_chain(chain: Chain | str, run_dir: str | os.PathLike, *, quick: bool = F
                 outcome, reason = "completed", None
             elif stage.kind == "merge":
                 _merge_stage(stage, stage_dir, inputs)
+                outcome, reason = "completed", None
+            elif stage.kind == "model":
+                entry["summary"] = _model_stage(chain, stage, stage_dir, quick, seed, sets)
                 outcome, reason = "completed", None
             else:
                 outcome, reason = _run_stage(chain, stage, stage_dir, quick, seed, sets, inputs, stream,
@@ -613,6 +625,42 @@ def _merge_stage(stage: Stage, stage_dir: Path, inputs: dict[str, str]) -> None:
     merge_checkpoints(inputs["merge.a"], inputs["merge.b"], out, stage.merge_weight)
     (out / "trainer_state.json").write_text(json.dumps({"step": 0, "phase": "merge", "weight": stage.merge_weight,
                                                         "a": inputs["merge.a"], "b": inputs["merge.b"]}) + "\n")
+
+
+def model_spec(chain: Chain, stage: Stage, *, quick: bool = False, seed: int | None = None,
+               sets: Iterable[tuple[str, Any]] = (), check: bool = False) -> dict:
+    """A model stage's spec: its init(quick), the chain's seed (when given), the sets addressed `STAGE:` (sets
+    for every stage are for run configs and do not apply). check: ChainError naming the field when the spec (or
+    the folder it names) cannot be used (r1model.train.init_model.check_spec)."""
+    spec = copy.deepcopy(stage.init(quick))
+    if seed is not None:
+        spec["seed"] = seed
+    for key, value in split_sets(sets, chain).get(stage.name, []):
+        try:
+            set_path(spec, key, value)
+        except ValueError as exc:
+            raise ChainError(f"chain {chain.name} stage {stage.name}: {exc}") from None
+    if check:
+        from r1model.train.init_model import check_spec
+
+        try:
+            spec = check_spec(spec, f"chain {chain.name} stage {stage.name}")
+        except ValueError as exc:
+            raise ChainError(str(exc)) from None
+    return spec
+
+
+def _model_stage(chain, stage, stage_dir, quick, seed, sets) -> dict:
+    """checkpoints/step-0 of a model stage (r1model.train.init_model.create_model), with a trainer_state.json so
+    that it counts as the stage's checkpoint; returns the model's summary."""
+    from r1model.train.init_model import create_model
+
+    spec = model_spec(chain, stage, quick=quick, seed=seed, sets=sets)
+    out = stage_dir / "checkpoints" / "step-0"
+    summary = create_model(spec, out, f"chain {chain.name} stage {stage.name}")
+    (out / "trainer_state.json").write_text(json.dumps({"step": 0, "phase": "model", **summary}) + "\n")
+    (stage_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
 
 
 def _run_stage(chain, stage, stage_dir, quick, seed, sets, inputs, stream, install_signals) -> tuple[str, str | None]:

@@ -203,6 +203,20 @@ def build_sft_data(rollouts: str | Path, out: str | Path, *, ratio: float = REAS
             "filters": reason_counts(samples, **filters)}
 
 
+def build_accepted(rollouts: str | Path, out: str | Path, **filters) -> dict:
+    """Distillation data (R1 §2.4): every kept sample of a teacher (correct, well-formed, unmixed, untruncated,
+    not repetitive), each text once per problem, the teacher's own text only (no gold answers added).
+    ValueError when nothing is kept. Returns a summary."""
+    samples = read_jsonl(rollouts)
+    kept = select_readable(samples, per_problem=len(samples) or 1, **filters)
+    if not kept:
+        raise ValueError(f"no sample of {rollouts} passed the filters: no distillation data")
+    rows = write_jsonl(out, (sft_row(s) for s in kept))
+    return {"rows": rows, "problems": len({str(s.get("prompt_id") or s.get("id")) for s in kept}),
+            "reasoning": sum(is_reasoning(s) for s in kept), "filters": reason_counts(samples, **filters),
+            "mean_length": sum(len(s["completion"]) for s in kept) / rows}
+
+
 # ---------------------------------------------------------------------------------------------- long2short
 
 def sample_length(sample: dict) -> int:
