@@ -23,7 +23,8 @@ def step_time(tmp: Path, ranks: int, steps: int) -> float:
     config = {"kind": "grpo", "model": {"source": "tiny", "overrides": MODEL}, "template": "mini", "seed": 0,
               "datasets": [{"task": "addition", "difficulty": {"digits": 2}, "eval_size": 4}],
               "total_steps": steps, "checkpoint_interval": 0, "evaluation": {"benchmarks": []},
-              "grpo": {"group_size": 8, "prompts_per_step": 8, "max_new_tokens": 24, "beta": 0.0, "learning_rate": 1e-3},
+              "grpo": {"group_size": 8, "prompts_per_step": 8, "beta": 0.0, "learning_rate": 1e-3},
+              "sampling": {"max_new_tokens": 24},
               "distributed": {"backend": "deepspeed", "nproc_per_node": ranks} if ranks > 1 else {}}
     path, run_dir = tmp / f"c{ranks}.json", tmp / f"r{ranks}"
     path.write_text(json.dumps(config))

@@ -114,7 +114,8 @@ def _grpo_config(preset: str, steps: int = 1, **changes) -> dict:
         "datasets": [{"task": "addition", "difficulty": {"digits": 2}, "eval_size": 4}],
         "template": "mini", "seed": 0, "total_steps": steps, "checkpoint_interval": 0,
         "grpo": {"group_size": 8 if preset != "tiny" else 2, "prompts_per_step": 16 if preset != "tiny" else 2,
-                 "max_new_tokens": 128 if preset != "tiny" else 8, "beta": 0.0},
+                 "beta": 0.0},
+        "sampling": {"max_new_tokens": 128 if preset != "tiny" else 8},
         "evaluation": {"interval": 0, "at_start": False, "benchmarks": []},
     }
     data.update(changes)

@@ -53,9 +53,9 @@ def cell_trainer(group_size: int, max_new_tokens: int, prompts: int, beta: float
         "template": "mini", "rewards": [{"name": "accuracy", "weight": 1.0}, {"name": "format", "weight": 0.1}],
         "seed": 0, "threads": 1, "total_steps": total_steps, "checkpoint_interval": 0, "traces_per_step": 0,
         "device": "cpu", "precision": "fp32", "evaluation": {"benchmarks": [], "at_start": False},
-        "grpo": {"group_size": group_size, "prompts_per_step": prompts, "max_new_tokens": max_new_tokens,
-                 "beta": beta, "num_iterations": 1, "minibatches": 1, "temperature": 1.0,
-                 "lr_schedule": "constant", "loss_aggregation": "grpo", "drop_all_equal_groups": False},
+        "grpo": {"group_size": group_size, "prompts_per_step": prompts, "beta": beta, "num_iterations": 1,
+                 "minibatches": 1, "lr_schedule": "constant", "loss_aggregation": "grpo", "drop_all_equal_groups": False},
+        "sampling": {"temperature": 1.0, "max_new_tokens": max_new_tokens},
     }, source="bench time split")
     run_dir.mkdir(parents=True, exist_ok=True)
     device = torch.device("cpu")

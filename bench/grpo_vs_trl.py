@@ -127,9 +127,9 @@ def grpo_run_config(hf_dir: Path, *, group_size: int, prompts: int, max_new_toke
         "evaluation": {"benchmarks": [], "at_start": False},
         "grpo": {"group_size": group_size, "prompts_per_step": prompts, "learning_rate": learning_rate,
                  "lr_schedule": "constant", "warmup_steps": 0, "weight_decay": 0.0, "beta": beta,
-                 "num_iterations": 1, "minibatches": 1, "temperature": 1.0, "top_p": 1.0, "top_k": 0,
-                 "max_new_tokens": max_new_tokens, "loss_aggregation": "grpo", "advantage_scaling": "std",
+                 "num_iterations": 1, "minibatches": 1, "loss_aggregation": "grpo", "advantage_scaling": "std",
                  "epsilon_low": 0.2, "epsilon_high": 0.2, "drop_all_equal_groups": False},
+        "sampling": {"temperature": 1.0, "top_p": 1.0, "top_k": 0, "max_new_tokens": max_new_tokens},
     }, source="bench grpo")
 
 
@@ -207,7 +207,7 @@ def build_trl_trainer(hf_dir: Path, config, steps: int, out: Path, callback):
     from transformers import AutoModelForCausalLM, AutoTokenizer, PrinterCallback
     from trl import GRPOConfig, GRPOTrainer
 
-    hp = config.grpo
+    hp, sp = config.grpo, config.sampling
     data = DataSource(config)
     _, ours_tok = modeling.load_model(hf_dir, torch.device("cpu"))  # our tokenizer of the folder
     problems = [p for step in range(1, steps + 1) for p in data.grpo_problems(step, hp.prompts_per_step)]
@@ -217,17 +217,17 @@ def build_trl_trainer(hf_dir: Path, config, steps: int, out: Path, callback):
     model = AutoModelForCausalLM.from_pretrained(str(hf_dir), dtype=torch.float32)
     model.generation_config.eos_token_id = sorted(stop_ids(ours_tok))  # as our engine
     model.generation_config.pad_token_id = ours_tok.pad_id
-    rewards = TRLRewards(ours_tok, problems, hp.max_new_tokens)
+    rewards = TRLRewards(ours_tok, problems, sp.max_new_tokens)
     args = GRPOConfig(
         output_dir=str(out / "trl_run"), use_cpu=True, use_vllm=False, bf16=False, fp16=False,
         gradient_checkpointing=False, seed=SEED, max_steps=steps, report_to="none", save_strategy="no",
         logging_steps=1, disable_tqdm=True, log_completions=False, shuffle_dataset=False,
         dataloader_num_workers=0,
         per_device_train_batch_size=hp.prompts_per_step * hp.group_size, gradient_accumulation_steps=1,
-        steps_per_generation=1, num_generations=hp.group_size, max_completion_length=hp.max_new_tokens,
+        steps_per_generation=1, num_generations=hp.group_size, max_completion_length=sp.max_new_tokens,
         num_iterations=1, beta=hp.beta, epsilon=hp.epsilon_low, epsilon_high=hp.epsilon_high,
         loss_type="grpo", scale_rewards="group", mask_truncated_completions=False,
-        temperature=hp.temperature, top_p=hp.top_p, top_k=hp.top_k,
+        temperature=sp.temperature, top_p=sp.top_p, top_k=sp.top_k,
         learning_rate=hp.learning_rate, lr_scheduler_type="constant", warmup_steps=0, weight_decay=hp.weight_decay,
         adam_beta1=hp.adam_beta1, adam_beta2=hp.adam_beta2, max_grad_norm=hp.max_grad_norm,
         reward_weights=[rewards.weights["accuracy"], rewards.weights["format"]],

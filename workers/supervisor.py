@@ -41,7 +41,7 @@ from django.utils import timezone
 
 from lab.models import Run, RunStatus, Worker
 from lab.services.chains import CHAIN_KIND, ChainTails, chain_args, chain_sync, git_commit, settle_stage_runs
-from lab.services.datasets import rollout_dataset_create
+from lab.services.datasets import rejection_sampling_dataset_create
 from lab.services.dispatch import dispatch_run, requeue_run
 from lab.services.ingest import EventTail, ingest_events
 from lab.services.references import InputError, redact_paths, resolve_inputs
@@ -366,9 +366,9 @@ class Supervisor:
         return self._end(RunStatus.FAILED, f"{who} exited with code {rc}:\n" + self._log_tail())
 
     def _register_rollouts(self) -> None:
-        """A completed `rollout` run's accepted samples become a team dataset (rejection sampling)."""
+        """A completed rejection-sampling run's accepted samples become a team dataset."""
         try:
-            dataset = self._db_retry(lambda: rollout_dataset_create(Run.objects.get(id=self.run_id)))
+            dataset = self._db_retry(lambda: rejection_sampling_dataset_create(Run.objects.get(id=self.run_id)))
         except Exception:  # the run is complete either way; say why the dataset is missing
             logger.exception("run %s: could not register its rollouts as a dataset", self.run_id)
             return

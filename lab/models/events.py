@@ -60,7 +60,7 @@ class Trace(models.Model):
     truncated = models.BooleanField(default=False)
     has_reflection = models.BooleanField(default=False)  # "wait", "let me check", … (lab.services.traces)
     language_mix = models.FloatField(null=True)  # share of non-target-language words in the think part
-    source = models.CharField(max_length=16, default="train")  # train | eval
+    source = models.CharField(max_length=24, default="train")  # train | eval | rejection_sampling
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["run", "seq"], name="trace_once")]

@@ -23,7 +23,8 @@ class RunStatus(models.TextChoices):
 ACTIVE_STATUSES = (RunStatus.STARTING, RunStatus.RUNNING, RunStatus.CANCELLING)
 
 
-STAGE_NAMES = {"pretrain": "pretraining", "sft": "SFT", "grpo": "GRPO", "rollout": "rollouts", "evaluate": "evaluation"}
+STAGE_NAMES = {"pretrain": "pretraining", "sft": "SFT", "grpo": "GRPO", "rejection_sampling": "rejection sampling",
+               "rollout": "rejection sampling", "evaluate": "evaluation"}
 
 
 class StageProgress:
@@ -96,7 +97,7 @@ class Run(StageProgress, models.Model):
     team = models.ForeignKey("lab.Team", on_delete=models.CASCADE, related_name="runs")
     project = models.ForeignKey("lab.Project", on_delete=models.SET_NULL, null=True, blank=True)
     name = models.CharField(max_length=200)
-    kind = models.CharField(max_length=16, default="grpo")  # RunConfig.kind
+    kind = models.CharField(max_length=24, default="grpo")  # RunConfig.kind
     recipe = models.CharField(max_length=64, blank=True)  # e.g. "aha-mini" when launched from a recipe
     quick = models.BooleanField(default=False)  # recipe --quick
     config = models.JSONField(default=dict)  # the validated RunConfig as JSON

@@ -270,9 +270,9 @@ def dataset_create(*, team: Team, user, staged: StagedDataset, project: Project 
 
 
 def stage_accepted_rollouts(*, name: str, run_dir: Path, run_id: int) -> StagedDataset:
-    """Rejection sampling: stage the samples a rollout run accepted.
+    """Rejection sampling: stage the samples a rejection-sampling run accepted.
 
-    The trainer decides what is accepted (r1model/train/rollout_job.py: the checker said correct, each text
+    The trainer decides what is accepted (r1model/train/rejection_sampling.py: the checker said correct, each text
     once per problem) and writes those rows to <run_dir>/accepted.jsonl; every sample is in rollouts.jsonl.
     Each row keeps the problem and its gold answer (a problem set) and the accepted `prompt`/`completion`
     pair (SFT data, R1's ~600k reasoning samples in miniature). ValidationError when nothing was accepted.
@@ -292,7 +292,7 @@ def stage_accepted_rollouts(*, name: str, run_dir: Path, run_id: int) -> StagedD
                 except (json.JSONDecodeError, KeyError, TypeError):
                     raise ValidationError(f"{accepted_path}: line {line_no} is not an accepted-sample row") from None
     if not accepted:
-        raise ValidationError(f"rollout run {run_id}: none of {sampled} samples was accepted; no dataset made")
+        raise ValidationError(f"rejection-sampling run {run_id}: none of {sampled} samples was accepted; no dataset made")
     token = secrets.token_hex(12)
     path = _staging_dir() / f"{token}.jsonl"
     content_hash, count = _write_jsonl(accepted, path)
@@ -303,14 +303,14 @@ def stage_accepted_rollouts(*, name: str, run_dir: Path, run_id: int) -> StagedD
                          generator={"run": run_id, "sampled": sampled, "accepted": count})
 
 
-def rollout_dataset_create(run) -> Dataset | None:
-    """After a `rollout` run completes: its accepted samples become the next version of a team dataset.
+def rejection_sampling_dataset_create(run) -> Dataset | None:
+    """After a rejection-sampling run completes: its accepted samples become the next version of a team dataset.
 
     Idempotent (saving the same content returns the existing version); None when the run is not a
-    rollout run, wrote no rollouts, accepted nothing, or its creator can no longer write datasets.
+    rejection-sampling run, wrote no samples, accepted nothing, or its creator can no longer write datasets.
     """
     path = Path(run.run_dir) / "rollouts.jsonl" if run.run_dir else None
-    if run.kind != "rollout" or path is None or not path.exists() or run.created_by is None:
+    if run.kind != "rejection_sampling" or path is None or not path.exists() or run.created_by is None:
         return None
     try:
         staged = stage_accepted_rollouts(name=f"rollouts-run-{run.id}", run_dir=path.parent, run_id=run.id)

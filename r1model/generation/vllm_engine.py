@@ -1,9 +1,9 @@
-"""vLLM as the rollout engine (grpo.rollout_engine = vllm), behind GenerationEngine's interface.
+"""vLLM as the generation engine (sampling.engine = vllm), behind GenerationEngine's interface.
 
 Two modes:
 
 * server (``VLLMServerEngine``): ``python -m vllm.entrypoints.openai.api_server`` in its own process, from
-  the Python that has vLLM (``grpo.vllm_python`` / env ``R1LAB_VLLM_PYTHON``: vLLM pins its own torch and
+  the Python that has vLLM (``sampling.vllm_python`` / env ``R1LAB_VLLM_PYTHON``: vLLM pins its own torch and
   transformers, so it usually lives in another virtualenv). It serves a checkpoint the engine writes
   (``<workdir>/weights``); prompts go in and completions come back as token ids through the completions
   API (``return_token_ids``), with the sampled tokens' logprobs (``logprobs: 0``), stops on EOS, the
@@ -332,8 +332,8 @@ class VLLMColocatedEngine(_VersionedEngine):
         try:
             import vllm
         except ImportError as e:
-            raise ImportError("grpo.vllm_mode colocate needs vllm importable in the trainer's Python (same torch "
-                              "and transformers); use vllm_mode server with grpo.vllm_python otherwise") from e
+            raise ImportError("sampling.vllm_mode colocate needs vllm importable in the trainer's Python (same torch "
+                              "and transformers); use vllm_mode server with sampling.vllm_python otherwise") from e
         self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="r1lab-vllm-"))
         folder = self.workdir / "weights"
         folder.mkdir(parents=True, exist_ok=True)
@@ -405,9 +405,9 @@ class VLLMColocatedEngine(_VersionedEngine):
 def make_vllm_engine(model, tokenizer, *, mode: str = "server", python: str = "", workdir=None, seed: int = 0,
                      dtype: str | None = None) -> _VersionedEngine:
     if mode not in ("server", "colocate"):
-        raise ValueError(f"grpo.vllm_mode must be server or colocate, got {mode!r}")
+        raise ValueError(f"sampling.vllm_mode must be server or colocate, got {mode!r}")
     if not hasattr(model, "hf"):
-        raise ValueError("grpo.rollout_engine vllm: needs a transformers model (model.source a HF folder or hub "
+        raise ValueError("sampling.engine vllm: needs a transformers model (model.source a HF folder or hub "
                          "id); the built-in DeepSeekV3 presets sample with builtin or speculative")
     dtype = dtype or str(next(model.parameters()).dtype).removeprefix("torch.")
     if mode == "colocate":

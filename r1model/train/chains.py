@@ -281,11 +281,11 @@ LONG2SHORT = Chain(
         Stage("long", "the long model: aha-mini GRPO (accuracy + format), the length grows", recipe="aha-mini",
               model=From("base")),
         Stage("length-rl", "(a) long2short RL: + the length penalty, max_new_tokens halved", recipe="aha-mini",
-              model=From("long"), sets=(_L2S_LENGTH_REWARDS, ("grpo.max_new_tokens", 32)) + _NO_EVAL + _l2s_scale(False),
-              quick_sets=(("grpo.max_new_tokens", 24),) + _l2s_scale(True)),
+              model=From("long"), sets=(_L2S_LENGTH_REWARDS, ("sampling.max_new_tokens", 32)) + _NO_EVAL + _l2s_scale(False),
+              quick_sets=(("sampling.max_new_tokens", 24),) + _l2s_scale(True)),
         Stage("long-samples", "(b) sample the long model n = 8 times per problem", recipe="rejection-sampling",
-              model=From("long"), sets=(("grpo.max_new_tokens", 64),) + _l2s_scale(False),
-              quick_sets=(("grpo.max_new_tokens", 48),) + _l2s_scale(True)),
+              model=From("long"), sets=(("sampling.max_new_tokens", 64),) + _l2s_scale(False),
+              quick_sets=(("sampling.max_new_tokens", 48),) + _l2s_scale(True)),
         Stage("shortest-data", "(b) the shortest correct sample of each problem", make="shortest-correct",
               source=From("long-samples", "rollouts")),
         Stage("short-sft", "(b) SFT of the long model on its shortest correct samples", recipe="cold-start-sft",
@@ -781,7 +781,7 @@ def _stage_compute(stage_dir: Path) -> dict:
     config = json.loads(path.read_text())
     steps, kind = config.get("total_steps", 0), config.get("kind")
     grpo, supervised = config.get("grpo", {}), config.get("supervised", {})
-    sampled = steps * grpo.get("prompts_per_step", 0) * grpo.get("group_size", 0) if kind in ("grpo", "rollout") else 0
+    sampled = steps * grpo.get("prompts_per_step", 0) * grpo.get("group_size", 0) if kind in ("grpo", "rejection_sampling", "rollout") else 0
     trained = sampled if kind == "grpo" else steps * supervised.get("batch_size", 0) if kind == "sft" else 0
     return {"sampled_completions": sampled, "trained_sequences": trained}
 

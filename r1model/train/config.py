@@ -15,11 +15,11 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from r1model.rewards import REWARDS  # standard library only, like this module
 
-KINDS = ("pretrain", "sft", "grpo", "rollout", "evaluate")
+KINDS = ("pretrain", "sft", "grpo", "rejection_sampling", "evaluate")
 # Reward functions the rewards package provides (its REWARDS registry, the one list); weights of 0 switch one off.
 KNOWN_REWARDS = tuple(REWARDS)
 
@@ -147,6 +147,36 @@ class GRPOConfig(_Strict):
     min_lr_ratio: float = Field(0.1, ge=0, le=1, description="Final learning rate of the cosine schedule, as a share of the peak.")
     weight_decay: float = Field(0.0, ge=0, description="AdamW decoupled weight decay.")
     adam_beta1: float = Field(0.9, ge=0, lt=1, description="AdamW β1.")
+class SamplingConfig(_Strict):
+    """How completions are generated: GRPO's rollouts and a rejection-sampling job's samples (temperature,
+    top-p, top-k, length), and which engine generates them (also for evaluation, which has its own
+    temperature and top-p)."""
+
+    temperature: float = Field(1.0, gt=0, description="Sampling temperature. Report (R1-Zero rollouts): 1.0; rejection sampling: 0.6.")
+    top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling (1.0 = off). Report (rejection sampling): 0.95.")
+    top_k: int = Field(0, ge=0, description="Top-k sampling (0 = off).")
+    engine: Literal["builtin", "speculative", "vllm"] = Field(
+        "builtin",
+        description="What generates text (GRPO rollouts, rejection sampling and evaluation): builtin "
+        "(batched decoding with a KV cache), speculative (the model's MTP module drafts one token ahead and the "
+        "model verifies it, V3 report §5.4.3; the same distribution, fewer forwards; needs "
+        "num_nextn_predict_layers ≥ 1) or vllm (a vLLM engine on a transformers model; see vllm_mode).",
+    )
+    vllm_mode: Literal["server", "colocate"] = Field(
+        "server",
+        description="engine vllm: server = a vLLM OpenAI server in its own process (its own Python: "
+        "vllm_python), weights synced by saving a checkpoint and reloading it; colocate = vLLM in the trainer's "
+        "process, weights pushed in one call after each optimizer step, sleep/wake to share GPU memory.",
+    )
+    vllm_python: str = Field(
+        "", description="engine vllm, server mode: the Python with vLLM installed (default: env "
+        "R1LAB_VLLM_PYTHON, else this Python)."
+    )
+    max_new_tokens: int = Field(
+        256, ge=1, description="Longest completion; longer ones are cut and flagged truncated. Report: 32,768 (65,536 after step 8.2k)."
+    )
+
+
     adam_beta2: float = Field(0.99, ge=0, lt=1, description="AdamW β2.")
     max_grad_norm: float = Field(1.0, gt=0, description="Gradient clipping by global norm.")
     beta: float = Field(
@@ -172,40 +202,17 @@ class GRPOConfig(_Strict):
         "a minibatch too big for memory runs as micro-batches of at most this many, each with its prompts' "
         "forward and its own backward, before the minibatch's one optimizer step. The same update."
     )
-    temperature: float = Field(1.0, gt=0, description="Sampling temperature of the rollouts. Report: 1.0.")
-    top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling of the rollouts (1.0 = off).")
-    top_k: int = Field(0, ge=0, description="Top-k sampling of the rollouts (0 = off).")
-    rollout_engine: Literal["builtin", "speculative", "vllm"] = Field(
-        "builtin",
-        description="How rollouts are sampled (GRPO, rollout / rejection-sampling jobs and evaluation): builtin "
-        "(batched decoding with a KV cache), speculative (the model's MTP module drafts one token ahead and the "
-        "model verifies it, V3 report §5.4.3; the same distribution, fewer forwards; needs "
-        "num_nextn_predict_layers ≥ 1) or vllm (a vLLM engine on a transformers model; see vllm_mode).",
-    )
-    vllm_mode: Literal["server", "colocate"] = Field(
-        "server",
-        description="rollout_engine vllm: server = a vLLM OpenAI server in its own process (its own Python: "
-        "vllm_python), weights synced by saving a checkpoint and reloading it; colocate = vLLM in the trainer's "
-        "process, weights pushed in one call after each optimizer step, sleep/wake to share GPU memory.",
-    )
-    vllm_python: str = Field(
-        "", description="rollout_engine vllm, server mode: the Python with vLLM installed (default: env "
-        "R1LAB_VLLM_PYTHON, else this Python)."
-    )
     logprob_check_interval: int = Field(
-        10, ge=0, description="rollout_engine vllm: compare the engine's per-token logprobs with the trainer's "
+        10, ge=0, description="sampling.engine vllm: compare the engine's per-token logprobs with the trainer's "
         "on the same tokens at the first step and every K steps (rollout/logprob_diff; 0 = first step only)."
     )
     logprob_max_diff: float = Field(
-        0.1, ge=0, description="rollout_engine vllm: stop the run when the mean |Δ logprob| of the check "
+        0.1, ge=0, description="sampling.engine vllm: stop the run when the mean |Δ logprob| of the check "
         "exceeds this (0 = report only)."
     )
     tis_cap: float = Field(
         0.0, ge=0, description="Truncated importance sampling: weight each token's policy loss by "
         "min(π_train/π_engine, C) with C = tis_cap, correcting the rollout engine's numerics (0 = off)."
-    )
-    max_new_tokens: int = Field(
-        256, ge=1, description="Longest completion; longer ones are cut and flagged truncated. Report: 32,768 (65,536 after step 8.2k)."
     )
     ref_refresh_interval: int = Field(
         0, ge=0, description="Copy the policy into the reference model every N steps (0 = never). Report: every 400 steps."
@@ -214,7 +221,7 @@ class GRPOConfig(_Strict):
         "grpo",
         description="How token losses become one number: grpo = mean over sequences of each sequence's token "
         "mean (the report's formula); dapo = mean over all tokens of the batch; dr_grpo = sum over tokens / "
-        "(sequences × max_new_tokens) (Dr. GRPO's constant normaliser; it also sets advantage_scaling to none "
+        "(sequences × sampling.max_new_tokens) (Dr. GRPO's constant normaliser; it also sets advantage_scaling to none "
         "unless that is given).",
     )
     advantage_scaling: Literal["std", "none"] = Field(
@@ -278,7 +285,7 @@ class EvalConfig(_Strict):
         0.6, ge=0, description="Sampling temperature (0 = greedy). Report: 0.6 with top-p 0.95; greedy avoided (repetition)."
     )
     top_p: float = Field(0.95, gt=0, le=1, description="Nucleus sampling at evaluation. Report: 0.95.")
-    max_new_tokens: int | None = Field(None, ge=1, description="Longest answer at evaluation; null = grpo.max_new_tokens.")
+    max_new_tokens: int | None = Field(None, ge=1, description="Longest answer at evaluation; null = sampling.max_new_tokens.")
     think_budgets: list[int] = Field(
         [],
         description="Also evaluate each benchmark with the think cut at B tokens, `</think><answer>` forced and the "
@@ -346,10 +353,13 @@ class DistributedConfig(_Strict):
 class RunConfig(_Strict):
     """Everything one job needs; written to <run_dir>/config.json as validated."""
 
-    kind: Literal["pretrain", "sft", "grpo", "rollout", "evaluate"] = Field(
+    _notes: list[dict] = PrivateAttr(default_factory=list)  # upgrade_config's notes (config_warnings shows them)
+
+    kind: Literal["pretrain", "sft", "grpo", "rejection_sampling", "evaluate"] = Field(
         "grpo",
         description="pretrain: train a base on task corpora; sft: supervised fine-tuning on worked solutions; "
-        "grpo: R1-Zero reinforcement learning; rollout: sample completions and score them; evaluate: benchmarks only.",
+        "grpo: R1-Zero reinforcement learning; rejection_sampling: sample completions, score them, keep the "
+        "accepted ones (R1 §2.3.3); evaluate: benchmarks only.",
     )
     name: str = Field("", description="A free label for the run (shown in dashboards).")
     model: ModelSpec = Field(ModelSpec(), description="Model to start from: preset or checkpoint folder, with overrides.")
@@ -384,8 +394,12 @@ class RunConfig(_Strict):
     deterministic: bool = Field(
         False, description="Deterministic algorithms only, so a resumed run reproduces an uninterrupted one exactly."
     )
-    precision: Literal["fp32", "bf16", "fp16"] = Field(
-        "fp32", description="Compute precision of forward/backward (master weights stay fp32). CPU: fp32."
+    precision: Literal["fp32", "bf16", "fp16", "fp8"] = Field(
+        "fp32",
+        description="What the run computes in (master weights stay fp32): fp32; bf16 or fp16 = autocast of "
+        "forward and backward; fp8 = the built-in model's Linear GEMMs in FP8 E4M3 with 1×128 / 128×128 block "
+        "scales (DeepSeek-V3 §3.3), the rest fp32 — built-in models only. The built-in model's own GEMM "
+        "precision follows this field (a preset's or checkpoint's is not used).",
     )
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto = cuda when available, else cpu.")
     threads: int = Field(1, ge=1, description="torch CPU threads (torch.set_num_threads).")
@@ -397,7 +411,10 @@ class RunConfig(_Strict):
         1, ge=0, description="Whole groups (all G completions of one prompt) written as trace events per step."
     )
     supervised: SupervisedConfig = Field(SupervisedConfig(), description="Pretrain / SFT hyper-parameters.")
-    grpo: GRPOConfig = Field(GRPOConfig(), description="GRPO hyper-parameters (also the sampling settings of rollout jobs).")
+    sampling: SamplingConfig = Field(
+        SamplingConfig(), description="How completions are generated (GRPO rollouts, rejection sampling) and by which engine."
+    )
+    grpo: GRPOConfig = Field(GRPOConfig(), description="GRPO hyper-parameters (G, prompts per step, the loss, the update).")
     evaluation: EvalConfig = Field(EvalConfig(), description="Held-out evaluation settings.")
     distributed: DistributedConfig = Field(
         DistributedConfig(), description="Data-parallel training on several ranks (DeepSpeed, ZeRO 0–3)."
@@ -406,10 +423,10 @@ class RunConfig(_Strict):
     @model_validator(mode="before")
     @classmethod
     def _model_shorthand(cls, data):
-        # "model": "tiny" is accepted as {"source": "tiny"}.
+        # "model": "tiny" is accepted as {"source": "tiny"}; older spellings load (upgrade_config).
         if isinstance(data, dict) and isinstance(data.get("model"), str):
             data = {**data, "model": {"source": data["model"]}}
-        return data
+        return upgrade_config(data)[0] if isinstance(data, dict) else data
 
     @field_validator("template")
     @classmethod
@@ -435,10 +452,6 @@ class RunConfig(_Strict):
         if self.kind == "grpo" and self.grpo.prompts_per_step % dist.nproc_per_node:
             raise ValueError(f"distributed.nproc_per_node ({dist.nproc_per_node}) must divide grpo.prompts_per_step "
                              f"({self.grpo.prompts_per_step}): each rank samples an equal share of the prompts")
-        if self.kind == "grpo" and dist.zero_stage == 3:
-            raise ValueError("distributed.zero_stage 3 is not available for grpo: its update runs every layer twice in "
-                             "one backward (the shared prompt prefix, then the packed completions) and ZeRO-3 reduces "
-                             "a parameter once per backward; use zero_stage 0–2 (3 works for pretrain and sft)")
         parts = dist.nproc_per_node * dist.gradient_accumulation_steps
         if self.kind in ("pretrain", "sft") or self.base.steps:
             if self.supervised.batch_size % parts:
@@ -479,19 +492,59 @@ def validate_run_config(data: Any, source: str = "") -> RunConfig:
     if not isinstance(data, dict):
         raise ConfigError([{"field": "config", "loc": (), "msg": f"must be a JSON object, not {type(data).__name__}"}], source)
     try:
-        return RunConfig.model_validate(data)
+        config = RunConfig.model_validate(data)
+        config._notes = upgrade_config(data)[1]
+        return config
     except ValidationError as exc:
         errors = []
         for item in exc.errors(include_url=False):
             msg = item["msg"].removeprefix("Value error, ")
             errors.append({"field": _field_path(item["loc"]), "loc": tuple(item["loc"]), "msg": msg})
+# Older spellings of a run config that still load: (where it was, where it is now).
+_MOVED_TO_SAMPLING = {"temperature": "temperature", "top_p": "top_p", "top_k": "top_k", "max_new_tokens": "max_new_tokens",
+                      "rollout_engine": "engine", "vllm_mode": "vllm_mode", "vllm_python": "vllm_python"}
+_OLD_KINDS = {"rollout": "rejection_sampling"}
+
+
+def upgrade_config(data: dict) -> tuple[dict, list[dict]]:
+    """(config dict in today's spelling, notes [{"field", "msg"}] naming each old spelling found). Loads:
+    kind 'rollout' (now rejection_sampling); grpo.temperature / top_p / top_k / max_new_tokens / rollout_engine /
+    vllm_mode / vllm_python (now the `sampling` section; rollout_engine is sampling.engine); model.overrides
+    precision (now the run's `precision`: 'fp8' → fp8, others leave the run's precision as given). A key given
+    in both places keeps the new one. The dict given is not changed."""
+    notes: list[dict] = []
+    if data.get("kind") in _OLD_KINDS:
+        data = {**data, "kind": _OLD_KINDS[data["kind"]]}
+        notes.append({"field": "kind", "msg": f"'rollout' is now '{data['kind']}' (the old name still loads)"})
+    grpo = data.get("grpo")
+    if isinstance(grpo, dict) and any(key in grpo for key in _MOVED_TO_SAMPLING):
+        grpo, sampling = dict(grpo), dict(data.get("sampling") or {})
+        for old, new in _MOVED_TO_SAMPLING.items():
+            if old in grpo:
+                value = grpo.pop(old)
+                sampling.setdefault(new, value)
+                notes.append({"field": f"grpo.{old}", "msg": f"moved to sampling.{new} (the old place still loads)"})
+        data = {**data, "grpo": grpo, "sampling": sampling}
+    model = data.get("model")
+    if isinstance(model, dict) and isinstance(model.get("overrides"), dict) and "precision" in model["overrides"]:
+        overrides = dict(model["overrides"])
+        old = overrides.pop("precision")
+        data = {**data, "model": {**model, "overrides": overrides}}
+        if old == "fp8" and data.get("precision", "fp32") == "fp32":
+            data["precision"] = "fp8"
+        notes.append({"field": "model.overrides.precision",
+                      "msg": f"the run's precision field says what a run computes in (was overrides {old!r}; "
+                             f"precision is {data.get('precision', 'fp32')!r})"})
+    return data, notes
+
+
         raise ConfigError(errors, source) from None
 
 
 def config_warnings(config: RunConfig) -> list[dict]:
     """Settings that are valid but probably not what was meant, as [{"field": "grpo.advantage_scaling",
     "msg": ...}] (the shape of ConfigError.errors, without loc); empty when there are none."""
-    warnings = []
+    warnings = list(config._notes)  # old spellings that still load
     grpo = config.grpo
     if config.kind == "grpo" and grpo.loss_aggregation == "dr_grpo" and grpo.advantage_scaling == "std":
         warnings.append({

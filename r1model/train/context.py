@@ -120,7 +120,7 @@ class RunContext:
 
     def autocast(self):
         precision = self.config.precision
-        if precision == "fp32":
+        if precision in ("fp32", "fp8"):  # fp8: the model's own FP8 GEMMs (modeling.gemm_precision), no autocast
             return torch.autocast(self.device.type, enabled=False)
         dtype = torch.bfloat16 if precision == "bf16" else torch.float16
         return torch.autocast(self.device.type, dtype=dtype)

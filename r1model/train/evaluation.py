@@ -63,7 +63,7 @@ def _evaluate(ctx: RunContext, model, tokenizer, engine, benchmark: str, problem
         temperature=ev.temperature,
         top_p=ev.top_p,
         top_k=0,
-        max_new_tokens=ev.max_new_tokens or config.grpo.max_new_tokens,
+        max_new_tokens=ev.max_new_tokens or config.sampling.max_new_tokens,
         seed=step_seed(config.seed, step, f"eval-{seed_name}") % (2**31),
     )
     model.eval()

@@ -48,6 +48,16 @@ def _chunks(rows: list[int], count: int, exact: bool) -> list[list[int]]:
 _ADDITIVE = ("loss", "kl", "clip_ratio/low_mean", "clip_ratio/high_mean", "clip_ratio/region_mean", "entropy")
 
 
+def _one_pass_logits(model, prompts, group: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Logits (B, T, V) of right-padded completions `ids` (B, T), each after row group[b] of the left-padded
+    prompt batch `prompts` ((P, Tp) ids, mask), from one forward of every prompt+completion: position
+    Tp − 1 + j predicts completion token j. What encode_prefix + completion_logits compute, less the sharing."""
+    prompt_ids, prompt_mask = prompts
+    full = torch.cat([prompt_ids[group], ids], dim=1)
+    attention = torch.cat([prompt_mask[group].to(mask.dtype), mask], dim=1)
+    return model(full, attention_mask=attention).logits[:, prompt_ids.shape[1] - 1:-1]
+
+
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     if not ordered:
@@ -64,7 +74,7 @@ class GRPOTrainer:
     def __init__(self, ctx: RunContext, model, tokenizer, data: DataSource, reference=None, evaluate=None,
                  engine=None):
         self.ctx, self.model, self.tokenizer, self.data = ctx, model, tokenizer, data
-        self.hp = ctx.config.grpo
+        self.hp, self.sampling = ctx.config.grpo, ctx.config.sampling
         self.reference = reference if self.hp.beta > 0 else None
         if self.hp.beta > 0 and reference is None:
             raise ValueError("beta > 0 needs a reference model")
@@ -76,13 +86,17 @@ class GRPOTrainer:
             self.hp.lr_schedule, self.hp.min_lr_ratio,
         )
         self.engine = engine if engine is not None else modeling.make_engine(
-            model, tokenizer, self.hp.rollout_engine, options=self.hp, workdir=ctx.run_dir / "vllm", seed=ctx.config.seed)
+            model, tokenizer, self.sampling.engine, options=self.sampling, workdir=ctx.run_dir / "vllm", seed=ctx.config.seed)
         # an engine other than the trainer's own numerics: its logprobs are checked against the trainer's
         self.logprob_check = LogprobCheck(self.hp.logprob_check_interval, self.hp.logprob_max_diff,
-                                          getattr(self.engine, "name", self.hp.rollout_engine)) \
-            if self.hp.rollout_engine == "vllm" else None
+                                          getattr(self.engine, "name", self.sampling.engine)) \
+            if self.sampling.engine == "vllm" else None
         self.dist = ctx.dist
         self.stepper = self.dist.stepper(model, self.optimizer, self.hp.max_grad_norm)
+        # ZeRO-3 gathers a layer's parameters once per use and reduces their gradients once per backward: the
+        # shared-prefix update runs each layer twice in one backward (prompts, then completions), so under
+        # ZeRO-3 each prompt+completion runs in one forward instead (_one_pass_logits; the same numbers)
+        self.shared_prefix = not (self.dist.enabled and self.dist.settings.zero_stage == 3)
         self.start_step = 0
         self.pad = modeling.pad_id(tokenizer)
 
@@ -149,8 +163,8 @@ class GRPOTrainer:
         rows_prompt = [ids for ids in prompt_ids for _ in range(G)]
         purpose = "sample" if dist.world == 1 else f"sample/rank{dist.rank}"
         params = modeling.sampling_params(
-            self.tokenizer, temperature=hp.temperature, top_p=hp.top_p, top_k=hp.top_k,
-            max_new_tokens=hp.max_new_tokens, seed=step_seed(config.seed, step, purpose) % (2**31),
+            self.tokenizer, temperature=self.sampling.temperature, top_p=self.sampling.top_p, top_k=self.sampling.top_k,
+            max_new_tokens=self.sampling.max_new_tokens, seed=step_seed(config.seed, step, purpose) % (2**31),
         )
         self.model.eval()
         with torch.no_grad(), ctx.autocast(), dist.gathered(self.model):
@@ -234,7 +248,7 @@ class GRPOTrainer:
         def trainer_logprobs(prompts, tokens):
             self.model.eval()
             with torch.no_grad(), self.ctx.autocast():
-                return modeling.completion_logprobs(self.model, prompts, tokens, self.pad, self.hp.temperature)[0]
+                return modeling.completion_logprobs(self.model, prompts, tokens, self.pad, self.sampling.temperature)[0]
 
         try:
             return self.logprob_check(step, completions, trainer_logprobs)
@@ -279,11 +293,14 @@ class GRPOTrainer:
         return prompts, micros
 
     def _logprobs(self, model, prefix, group, ids, mask):
-        with self.ctx.autocast():
-            logits = model.completion_logits(prefix, group, ids, mask)  # (B, T, V): logits[:, j] predicts ids[:, j]
-        return token_logprobs(logits, ids, self.hp.temperature)
+        with self.ctx.autocast():  # (B, T, V): logits[:, j] predicts ids[:, j]
+            logits = (model.completion_logits(prefix, group, ids, mask) if self.shared_prefix
+                      else _one_pass_logits(model, prefix, group, ids, mask))
+        return token_logprobs(logits, ids, self.sampling.temperature)
 
     def _encode(self, model, prompts):
+        if not self.shared_prefix:  # the prompts run with their completions (_one_pass_logits)
+            return prompts
         with self.ctx.autocast():
             return model.encode_prefix(*prompts)
 
@@ -372,7 +389,7 @@ class GRPOTrainer:
                     loss, stat = policy_loss(
                         logp, old, all_advantages[micro].to(ctx.device), mask,
                         epsilon_low=hp.epsilon_low, epsilon_high=hp.epsilon_high, beta=hp.beta, ref_logp=ref,
-                        aggregation=hp.loss_aggregation, max_new_tokens=hp.max_new_tokens, is_weight=is_weight,
+                        aggregation=hp.loss_aggregation, max_new_tokens=self.sampling.max_new_tokens, is_weight=is_weight,
                     )
                     if not torch.isfinite(loss):
                         raise TrainingFailed(f"GRPO loss is {loss.item()} at step {step}")

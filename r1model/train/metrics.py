@@ -58,11 +58,11 @@ _GRPO = [
     Metric("time/step", "Seconds for the whole step.", "s"),
     Metric("time/cpu", "CPU seconds of the whole step (process time, every thread; below time/step when the machine is shared).", "s"),
     Metric("throughput/tokens_per_s", "Completion tokens generated per second of the whole step.", "tokens/s"),
-    Metric("rollout/logprob_diff", "grpo.rollout_engine = vllm: mean |engine logprob − trainer logprob| over the sampled tokens, the trainer teacher-forced on them (first step and every grpo.logprob_check_interval steps; the run stops past grpo.logprob_max_diff).", "nats"),
+    Metric("rollout/logprob_diff", "sampling.engine = vllm: mean |engine logprob − trainer logprob| over the sampled tokens, the trainer teacher-forced on them (first step and every grpo.logprob_check_interval steps; the run stops past grpo.logprob_max_diff).", "nats"),
     Metric("rollout/logprob_diff_max", "The largest |engine logprob − trainer logprob| of that check.", "nats"),
     Metric("rollout/tis_weight_mean", "Truncated importance sampling (grpo.tis_cap > 0): mean token weight min(π_train/π_engine, C).", "ratio"),
     Metric("rollout/tis_capped", "Truncated importance sampling: share of tokens whose weight hit the cap C.", "fraction"),
-    Metric("rollout/draft_acceptance", "Speculative rollouts (grpo.rollout_engine = speculative): share of the MTP module's drafts the model kept (V3 report: 85–90 %).", "fraction"),
+    Metric("rollout/draft_acceptance", "Speculative rollouts (sampling.engine = speculative): share of the MTP module's drafts the model kept (V3 report: 85–90 %).", "fraction"),
 ]
 
 _SUPERVISED = [
@@ -82,14 +82,14 @@ _EVAL_UNITS = {"mean_length": "tokens", "token_efficiency": "per token"}
 _EVAL = [Metric(f"eval/<benchmark>/{name}", description, _EVAL_UNITS.get(name, "fraction"), "eval")
          for name, description in EVAL_METRICS.items()] + [Metric("time/eval", "Seconds one evaluation took.", "s", "eval")]
 
-_ROLLOUT = [
-    Metric("rollout/accepted", "Samples kept for rejection sampling this step (checker: correct; each text once per problem).", "samples", "rollout"),
-    Metric("rollout/acceptance_rate", "Share of the step's samples kept (rollout/accepted ÷ samples).", "fraction", "rollout"),
-    Metric("rollout/accepted_total", "Samples kept so far in the run (rows of accepted.jsonl).", "samples", "rollout"),
+_REJECTION = [
+    Metric("rejection/accepted", "Samples kept by rejection sampling this step (checker: correct; each text once per problem).", "samples", "rejection_sampling"),
+    Metric("rejection/acceptance_rate", "Share of the step's samples kept (rejection/accepted ÷ samples).", "fraction", "rejection_sampling"),
+    Metric("rejection/accepted_total", "Samples kept so far in the run (rows of accepted.jsonl).", "samples", "rejection_sampling"),
 ]
 
 METRICS: dict[str, Metric] = {}
-for _m in _GRPO + _EVAL + _ROLLOUT:
+for _m in _GRPO + _EVAL + _REJECTION:
     METRICS[_m.name] = _m
 SUPERVISED_METRICS: dict[str, Metric] = {m.name: m for m in _SUPERVISED}
 for _m in _SUPERVISED:

@@ -68,33 +68,48 @@ def resolve_source(source: str) -> tuple[str, str | Path]:
     )
 
 
-def build_model(spec: ModelSpec, device: torch.device, seed: int):
-    """(model, tokenizer): a model folder or hub model loaded, or a preset freshly initialised from `seed`."""
+def gemm_precision(precision: str) -> str:
+    """The built-in model's Linear GEMM precision for a run's `precision`: fp8 GEMMs for fp8, else fp32
+    (bf16 / fp16 are the run's autocast, around fp32 Linears)."""
+    return "fp8" if precision == "fp8" else "fp32"
+
+
+def build_model(spec: ModelSpec, device: torch.device, seed: int, precision: str | None = None):
+    """(model, tokenizer): a model folder or hub model loaded, or a preset freshly initialised from `seed`.
+    `precision` (the run's: fp32 | bf16 | fp16 | fp8) sets the built-in model's GEMMs (gemm_precision); None
+    keeps the preset's or folder's own."""
     from r1model.model.deepseek_v3 import DeepSeekV3
 
     kind, where = resolve_source(spec.source)
     if kind == "folder":
-        return load_model(where, device, source=spec.source)
-    config = ModelConfig.preset(spec.source, **spec.overrides)
+        return load_model(where, device, source=spec.source, precision=precision)
+    extra = {} if precision is None else {"precision": gemm_precision(precision)}
+    config = ModelConfig.preset(spec.source, **{**spec.overrides, **extra})
     torch.manual_seed(seed)
     model = DeepSeekV3(config).to(device)
     return model, R1Tokenizer.for_config(config)  # the preset's tokenizer: char-level or byte-level BPE
 
 
-def load_model(folder: str | Path, device: torch.device, source: str | None = None):
+def load_model(folder: str | Path, device: torch.device, source: str | None = None, precision: str | None = None):
     """(model, tokenizer) of a local model folder: model_type deepseek_v3 loads into the built-in DeepSeekV3
     (with R1Tokenizer when the folder's tokenizer is one, else its own tokenizer), any other architecture
-    transformers supports loads with AutoModelForCausalLM. `source` (model.source) names it in errors."""
+    transformers supports loads with AutoModelForCausalLM. `source` (model.source) names it in errors;
+    `precision` as in build_model (fp8 is refused for a transformers model: FP8 GEMMs are the built-in's)."""
     from r1model.model.hf import HFTokenizer, load_causal_lm, read_model_type
 
     folder = Path(folder)
     source = str(folder) if source is None else source
-    if read_model_type(folder, source) != "deepseek_v3":
+    model_type = read_model_type(folder, source)
+    if model_type != "deepseek_v3":
+        if precision == "fp8":
+            raise ValueError(f"precision: fp8 needs the built-in DeepSeek-V3 model (FP8 block-scaled GEMMs); "
+                             f"model.source {source!r} is a {model_type} model — use fp32, bf16 or fp16")
         model = load_causal_lm(folder, source, device)
         return model, HFTokenizer.load(folder, source)
     from r1model.model.deepseek_v3 import DeepSeekV3
 
-    model = DeepSeekV3.from_pretrained(str(folder)).to(device)
+    extra = {} if precision is None else {"precision": gemm_precision(precision)}
+    model = DeepSeekV3.from_pretrained(str(folder), **extra).to(device)
     try:
         tokenizer = R1Tokenizer.load(folder)
     except Exception:  # noqa: BLE001 - not R1's character tokenizer (no tokenizer.json, other tokens)
@@ -188,7 +203,7 @@ def pad_id(tokenizer) -> int:
 
 
 def make_engine(model, tokenizer, kind: str = "builtin", options=None, workdir=None, seed: int = 0):
-    """The rollout engine named by grpo.rollout_engine for `model`; `options` (the GRPOConfig) gives the vllm
+    """The generation engine named by sampling.engine for `model`; `options` (the SamplingConfig) gives the vllm
     engine's vllm_mode and vllm_python, `workdir` where it keeps its checkpoint and server log."""
     from r1model.generation import BuiltinEngine, SpeculativeEngine
 
@@ -199,7 +214,7 @@ def make_engine(model, tokenizer, kind: str = "builtin", options=None, workdir=N
                                 python=getattr(options, "vllm_python", ""), workdir=workdir, seed=seed)
     if kind == "speculative":
         if not len(getattr(model, "mtp", ())):
-            raise ValueError("grpo.rollout_engine: speculative decoding needs a model with an MTP module "
+            raise ValueError("sampling.engine: speculative decoding needs a model with an MTP module "
                              "(model num_nextn_predict_layers ≥ 1)")
         return SpeculativeEngine(model, tokenizer)
     if is_hf_model(model):

@@ -77,7 +77,7 @@ def _quick_scale(config: dict, *, total_steps: int, base: dict | None = None, ba
     """The --quick scale (a smoke test on a CPU in a minute) of a recipe's config, in place, applied to the
     sections the config has: `total_steps`; the in-run base (`base`, its whole section); no intermediate
     checkpoints; supervised batches of `batch_size` with `warmup_steps`; groups of 4 × 4 prompts (GRPO and
-    rollout jobs); generation (grpo and evaluation max_new_tokens) capped at `max_new_tokens` (None: kept);
+    rejection-sampling jobs); generation (sampling and evaluation max_new_tokens) capped at `max_new_tokens` (None: kept);
     the first dataset's eval set of `eval_size` problems (None: kept); no periodic evaluation, 1 sample per
     problem."""
     config["total_steps"] = total_steps
@@ -87,9 +87,9 @@ def _quick_scale(config: dict, *, total_steps: int, base: dict | None = None, ba
         config["checkpoint_interval"] = 0
     if "supervised" in config:
         config["supervised"].update(batch_size=batch_size, warmup_steps=warmup_steps)
-    if config["kind"] in ("grpo", "rollout"):
+    if config["kind"] in ("grpo", "rejection_sampling"):
         config["grpo"].update(group_size=4, prompts_per_step=4)
-    for section in ("grpo", "evaluation"):
+    for section in ("sampling", "evaluation"):
         if max_new_tokens is not None and "max_new_tokens" in config.get(section, {}):
             config[section]["max_new_tokens"] = max_new_tokens
     if eval_size is not None:
@@ -138,10 +138,9 @@ def _aha_mini(quick: bool) -> dict:
             "beta": 0.0,
             "num_iterations": 1,
             "minibatches": 1,
-            "temperature": 1.0,
-            "max_new_tokens": 64,
             "loss_aggregation": "grpo",
         },
+        "sampling": {"temperature": 1.0, "max_new_tokens": 64},
         "evaluation": {
             "interval": 10,
             "at_start": True,
@@ -174,11 +173,10 @@ def _r1_zero(quick: bool) -> dict:
             "beta": 0.001,  # report
             "epsilon_low": 0.2,
             "epsilon_high": 0.2,
-            "temperature": 1.0,  # report
-            "max_new_tokens": 128,  # report 32,768
             "ref_refresh_interval": 400,  # report
             "loss_aggregation": "grpo",
         },
+        "sampling": {"temperature": 1.0, "max_new_tokens": 128},  # report: T 1.0; 32,768 tokens
         "evaluation": {"interval": 20, "at_start": True, "benchmarks": ["heldout"], "samples_per_problem": 4,
                        "temperature": 0.6, "top_p": 0.95},  # report's evaluation sampling
     }
@@ -199,7 +197,7 @@ def _cold_start_sft(quick: bool) -> dict:
         "total_steps": 100,  # 100 × 32 = 3,200 examples: "thousands" of cold-start samples
         "checkpoint_interval": 50,
         "supervised": {**_BASE_SUPERVISED, "batch_size": 32, "learning_rate": 1e-3, "warmup_steps": 10},
-        "grpo": {"max_new_tokens": 128},
+        "sampling": {"max_new_tokens": 128},
         "evaluation": {"interval": 0, "at_start": True, "benchmarks": ["heldout"], "temperature": 0.0, "top_p": 1.0},
     }
     return _quick_scale(config, total_steps=5, base=_tiny_base(30), batch_size=8, warmup_steps=1) if quick else config
@@ -208,14 +206,15 @@ def _cold_start_sft(quick: bool) -> dict:
 def _rejection_sampling(quick: bool) -> dict:
     """R1's rejection sampling: G samples per prompt from an RL checkpoint, the checker keeps correct ones."""
     config = {
-        "kind": "rollout",
+        "kind": "rejection_sampling",
         "name": "rejection-sampling",
         "model": {"source": "tiny"},  # placeholder: the checkpoint is required
         "datasets": [{**_ADDITION, "eval_size": 200}],
         "template": "mini",
         "rewards": [{"name": "accuracy", "weight": 1.0}, {"name": "format", "weight": 0.5}],
         "total_steps": 20,  # 20 × 32 prompts × 16 = 10,240 samples (report: ~600k reasoning samples kept)
-        "grpo": {"group_size": 16, "prompts_per_step": 32, "temperature": 0.6, "top_p": 0.95, "max_new_tokens": 128},
+        "grpo": {"group_size": 16, "prompts_per_step": 32},
+        "sampling": {"temperature": 0.6, "top_p": 0.95, "max_new_tokens": 128},
         "evaluation": {"benchmarks": [], "at_start": False},
     }
     return _quick_scale(config, total_steps=2, eval_size=None) if quick else config
@@ -233,7 +232,7 @@ def _distill(quick: bool) -> dict:
         "total_steps": 300,
         "checkpoint_interval": 100,
         "supervised": {**_BASE_SUPERVISED, "batch_size": 32, "learning_rate": 3e-3, "warmup_steps": 20},
-        "grpo": {"max_new_tokens": 128},
+        "sampling": {"max_new_tokens": 128},
         "evaluation": {"benchmarks": [], "at_start": False},
     }
     # quick: the placeholder dataset's eval set and the (unused) generation length stay

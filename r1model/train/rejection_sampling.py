@@ -1,5 +1,4 @@
-"""kind = rollout: sample G completions per problem and score them, without training (the raw material
-of rejection sampling). Writes every sample to <run_dir>/rollouts.jsonl and as trace events, and the
+"""kind = rejection_sampling (R1 §2.3.3): sample G completions per problem and score them, without training. Writes every sample to <run_dir>/rollouts.jsonl and as trace events, and the
 samples the checker accepted (status correct, each text once per problem) to <run_dir>/accepted.jsonl:
 {id, problem, answer, prompt, completion, reward} rows, an SFT dataset as it is (the `distill` recipe)."""
 from __future__ import annotations
@@ -17,12 +16,12 @@ from r1model.train.context import RunContext
 from r1model.train.data import DataSource, step_seed
 
 
-def run_rollouts(ctx: RunContext, model, tokenizer, engine, data: DataSource) -> bool:
-    config, hp, events = ctx.config, ctx.config.grpo, ctx.events
+def run_rejection_sampling(ctx: RunContext, model, tokenizer, engine, data: DataSource) -> bool:
+    config, hp, sampling, events = ctx.config, ctx.config.grpo, ctx.config.sampling, ctx.events
     total = config.total_steps
     out_path = ctx.run_dir / "rollouts.jsonl"
     model.eval()
-    ctx.progress.begin("rollout", 0, total)
+    ctx.progress.begin("rejection_sampling", 0, total)
     seen: set[tuple[str, str]] = set()
     with out_path.open("w", encoding="utf-8") as out, (ctx.run_dir / "accepted.jsonl").open("w", encoding="utf-8") as kept:
         for step in range(1, total + 1):
@@ -30,8 +29,8 @@ def run_rollouts(ctx: RunContext, model, tokenizer, engine, data: DataSource) ->
             rows = [p for p in problems for _ in range(hp.group_size)]
             prompts = [modeling.prompt_text(tokenizer, p.problem, config.template, config.prompt_format) for p in rows]
             params = modeling.sampling_params(
-                tokenizer, temperature=hp.temperature, top_p=hp.top_p, top_k=hp.top_k,
-                max_new_tokens=hp.max_new_tokens, seed=step_seed(config.seed, step, "sample") % (2**31),
+                tokenizer, temperature=sampling.temperature, top_p=sampling.top_p, top_k=sampling.top_k,
+                max_new_tokens=sampling.max_new_tokens, seed=step_seed(config.seed, step, "sample") % (2**31),
             )
             with torch.no_grad(), ctx.autocast():
                 completions = engine.generate([modeling.encode(tokenizer, p) for p in prompts], params)
@@ -39,6 +38,7 @@ def run_rollouts(ctx: RunContext, model, tokenizer, engine, data: DataSource) ->
             truncated = [modeling.is_truncated(c) for c in completions]
             totals, components = compute_rewards(texts, rows, config.reward_weights(), truncated=truncated,
                                                   truncated_is_wrong=config.truncated_is_wrong,
+                                                  options=config.reward_options(),
                                                   lengths=[len(c.token_ids) for c in completions])
             accepted_before = len(seen)
             with events.batch():
@@ -59,21 +59,21 @@ def run_rollouts(ctx: RunContext, model, tokenizer, engine, data: DataSource) ->
                     events.trace(step, f"{step}-{i // hp.group_size}", prompts[i], text, parsed.think, parsed.answer,
                                  rewards, totals[i], None, correct,
                                  status, len(completions[i].token_ids), truncated[i], prompt_id=problem.id,
-                                 source="rollout")
+                                 source="rejection_sampling")
                 judged = [t for t in totals if t is not None]
                 accepted = len(seen) - accepted_before
                 values = {
                     "reward": statistics.fmean(judged) if judged else 0.0,
                     "completions/mean_length": statistics.fmean(len(c.token_ids) for c in completions),
                     "completions/truncated_ratio": sum(truncated) / len(truncated),
-                    "rollout/accepted": float(accepted),
-                    "rollout/acceptance_rate": accepted / len(completions),
-                    "rollout/accepted_total": float(len(seen)),
+                    "rejection/accepted": float(accepted),
+                    "rejection/acceptance_rate": accepted / len(completions),
+                    "rejection/accepted_total": float(len(seen)),
                 }
                 if "accuracy" in components:
                     judged_acc = [r for r in components["accuracy"] if r.value is not None]
                     values["accuracy"] = sum(r.status == "correct" for r in judged_acc) / max(1, len(judged_acc))
-                events.metric(step, values, phase="rollout")
+                events.metric(step, values, phase="rejection_sampling")
             out.flush()
             kept.flush()
             ctx.progress.update(step, {})

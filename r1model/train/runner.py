@@ -148,17 +148,17 @@ def _starting_model(ctx: RunContext, data: DataSource, base_latest: Path | None)
     config = ctx.config
     steps = _base_steps(config)
     if not steps:
-        model, tokenizer = modeling.build_model(config.model, ctx.device, config.seed)
+        model, tokenizer = modeling.build_model(config.model, ctx.device, config.seed, config.precision)
         return model, tokenizer, True
     base_dir = ctx.run_dir / "base" / "checkpoints"
     if base_latest is not None and ckpt.list_checkpoints(base_dir)[-1][0] >= steps:
-        model, tokenizer = modeling.load_model(base_latest, ctx.device)
+        model, tokenizer = modeling.load_model(base_latest, ctx.device, precision=config.precision)
         ckpt.restore_running_state(base_latest, model)  # as the model the base stage left in memory
         return model, tokenizer, True
     if base_latest is not None:
-        model, tokenizer = modeling.load_model(base_latest, ctx.device)
+        model, tokenizer = modeling.load_model(base_latest, ctx.device, precision=config.precision)
     else:
-        model, tokenizer = modeling.build_model(config.model, ctx.device, config.seed)
+        model, tokenizer = modeling.build_model(config.model, ctx.device, config.seed, config.precision)
     if config.base.datasets:
         data = DataSource(config.model_copy(update={"datasets": config.base.datasets}))
     finished = train_supervised(
@@ -180,8 +180,8 @@ def _run_job(ctx: RunContext, data: DataSource, main_latest: Path | None, base_l
         start_model = None
         if config.kind == "grpo" and config.grpo.beta > 0:  # the reference is the starting policy
             start_model, tokenizer, _ = _starting_model(ctx, data, base_latest)
-        model, tokenizer = modeling.load_model(main_latest, ctx.device)
-    engine = modeling.make_engine(model, tokenizer, config.grpo.rollout_engine, options=config.grpo,
+        model, tokenizer = modeling.load_model(main_latest, ctx.device, precision=config.precision)
+    engine = modeling.make_engine(model, tokenizer, config.sampling.engine, options=config.sampling,
                                   workdir=ctx.run_dir / "vllm", seed=config.seed)
     try:
         return _run_main(ctx, config, data, model, tokenizer, engine, start_model, main_latest)
@@ -218,10 +218,10 @@ def _run_main(ctx: RunContext, config, data: DataSource, model, tokenizer, engin
         if main_latest is not None:
             trainer.resume(main_latest)
         finished = trainer.run()
-    elif config.kind == "rollout":
-        from r1model.train.rollout_job import run_rollouts
+    elif config.kind == "rejection_sampling":
+        from r1model.train.rejection_sampling import run_rejection_sampling
 
-        finished = run_rollouts(ctx, model, tokenizer, engine, data)
+        finished = run_rejection_sampling(ctx, model, tokenizer, engine, data)
     else:  # evaluate
         evaluate(0)
         return True

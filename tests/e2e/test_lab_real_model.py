@@ -81,7 +81,7 @@ def test_register_a_qwen2_folder_train_grpo_on_it_and_find_its_checkpoint_with_l
             config_field(page, "cfg-checkpoint_interval").fill("0")  # the final checkpoint only
             config_field(page, "cfg-grpo.group_size").fill("2")
             config_field(page, "cfg-grpo.prompts_per_step").fill("2")
-            config_field(page, "cfg-grpo.max_new_tokens").fill("16")
+            config_field(page, "cfg-sampling.max_new_tokens").fill("16")
             config_field(page, "cfg-evaluation.benchmarks").fill("[]")
             # last a checkbox: its change event fires at once, and so does the textarea's (on blur), each
             # adding a "was …" note above the button; clicking while a text field still has the focus would

@@ -30,7 +30,7 @@ TINY_GRPO = {
     "datasets": [{"task": "addition", "difficulty": {"digits": 2, "min_digits": 2}, "eval_size": 4}],
     "template": "mini", "rewards": [{"name": "accuracy", "weight": 1.0}, {"name": "format", "weight": 0.1}],
     "threads": 1, "total_steps": 40, "checkpoint_interval": 5, "keep_checkpoints": 3, "traces_per_step": 2,
-    "grpo": {"group_size": 2, "prompts_per_step": 2, "max_new_tokens": 12, "beta": 0.0},
+    "grpo": {"group_size": 2, "prompts_per_step": 2, "beta": 0.0}, "sampling": {"max_new_tokens": 12},
     "evaluation": {"interval": 0, "at_start": False, "benchmarks": ["heldout"]},
 }
 

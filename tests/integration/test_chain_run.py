@@ -28,7 +28,7 @@ def test_r1_mini_quick_chain_runs_through_the_lab_and_shows_on_findings(fs_lab):
     assert [s[0] for s in stages] == ["base", "zero", "zero-samples", "cold-start-data", "cold-start-sft",
                                       "reasoning-rl", "rejection-sampling", "sft-data", "sft", "final-rl"]
     assert all(s[1] == "completed" for s in stages), stages
-    assert [s[2] for s in stages][:4] == ["pretrain", "grpo", "rollout", "data"]
+    assert [s[2] for s in stages][:4] == ["pretrain", "grpo", "rejection_sampling", "data"]
     assert all(s[3] >= 0 for s in stages if s[2] != "data")  # each run stage's events stored in its own run
     page = lab.django(f"""
         from django.contrib.auth import get_user_model

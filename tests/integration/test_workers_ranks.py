@@ -25,7 +25,7 @@ TWO_RANK_GRPO = {
     "datasets": [{"task": "addition", "difficulty": {"digits": 2}, "eval_size": 4}],
     "template": "mini", "seed": 3, "threads": 1, "total_steps": 12, "checkpoint_interval": 2, "keep_checkpoints": 3,
     "traces_per_step": 2,
-    "grpo": {"group_size": 2, "prompts_per_step": 2, "max_new_tokens": 8, "learning_rate": 1e-3, "beta": 0.0},
+    "grpo": {"group_size": 2, "prompts_per_step": 2, "learning_rate": 1e-3, "beta": 0.0}, "sampling": {"max_new_tokens": 8},
     "evaluation": {"interval": 0, "at_start": False, "benchmarks": []},
     "distributed": {"backend": "deepspeed", "zero_stage": 0, "nproc_per_node": 2},
 }

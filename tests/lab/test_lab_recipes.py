@@ -30,7 +30,7 @@ def test_new_run_page_lists_every_recipe_with_its_description_and_needs(owner_cl
 def test_a_recipe_link_fills_the_form_with_its_config(owner_client, lab):
     page = owner_client.get("/runs/new/?recipe=rejection-sampling").content.decode()
     assert '<option value="rejection-sampling" selected' in page
-    assert '<option value="rollout" selected' in page  # cfg-kind from the recipe's config
+    assert '<option value="rejection_sampling" selected' in page  # cfg-kind from the recipe's config
 
 
 def test_form_starts_distillation_on_a_saved_dataset(owner_client, lab, no_dispatch):
@@ -57,7 +57,7 @@ def test_api_creates_a_run_from_a_recipe_with_a_checkpoint_and_refuses_one_witho
     response = client.post("/api/v1/runs", body, content_type="application/json", **auth)
     assert response.status_code == 201, response.content.decode()
     run = Run.objects.get(id=response.json()["id"])
-    assert run.kind == "rollout" and run.recipe == "rejection-sampling"
+    assert run.kind == "rejection_sampling" and run.recipe == "rejection-sampling"
     assert run.config["model"]["source"] == f"run:{lab.run.id}@{lab.checkpoint.step}" and run.config["grpo"]["group_size"] == 4
     missing = client.post("/api/v1/runs", {"name": "no-model", "recipe": "evaluate"}, content_type="application/json", **auth)
     assert missing.status_code == 400 and "model.source" in missing.json()["errors"]
@@ -141,7 +141,7 @@ def test_a_recipe_chosen_in_the_form_alone_takes_the_fields_the_user_changed(own
     response = owner_client.post("/runs/new/", fields)
     assert response.status_code == 302, html.unescape(response.content.decode())[-2000:]
     run = Run.objects.get(name="rs-blank")
-    assert run.kind == "rollout" and run.config["model"]["source"] == f"run:{lab.run.id}@{lab.checkpoint.step}"
+    assert run.kind == "rejection_sampling" and run.config["model"]["source"] == f"run:{lab.run.id}@{lab.checkpoint.step}"
 
 
 def test_a_fork_runs_what_the_form_shows_with_the_users_edits(owner_client, lab, no_dispatch):

@@ -1,16 +1,16 @@
-"""Rejection sampling: a completed rollout run's accepted samples become a versioned team dataset."""
+"""Rejection sampling: a completed rejection-sampling run's accepted samples become a versioned team dataset."""
 import json
 
 import pytest
 from django.core.exceptions import ValidationError
 
 from lab.models import Dataset, Run
-from lab.services.datasets import rollout_dataset_create, stage_accepted_rollouts
+from lab.services.datasets import rejection_sampling_dataset_create, stage_accepted_rollouts
 from r1model.tasks.dataset_io import load_dataset
 
 
 def write_rollouts(run_dir, rows):
-    """What r1model/train/rollout_job.py writes: every sample to rollouts.jsonl, the accepted ones (status
+    """What r1model/train/rejection_sampling.py writes: every sample to rollouts.jsonl, the accepted ones (status
     correct, each text once per problem: the trainer's rule, tested in tests/unit/test_recipe_jobs.py) to
     accepted.jsonl."""
     (run_dir / "rollouts.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
@@ -24,7 +24,7 @@ def write_rollouts(run_dir, rows):
 
 
 def sample(pid, completion, status):
-    # the row shape r1model/train/rollout_job.py writes to <run_dir>/rollouts.jsonl
+    # the row shape r1model/train/rejection_sampling.py writes to <run_dir>/rollouts.jsonl
     return {"id": pid, "problem": f"{pid}?", "answer": "5", "prompt": f"User: {pid}?\nAssistant: ",
             "completion": completion, "reward": 1.0 if status == "correct" else 0.0, "rewards": {},
             "status": status, "truncated": False}
@@ -61,12 +61,12 @@ def test_completed_rollout_run_becomes_a_dataset_once(lab, tmp_path, settings):
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     write_rollouts(run_dir, ROWS)
-    run = Run.objects.create(team=lab.team, project=lab.project, name="rs", kind="rollout", status="completed",
+    run = Run.objects.create(team=lab.team, project=lab.project, name="rs", kind="rejection_sampling", status="completed",
                              created_by=lab.owner, run_dir=str(run_dir))
-    dataset = rollout_dataset_create(run)
+    dataset = rejection_sampling_dataset_create(run)
     assert dataset.source == Dataset.Source.ROLLOUT and dataset.row_count == 2 and dataset.team == lab.team
     assert dataset.generator == {"run": run.id, "sampled": 5, "accepted": 2}
-    assert rollout_dataset_create(run).id == dataset.id  # idempotent: same content, same version
+    assert rejection_sampling_dataset_create(run).id == dataset.id  # idempotent: same content, same version
     assert Dataset.objects.filter(name=dataset.name).count() == 1
 
 
@@ -74,7 +74,7 @@ def test_completed_rollout_run_becomes_a_dataset_once(lab, tmp_path, settings):
 def test_nothing_accepted_or_no_file_makes_no_dataset(lab, tmp_path, rows):
     if rows is not None:
         write_rollouts(tmp_path, rows)
-    run = Run.objects.create(team=lab.team, name="rs", kind="rollout", status="completed", created_by=lab.owner,
+    run = Run.objects.create(team=lab.team, name="rs", kind="rejection_sampling", status="completed", created_by=lab.owner,
                              run_dir=str(tmp_path))
-    assert rollout_dataset_create(run) is None
+    assert rejection_sampling_dataset_create(run) is None
     assert not Dataset.objects.filter(source=Dataset.Source.ROLLOUT).exists()

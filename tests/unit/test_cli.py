@@ -33,7 +33,7 @@ def test_validate_config_lists_every_error_and_exits_2(tmp_path, capsys):
     path.write_text(json.dumps({"kind": "grpo", "grpo": {"group_size": 0, "top_p": 3}, "seed": -1}))
     assert main(["validate-config", str(path)]) == 2
     err = capsys.readouterr().err
-    for field in ("grpo.group_size", "grpo.top_p", "seed", "bad.json"):
+    for field in ("grpo.group_size", "sampling.top_p", "seed", "bad.json"):
         assert field in err
     good = tmp_path / "good.json"
     good.write_text(json.dumps({"kind": "pretrain"}))
@@ -81,9 +81,12 @@ def test_recipe_list_shows_every_recipe_on_one_line_with_what_it_needs(capsys):
     assert main(["recipe", "list"]) == 0
     lines = capsys.readouterr().out.splitlines()
     names = [line.split()[0] for line in lines]
-    # the recipes, then the chains of them
-    assert names == ["aha-mini", "r1-zero", "cold-start-sft", "rejection-sampling", "distill", "evaluate", "r1-mini",
-                     "long2short"]
+    # the recipes, then the chains of them (r1-mini and long2short first, then the findings' own)
+    from r1model.train.findings import CHAINS
+
+    assert names[:8] == ["aha-mini", "r1-zero", "cold-start-sft", "rejection-sampling", "distill", "evaluate", "r1-mini",
+                         "long2short"]
+    assert names[8:] == list(CHAINS)[2:]
     needs = {line.split()[0]: line for line in lines}
     assert "--model" in needs["evaluate"] and "--dataset" in needs["distill"]
 

@@ -117,8 +117,8 @@ def test_dr_grpo_with_explicit_std_scaling_is_kept_with_a_warning_on_the_field()
     assert "Dr. GRPO" in warnings[0]["msg"] and "none" in warnings[0]["msg"]
     explicit_none = validate_run_config({"grpo": {"loss_aggregation": "dr_grpo", "advantage_scaling": "none"}})
     assert config_warnings(explicit_none) == []
-    # the GRPO section of a rollout job only sets its sampling: nothing to warn about
-    assert config_warnings(validate_run_config({"kind": "rollout", "grpo": cfg.grpo.model_dump()})) == []
+    # the GRPO section of a rejection-sampling job (G, prompts per step): nothing to warn about
+    assert config_warnings(validate_run_config({"kind": "rejection_sampling", "grpo": cfg.grpo.model_dump()})) == []
 
 
 def test_cli_train_and_validate_print_config_warnings_to_stderr(tmp_path, capsys, monkeypatch):
@@ -134,3 +134,30 @@ def test_cli_train_and_validate_print_config_warnings_to_stderr(tmp_path, capsys
     assert main(["validate-config", str(path)]) == 0
     out = capsys.readouterr()
     assert "warning: grpo.advantage_scaling:" in out.err and "valid grpo config" in out.out
+
+
+def test_old_spellings_load_into_todays_fields_with_a_note_each():
+    """kind rollout, grpo's sampling keys and model.overrides.precision still load (stored configs, old files),
+    into rejection_sampling, the sampling section and the run's precision; config_warnings names each one."""
+    old = {"kind": "rollout", "model": {"source": "tiny", "overrides": {"precision": "fp8", "num_hidden_layers": 2}},
+           "grpo": {"group_size": 4, "temperature": 0.6, "top_p": 0.95, "max_new_tokens": 32,
+                    "rollout_engine": "speculative"}}
+    config = validate_run_config(old)
+    assert config.kind == "rejection_sampling" and config.grpo.group_size == 4
+    assert (config.sampling.temperature, config.sampling.top_p, config.sampling.max_new_tokens,
+            config.sampling.engine) == (0.6, 0.95, 32, "speculative")
+    assert config.precision == "fp8" and config.model.overrides == {"num_hidden_layers": 2}
+    fields = [w["field"] for w in config_warnings(config)]
+    assert fields == ["kind", "grpo.temperature", "grpo.top_p", "grpo.max_new_tokens", "grpo.rollout_engine",
+                      "model.overrides.precision"]
+    assert old["kind"] == "rollout" and "temperature" in old["grpo"]  # the caller's dict is not changed
+    # today's spelling: no notes, and a key given in both places keeps the new one
+    assert config_warnings(validate_run_config(config.model_dump())) == []
+    both = validate_run_config({"grpo": {"temperature": 0.3}, "sampling": {"temperature": 0.9}})
+    assert both.sampling.temperature == 0.9
+
+
+def test_a_moved_key_with_a_bad_value_is_named_at_its_new_place():
+    with pytest.raises(ConfigError) as info:
+        validate_run_config({"grpo": {"top_p": 3}})
+    assert [e["field"] for e in info.value.errors] == ["sampling.top_p"]

@@ -121,5 +121,5 @@ def test_speculative_rollouts_need_an_mtp_module_named_by_field(tmp_path):
 
     tok = R1Tokenizer.build()
     model = DeepSeekV3(ModelConfig.preset("tiny", num_nextn_predict_layers=0))
-    with pytest.raises(ValueError, match="^grpo.rollout_engine: "):
+    with pytest.raises(ValueError, match="^sampling.engine: "):
         modeling.make_engine(model, tok, "speculative")

@@ -1,5 +1,6 @@
 """The GRPO update shares each prompt across its group and packs the completions: it must equal an update
-computed the plain way, one forward of every prompt+completion."""
+computed the plain way, one forward of every prompt+completion — both this test's own and the trainer's
+one-pass mode (what it runs under ZeRO-3)."""
 import pytest
 import torch
 
@@ -32,11 +33,11 @@ def _plain_logprobs(trainer, prompts_of_rows):
         # completion token j of row r is predicted at position len(prompt) - 1 + j
         index = torch.tensor([[len(p) - 1 + j for j in range(ids.shape[1])] for p in rows]).clamp(max=width - 1)
         picked = logits.gather(1, index[..., None].expand(-1, -1, logits.shape[-1]))
-        return token_logprobs(picked, ids, trainer.hp.temperature)
+        return token_logprobs(picked, ids, trainer.sampling.temperature)
     return logprobs
 
 
-def _update_once(tmp_path, aggregation, plain):
+def _update_once(tmp_path, aggregation, plain, one_pass=False):
     config = validate_run_config({
         "model": {"source": "tiny", "overrides": SMALL_MODEL}, "template": "mini",
         "datasets": [{"task": "addition", "difficulty": {"digits": 2}}],
@@ -47,6 +48,7 @@ def _update_once(tmp_path, aggregation, plain):
     model, tokenizer = modeling.build_model(config.model, ctx.device, seed=0)
     trainer = grpo_trainer.GRPOTrainer(ctx, model, tokenizer, DataSource(config), reference=modeling.frozen_copy(model))
     prompts = [tokenizer.encode(f"User: {a}+{a}\nAssistant: ") for a in (1, 22, 333, 4444) for _ in range(2)]
+    trainer.shared_prefix = not one_pass
     if plain:  # the prompt batch of a minibatch lists its distinct prompts in row order
         real_micro = trainer._micro_batches
 
@@ -64,10 +66,12 @@ def _update_once(tmp_path, aggregation, plain):
     return values, [p.detach().clone() for p in model.parameters()]
 
 
-@pytest.mark.parametrize("aggregation", ["grpo", "dapo", "dr_grpo"])
-def test_update_equals_plain_forwards_of_every_sequence(tmp_path, aggregation):
+@pytest.mark.parametrize("aggregation,one_pass", [("grpo", False), ("dapo", False), ("dr_grpo", False),
+                                                   ("grpo", True), ("dapo", True)])
+def test_update_equals_plain_forwards_of_every_sequence(tmp_path, aggregation, one_pass):
     shared, params_a = _update_once(tmp_path / "a", aggregation, plain=False)
-    plain, params_b = _update_once(tmp_path / "b", aggregation, plain=True)
+    plain, params_b = (_update_once(tmp_path / "b", aggregation, plain=False, one_pass=True) if one_pass
+                       else _update_once(tmp_path / "b", aggregation, plain=True))
     for name in ("loss", "kl", "entropy", "grad_norm", "clip_ratio/low_mean", "clip_ratio/high_mean"):
         assert shared[name] == pytest.approx(plain[name], rel=1e-4, abs=1e-6), name
     # after 4 AdamW steps (lr 1e-2) the weights agree to a small fraction of one step: Adam's normalisation

@@ -81,7 +81,7 @@ def test_sft_on_qwen2_trains_the_completion_and_checkpoints_in_hf_layout(tmp_pat
 
 
 def test_rollout_on_qwen2_writes_every_sample(tmp_path, qwen):
-    code, events, run_dir = train(tmp_path, job("rollout", qwen))
+    code, events, run_dir = train(tmp_path, job("rejection_sampling", qwen))
     assert code == 0, final_status(events)
     rows = [json.loads(line) for line in (run_dir / "rollouts.jsonl").read_text().splitlines()]
     assert len(rows) == 2 * 2 * 2  # steps × prompts × G
@@ -96,14 +96,14 @@ def test_evaluate_on_qwen2_reports_pass_at_1(tmp_path, qwen):
     assert any(e.get("metric") == "pass@1" for e in evals)
 
 
-@pytest.mark.parametrize("kind", ["sft", "rollout", "evaluate"])
+@pytest.mark.parametrize("kind", ["sft", "rejection_sampling", "evaluate"])
 def test_every_other_job_runs_on_llama(tmp_path, llama, kind):
     """SFT, rejection sampling and evaluate on the Llama fixture too (a base model: plain R1-Zero prompts)."""
     code, events, run_dir = train(tmp_path, job(kind, llama, **({"total_steps": 0} if kind == "evaluate" else {})))
     assert code == 0, final_status(events)
     if kind == "sft":
         assert json.loads((run_dir / "checkpoints" / "step-2" / "config.json").read_text())["model_type"] == "llama"
-    elif kind == "rollout":
+    elif kind == "rejection_sampling":
         rows = [json.loads(line) for line in (run_dir / "rollouts.jsonl").read_text().splitlines()]
         assert len(rows) == 2 * 2 * 2 and not rows[0]["prompt"].startswith("<|im_start|>")
     else:

@@ -33,7 +33,7 @@ def test_long2short_is_a_valid_chain_with_a_merge_of_long_and_short():
 @pytest.mark.parametrize("quick", [True, False])
 def test_each_method_gets_equal_compute_and_the_rl_a_shorter_rollout_and_the_length_penalty(quick):
     long, rl, samples, sft = (_config(n, quick) for n in ("long", "length-rl", "long-samples", "short-sft"))
-    assert rl.grpo.max_new_tokens < long.grpo.max_new_tokens == samples.grpo.max_new_tokens
+    assert rl.sampling.max_new_tokens < long.sampling.max_new_tokens == samples.sampling.max_new_tokens
     assert "length" in rl.reward_weights() and "length" not in long.reward_weights()
     rl_samples = rl.total_steps * rl.grpo.prompts_per_step * rl.grpo.group_size
     assert rl_samples == samples.total_steps * samples.grpo.prompts_per_step * samples.grpo.group_size
@@ -59,7 +59,7 @@ def test_comparison_ranks_methods_by_token_efficiency_and_counts_their_compute(t
     for method, eval_stage in L2S_METHODS.items():
         _eval_run(stages / dirs[eval_stage], scores[method], {"8": (0.1, 9.0)})
     for name, config in (("length-rl", {"kind": "grpo", "total_steps": 2, "grpo": {"prompts_per_step": 4, "group_size": 4}}),
-                         ("long-samples", {"kind": "rollout", "total_steps": 2, "grpo": {"prompts_per_step": 4, "group_size": 4}}),
+                         ("long-samples", {"kind": "rejection_sampling", "total_steps": 2, "grpo": {"prompts_per_step": 4, "group_size": 4}}),
                          ("short-sft", {"kind": "sft", "total_steps": 4, "supervised": {"batch_size": 8}})):
         (stages / dirs[name]).mkdir(parents=True)
         (stages / dirs[name] / "config.json").write_text(json.dumps(config))

@@ -37,7 +37,7 @@ from r1model.train.config import ConfigError  # noqa: E402
 from r1model.train.data import DataSource  # noqa: E402
 from r1model.train.recipes import missing_inputs, parse_set, set_path  # noqa: E402
 
-PIPELINE = {"r1-zero": "grpo", "cold-start-sft": "sft", "rejection-sampling": "rollout", "distill": "sft", "evaluate": "evaluate"}
+PIPELINE = {"r1-zero": "grpo", "cold-start-sft": "sft", "rejection-sampling": "rejection_sampling", "distill": "sft", "evaluate": "evaluate"}
 
 
 @pytest.mark.parametrize("name, kind", PIPELINE.items())
@@ -54,7 +54,7 @@ def test_r1_zero_uses_the_reports_scale_free_settings_and_rule_rewards_only():
     config = recipe_config("r1-zero")
     assert set(config.reward_weights()) == {"accuracy", "format"}
     hp = config.grpo
-    assert (hp.group_size, hp.prompts_per_step, hp.beta, hp.temperature, hp.ref_refresh_interval) == (16, 32, 0.001, 1.0, 400)
+    assert (hp.group_size, hp.prompts_per_step, hp.beta, config.sampling.temperature, hp.ref_refresh_interval) == (16, 32, 0.001, 1.0, 400)
     assert (hp.epsilon_low, hp.epsilon_high) == (0.2, 0.2)
     assert (config.evaluation.temperature, config.evaluation.top_p) == (0.6, 0.95)
     assert config.datasets[0].task == "addition" and config.base.steps > 0  # runs from the CLI as it is
@@ -132,12 +132,12 @@ def test_quick_scale_of_every_recipe():
 
     for name in RECIPES:
         full, quick = recipe_config(name), recipe_config(name, quick=True)
-        assert quick.total_steps == {"grpo": 2, "rollout": 2, "sft": 5, "evaluate": 0}[quick.kind], name
+        assert quick.total_steps == {"grpo": 2, "rejection_sampling": 2, "sft": 5, "evaluate": 0}[quick.kind], name
         assert quick.total_steps <= full.total_steps and quick.checkpoint_interval in (0, full.checkpoint_interval)
         if full.base.steps:
             assert quick.base.steps == 30, name
-        if quick.kind in ("grpo", "rollout"):
-            assert (quick.grpo.group_size, quick.grpo.prompts_per_step, quick.grpo.max_new_tokens) == (4, 4, 48)
-        if quick.kind != "rollout" and full.datasets[0].eval_size > 16:
+        if quick.kind in ("grpo", "rejection_sampling"):
+            assert (quick.grpo.group_size, quick.grpo.prompts_per_step, quick.sampling.max_new_tokens) == (4, 4, 48)
+        if quick.kind != "rejection_sampling" and full.datasets[0].eval_size > 16:
             assert quick.datasets[0].eval_size == 16, name
         assert quick.evaluation.interval == 0 and quick.evaluation.samples_per_problem == 1, name

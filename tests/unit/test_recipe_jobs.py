@@ -1,4 +1,4 @@
-"""Kinds sft, rollout and evaluate through the real CLI (`python -m r1model recipe run ...`) on the tiny
+"""Kinds sft, rejection_sampling and evaluate through the real CLI (`python -m r1model recipe run ...`) on the tiny
 model at --quick sizes, and R1's pipeline in miniature from run directory to run directory:
 aha-mini → rejection-sampling from its checkpoint → distill into a fresh student → evaluate the student.
 
@@ -95,17 +95,17 @@ def test_rejection_sampling_keeps_only_correct_samples(teacher, tmp_path):
                         "--set", "grpo.prompts_per_step=8", "--set", "grpo.group_size=8")
     sampled, accepted = rows(run_dir / "rollouts.jsonl"), rows(run_dir / "accepted.jsonl")
     assert len(sampled) == 2 * 8 * 8  # steps × prompts × G, every sample written
-    assert len([e for e in events if e["type"] == "trace" and e.get("source") == "rollout"]) == len(sampled)
+    assert len([e for e in events if e["type"] == "trace" and e.get("source") == "rejection_sampling"]) == len(sampled)
     assert accepted, "the teacher gets some 1-digit sums right"
     assert all(truly_correct(row) for row in accepted)
     correct = {(r["id"], r["completion"]) for r in sampled if r["status"] == "correct"}
     assert {(r["id"].rsplit("-", 1)[0], r["completion"]) for r in accepted} == correct  # all kept, each once
     assert len(accepted) == len(correct)
     assert any(not truly_correct(r) for r in sampled)  # there was something to reject
-    metrics = [e["values"] for e in events if e["type"] == "metric" and e.get("phase") == "rollout"]
-    assert sum(m["rollout/accepted"] for m in metrics) == len(accepted)
-    assert metrics[-1]["rollout/accepted_total"] == len(accepted)
-    assert all(m["rollout/acceptance_rate"] == m["rollout/accepted"] / 64 for m in metrics)
+    metrics = [e["values"] for e in events if e["type"] == "metric" and e.get("phase") == "rejection_sampling"]
+    assert sum(m["rejection/accepted"] for m in metrics) == len(accepted)
+    assert metrics[-1]["rejection/accepted_total"] == len(accepted)
+    assert all(m["rejection/acceptance_rate"] == m["rejection/accepted"] / 64 for m in metrics)
 
 
 @pytest.mark.slow

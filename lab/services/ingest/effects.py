@@ -14,7 +14,7 @@ from lab.services.ingest.rows import as_int, as_number, as_text
 logger = logging.getLogger(__name__)
 
 
-MAIN_PHASES = ("sft", "grpo", "rollout", "eval", "done")  # status phases only the main job emits
+MAIN_PHASES = ("sft", "grpo", "rejection_sampling", "rollout", "eval", "done")  # status phases only the main job emits (rollout: runs before the rename)
 
 
 def _stage_of(event: dict) -> str | None:
