@@ -156,8 +156,9 @@ def _seed_label(seed) -> str:
 def run_row(run: Run) -> dict:
     """One chain run as the pages show it: seed, base, commit, date, its comparison read, its stage runs."""
     result = run.result or {}
+    seed = result["seed"] if "seed" in result else (run.config or {}).get("seed")  # stored on the first sync
     return {
-        "run": run, "seed": result.get("seed"), "quick": run.quick,
+        "run": run, "seed": seed, "quick": run.quick,
         "base": ((run.config or {}).get("model") or {}).get("source") or "the chain's own base",
         "commit": result.get("commit") or "unknown",
         "measured_at": run.finished_at or _parse_date(result.get("measured_at")),
@@ -168,8 +169,8 @@ def run_row(run: Run) -> dict:
 
 def findings(team_id: int) -> list[dict]:
     """Completed chain runs of the team grouped by chain (recipe): per chain its finding, each run (seed, date,
-    commit, stage runs, its comparison and verdict), the charts of every run's comparison overlaid, heldout
-    accuracy per stage, and per setup with 2 or more seeds the mean ± sd of each metric with the chain's verdict
+    commit, stage runs, its comparison and verdict), the charts of every run's comparison overlaid (and heldout
+    accuracy per stage from the stage runs unless they draw a chart by stage), and per setup with 2 or more seeds the mean ± sd of each metric with the chain's verdict
     on the means."""
     runs = list(Run.objects.filter(team_id=team_id, kind=CHAIN_KIND, status=RunStatus.COMPLETED)
                 .order_by("recipe", "-finished_at").only("id", "name", "recipe", "quick", "config", "result",
@@ -187,13 +188,15 @@ def findings(team_id: int) -> list[dict]:
                        chain.finding if chain else "")
         rule = next((r["result"]["verdict"]["rule"] for r in rows if r["result"] and r["result"]["verdict"]["rule"]), "")
         stage_chart = {"title": "heldout accuracy at each stage's last evaluation", "x_label": "stage",
-                       "y_label": "pass@1", "percent": True,
+                       "y_label": "pass@1",
                        "series": [{"name": _run_label(r), "x": stage_names,
                                    "y": [accuracy.get(r["run"].id, {}).get(name) for name in stage_names]} for r in rows]}
-        has_stage_values = any(v is not None for s in stage_chart["series"] for v in s["y"])
+        charts = overlay_charts(rows)
+        if (not any(c["x_label"] == "stage" for c in charts)
+                and any(v is not None for s in stage_chart["series"] for v in s["y"])):
+            charts.insert(0, stage_chart)  # unless the comparison draws its own chart by stage
         out.append({"recipe": recipe, "description": chain.description if chain else "", "finding": finding,
-                    "rule": rule, "rows": rows, "seeds": _seed_groups(recipe, rows),
-                    "charts": ([stage_chart] if has_stage_values else []) + overlay_charts(rows)})
+                    "rule": rule, "rows": rows, "seeds": _seed_groups(recipe, rows), "charts": charts})
     return out
 
 
@@ -225,6 +228,7 @@ def _seed_groups(recipe: str, rows: list[dict]) -> list[dict]:
     for (quick, base), members in by_setup.items():
         if len(members) < 2:
             continue
+        members = sorted(members, key=lambda m: (m["seed"] is not None, m["seed"] if isinstance(m["seed"], int) else 0))
         names = list(dict.fromkeys(name for m in members for name in m["result"]["metrics"]))
         metrics = [{"metric": name, "spread": spread([m["result"]["metrics"].get(name) for m in members])}
                    for name in names]

@@ -41,14 +41,15 @@ def think_budget_new(request, run_id: int):
                 messages.success(request, f"think-budget evaluation of run:{run.id}@{step} queued; its curve appears "
                                  "here when it completes")
                 return redirect("run", run_id=made.id)
-    max_new_tokens = None
+    max_new_tokens, settings = None, {}
     if run.config:
         try:
-            max_new_tokens = eval_max_new_tokens(evaluation_config(run.config, source="tiny", benchmarks=["heldout"],
-                                                                   name="budget"))
+            config = evaluation_config(run.config, source="tiny", benchmarks=["heldout"], name="budget")
         except ValidationError:
             pass
+        else:
+            max_new_tokens, settings = eval_max_new_tokens(config), config["evaluation"]
     return page(request, "lab/think_budget_new.html", {
         "run": run, "steps": steps, "values": values, "errors": errors, "can_write": access.can_write,
-        "max_new_tokens": max_new_tokens, "min_budget": MIN_BUDGET,
+        "max_new_tokens": max_new_tokens, "min_budget": MIN_BUDGET, "settings": settings,
     }, status=status, nav="runs")

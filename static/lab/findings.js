@@ -1,7 +1,7 @@
 // Findings and chain pages: the charts of each finding (comparison.json's `charts`, and heldout accuracy per
 // stage), from the page's json_script "findings-charts". Titles, labels and series names are data, never markup.
-// x values that are text (stages, metrics, methods) are categories: grouped bars when every series has one
-// point per category and one run; lines with markers otherwise (a series with `dash`: a dashed reference line).
+// x values that are text (stages, metrics, methods) are categories: grouped bars when every series has a value
+// for every category (at most 4 series); lines with markers otherwise (a series with `dash`: a dashed reference line).
 (function () {
   "use strict";
   var COLORS = LabCharts.COLORS;
@@ -13,14 +13,19 @@
     var plot = document.getElementById(chart.id);
     if (!plot) return;
     var categorical = chart.series.some(function (s) { return s.x.some(function (x) { return typeof x === "string"; }); });
-    var bars = categorical && chart.series.length <= 4 && !chart.percent;
+    var complete = chart.series.every(function (s) { return s.y.every(isNumber); });
+    var bars = categorical && complete && chart.series.length <= 4;
     var traces = chart.series.map(function (s, i) {
       var trace = {
         x: s.x.map(function (x) { return typeof x === "string" ? plain(x) : x; }), y: s.y, name: plain(s.name),
         type: bars ? "bar" : "scatter", marker: { color: COLORS[i % COLORS.length], size: 7 },
         hovertemplate: "%{x}: %{y:.4~g}<extra>" + plain(s.name) + "</extra>",
       };
-      if (!bars) {
+      if (bars) {  // the value on each bar: a 0 is otherwise no bar at all
+        trace.texttemplate = "%{y:.3~g}";
+        trace.textposition = "outside";
+        trace.cliponaxis = false;
+      } else {
         trace.mode = s.dash ? "lines" : "lines+markers";
         trace.connectgaps = true;
         trace.line = { color: COLORS[i % COLORS.length], width: 2, dash: s.dash ? "dash" : "solid" };
@@ -30,7 +35,7 @@
     var allY = [].concat.apply([], chart.series.map(function (s) { return s.y.filter(isNumber); }));
     var unit = allY.length && allY.every(function (y) { return y >= 0 && y <= 1; }) && /pass@|accuracy|rate/i.test(chart.y_label + chart.title);
     Plotly.newPlot(plot, traces, {
-      margin: { l: 60, r: 8, t: 8, b: categorical ? 80 : 48 }, height: 300, showlegend: chart.series.length > 1,
+      margin: { l: 60, r: 8, t: bars ? 24 : 8, b: categorical ? 80 : 48 }, height: 300, showlegend: chart.series.length > 1,
       legend: { orientation: "h", y: categorical ? -0.45 : -0.25, font: { size: 11 } }, barmode: "group",
       xaxis: { type: categorical ? "category" : "linear", tickangle: categorical ? -30 : 0,
                title: { text: plain(chart.x_label || "") } },

@@ -136,6 +136,7 @@ def test_one_launch_with_three_seeds_queues_three_chain_runs(lab, owner_client, 
         "sweep · seed 0", "sweep · seed 1", "sweep · seed 2"]
     assert all(r.config["model"]["source"] == "tiny-bpe" and r.status == "queued" for r in runs)
     assert made["Location"] == f"/runs/{runs[0].id}/chain/"
+    assert "seed 0 · commit" in owner_client.get(made["Location"]).content.decode()  # queued: from its config
     # the same POST again (a double click) makes no more runs
     owner_client.post("/chains/new/", {"chain": "r1-mini", "name": "sweep", "quick": "1", "seed": "0,1,2",
                                        "base_model": "tiny-bpe", "client_token": "tok-1"})
