@@ -58,8 +58,8 @@ def chain_new(request, team, access):
                                  f"{', '.join(str(s) for s in seeds)}: runs {', '.join(str(r.id) for r in runs)}; "
                                  "the Findings page shows their mean ± sd once they complete")
             return redirect("chain", run_id=runs[0].id)
-    plan = chain_description(values["chain"]) if values["chain"] in names else None
-    return page(request, "lab/chain_new.html", {"values": values, "errors": errors, "chains": names, "plan": plan,
+    plans = [chain_description(name) for name in names]  # the chosen one shown; the form's script swaps them
+    return page(request, "lab/chain_new.html", {"values": values, "errors": errors, "chains": names, "plans": plans,
                                                 "queues": Run.Queue.choices, "can_write": access.can_write,
                                                 "focus": focus},
                 status=400 if errors else 200, nav="findings")

@@ -123,6 +123,7 @@ def test_rerun_opens_the_form_with_the_chain_chosen_and_the_base_model_focused(l
     assert 'href="/chains/new/?chain=long2short&amp;focus=base_model"' in html
     form = owner_client.get("/chains/new/?chain=long2short&focus=base_model").content.decode()
     assert '<option value="long2short" selected>' in form
+    assert 'data-chain="r1-mini" hidden' in form and 'data-chain="long2short">' in form  # the script swaps plans
     assert 'name="base_model"' in form and "autofocus" in form.split('id="base_model"')[1].split(">")[0]
     assert "autofocus" not in owner_client.get("/chains/new/?chain=long2short").content.decode()
 
