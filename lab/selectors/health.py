@@ -98,7 +98,24 @@ def _reward_hacking(run_id, present):
         )
 
 
-CHECKS = (_zero_std, _entropy_collapse, _truncation, _kl_spike, _reward_hacking)
+def _reward_without_accuracy(run_id, present):
+    reward = _Series(run_id, present, ("reward",))
+    acc = _Series(run_id, present, ("accuracy", "rewards/accuracy/mean"))
+    fmt = _Series(run_id, present, ("format_rate", "rewards/format/mean"))
+    if fmt.ok and fmt.now - fmt.before > 0.3:
+        return None  # format up, accuracy flat: _reward_hacking says it
+    if reward.ok and acc.ok and reward.now - reward.before >= 0.1 and acc.now - acc.before < 0.02:
+        return Warning(
+            "reward_without_accuracy", "Reward up, accuracy not",
+            f"The reward rose {reward.before:.3g} → {reward.now:.3g} while accuracy went {acc.before:.0%} → {acc.now:.0%}: "
+            "the policy pleases the reward without solving more problems (a learned reward such as a PRM is "
+            "hackable, DeepSeek-R1 §4.2).",
+            "Read the latest traces against the reward's scores; use the rule-based accuracy reward, or retrain the "
+            "reward model on the policy's current samples.",
+        )
+
+
+CHECKS = (_zero_std, _entropy_collapse, _truncation, _kl_spike, _reward_hacking, _reward_without_accuracy)
 
 
 def run_health(run_id: int, names: list[str]) -> list[Warning]:

@@ -9,6 +9,7 @@ Every RunConfig field that names a file or folder holds, in the lab, one of thes
     datasets[i].path          a dataset version of the team: "dataset:ID"
     base.datasets[i].path     the same
     evaluation.benchmarks[i]  "heldout", a built-in benchmark name, or "dataset:ID"
+    rewards[i].model          refused: a reward model's checkpoint (prm) is passed by its chain, never by the lab
 
 `check_inputs` runs when a run is created (the form, the API, a fork, a child run): it reads the database
 only — never the file system, so an answer cannot tell which server paths exist — and any other string
@@ -97,6 +98,10 @@ def check_inputs(team_id: int, config: dict) -> dict:
         path = spec.get("path")
         if path is not None and _dataset(team_id, path) is None:
             errors[field] = [f"{path!r} is not " + DATASET_HELP]
+    for i, reward in enumerate(config.get("rewards") or []):
+        if isinstance(reward, dict) and reward.get("model") is not None:  # the prm reward's checkpoint: a path
+            errors[f"rewards.{i}.model"] = ["a reward model is not an input the lab takes (server paths are not "
+                                            "accepted); the prm-vs-orm chain trains and passes its own"]
     benchmarks = (config.get("evaluation") or {}).get("benchmarks") or []
     bad = [b for b in benchmarks if not is_benchmark(team_id, b)]
     if bad:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Callable
 
 from r1model.rewards.base import RewardResult
+from r1model.rewards.process import prm_reward
 from r1model.rewards.rule_based import accuracy_reward, format_reward
 from r1model.rewards.shaping import language_reward, length_reward, repetition_penalty
 
@@ -22,6 +23,7 @@ REWARDS: dict[str, Callable[..., list[RewardResult]]] = {
     "language": language_reward,
     "length": length_reward,
     "repetition": repetition_penalty,
+    "prm": prm_reward,
 }
 
 # One line each, for the run form and the docs.
@@ -32,13 +34,16 @@ REWARD_HELP = {
     "language": "share of English words in the think part (R1's language-consistency reward).",
     "length": "Kimi k1.5 length reward within each group: shorter correct answers earn more.",
     "repetition": "minus the share of repeated word 3-grams (penalises loops).",
+    "prm": "a trained process reward model's lowest step score (needs `model`, a PRM checkpoint; R1 §4.2 "
+           "dropped PRMs).",
 }
 
 
 def compute_rewards(completions: list[str], problems: list, weights: dict[str, float], *,
-                    truncated: list[bool] | None = None, **kwargs):
+                    truncated: list[bool] | None = None, options: dict[str, dict] | None = None, **kwargs):
     """(totals, components): totals[i] = Σ weight × value over the weighted rewards (None when a
-    component with non-zero weight was skipped); components[name] = that reward's results."""
+    component with non-zero weight was skipped); components[name] = that reward's results. `options`:
+    keyword arguments of one reward only ({"prm": {"model": PATH}}: RunConfig.reward_options)."""
     if len(completions) != len(problems):
         raise ValueError(f"{len(completions)} completions but {len(problems)} problems")
     unknown = sorted(set(weights) - set(REWARDS))
@@ -52,6 +57,7 @@ def compute_rewards(completions: list[str], problems: list, weights: dict[str, f
         if name in components:
             continue
         extra = {"accuracy": components["accuracy"]} if name == "length" else {}
+        extra.update((options or {}).get(name, {}))
         components[name] = REWARDS[name](completions, problems, truncated=truncated, **extra, **kwargs)
     totals: list[float | None] = []
     for i in range(len(completions)):

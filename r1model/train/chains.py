@@ -100,6 +100,8 @@ class Stage:
     # a model stage: quick -> the spec of a model (r1model.train.init_model: a fresh transformers causal LM, or
     # `source` a folder, checked) written as its checkpoints/step-0; `STAGE:KEY=V` sets change the spec
     init: Callable[[bool], dict] | None = None
+    # other config paths set to an earlier stage's artifact, e.g. ("rewards.0.model", From("prm")): a reward model
+    paths: tuple[tuple[str, From], ...] = ()
 
     @property
     def kind(self) -> str:
@@ -107,9 +109,10 @@ class Stage:
 
     def inputs(self) -> dict[str, From]:
         """{input name: where it comes from}: model.source / datasets for a run stage, source for a data one,
-        merge.a / merge.b for a merge stage."""
+        merge.a / merge.b for a merge stage, and each of `paths` by its config path."""
         named = {"model.source": self.model, "datasets": self.dataset, "source": self.source,
-                 "merge.a": self.merge[0] if self.merge else None, "merge.b": self.merge[1] if self.merge else None}
+                 "merge.a": self.merge[0] if self.merge else None, "merge.b": self.merge[1] if self.merge else None,
+                 **dict(self.paths)}
         return {key: value for key, value in named.items() if value is not None}
 
 
@@ -315,8 +318,13 @@ CHAINS: dict[str, Chain] = {R1_MINI.name: R1_MINI, LONG2SHORT.name: LONG2SHORT}
 def _data_builders() -> dict[str, Callable[..., dict]]:
     from r1model.train import filters
 
+    def prm(source, out):  # torch: imported when the stage runs
+        from r1model.train.prm import build_prm
+
+        return build_prm(source, out)
+
     return {"cold-start": filters.build_cold_start, "sft-data": filters.build_sft_data,
-            "shortest-correct": filters.build_shortest_correct, "accepted": filters.build_accepted}
+            "shortest-correct": filters.build_shortest_correct, "accepted": filters.build_accepted, "prm": prm}
 
 
 def get_chain(name: str) -> Chain:
@@ -393,6 +401,12 @@ def stage_config(chain: Chain, stage: Stage, *, quick: bool = False, seed: int |
         use_model(data, inputs["model.source"])
     if "datasets" in inputs:
         use_dataset(data, inputs["datasets"])
+    for key, _origin in stage.paths:
+        if key in inputs:
+            try:
+                set_path(data, key, inputs[key])
+            except ValueError as exc:
+                raise ConfigError([{"field": key, "loc": tuple(key.split(".")), "msg": str(exc)}], source) from None
     return validate_run_config(data, source=source)
 
 
@@ -438,7 +452,9 @@ def _latest_checkpoint(folder: Path) -> Path | None:
 def _artifacts(stage: Stage, stage_dir: Path) -> dict[str, str]:
     if stage.kind == "data":
         data = stage_dir / DATA_ARTIFACT
-        return {"data": str(data)} if data.is_file() else {}
+        out = {"data": str(data)} if data.is_file() else {}
+        found = _checkpoints(stage_dir / "checkpoints")  # a data stage that trains a model (prm)
+        return {**out, "checkpoint": str(found[-1][1])} if found and out else out
     out = {}
     found = _checkpoints(stage_dir / "checkpoints")
     if found:

@@ -86,9 +86,15 @@ class RewardSpec(_Strict):
         description="Reward function: accuracy (the <answer>, else the last \\boxed{}, by the task's exact checker; "
         "0 when truncated, see truncated_is_wrong), format (well-formed "
         "<think>…</think><answer>…</answer>), language (share of target-language words in the think part, R1), "
-        "length (Kimi k1.5 length reward), repetition (penalty for repeated n-grams).",
+        "length (Kimi k1.5 length reward), repetition (penalty for repeated n-grams), prm (a trained process "
+        "reward model's lowest step score; needs `model`; R1 §4.2 tried and dropped it).",
     )
     weight: float = Field(1.0, description="Weight of this reward in the total reward.")
+    model: str | None = Field(
+        None,
+        description="A model-based reward's checkpoint folder: prm takes a process reward model (the prm-vs-orm "
+        "chain trains one); null for the rule-based rewards.",
+    )
     warmup_steps: int = Field(
         0,
         ge=0,
@@ -103,6 +109,14 @@ class RewardSpec(_Strict):
         if value not in KNOWN_REWARDS:
             raise ValueError(f"unknown reward {value!r}; known: {', '.join(KNOWN_REWARDS)}")
         return value
+
+    @model_validator(mode="after")
+    def _model_only_for_prm(self):
+        if self.name == "prm" and not self.model:
+            raise ValueError("the prm reward needs `model`: a process reward model checkpoint folder")
+        if self.name != "prm" and self.model:
+            raise ValueError(f"`model` is for the prm reward; {self.name!r} is rule-based")
+        return self
 
 
 class SupervisedConfig(_Strict):
@@ -445,6 +459,18 @@ class RunConfig(_Strict):
         return value
 
     @model_validator(mode="after")
+    def _prm_needs_step_labels(self):
+        # a process reward scores steps, which only tasks with step labels define (r1model.tasks.steps)
+        from r1model.tasks.steps import STEP_TASKS
+
+        if any(r.name == "prm" for r in self.rewards) and self.kind in ("grpo", "rejection_sampling"):
+            for i, spec in enumerate(self.datasets):
+                if spec.task is not None and spec.task not in STEP_TASKS:
+                    raise ValueError(f"datasets.{i}.task: the prm reward needs step labels, and task {spec.task!r} "
+                                     f"has none (tasks with step labels: {', '.join(STEP_TASKS)})")
+        return self
+
+    @model_validator(mode="after")
     def _divides_ranks(self):
         dist = self.distributed
         if dist.backend != "deepspeed":
@@ -463,6 +489,10 @@ class RunConfig(_Strict):
         """name → weight, the form r1model.rewards.compute_rewards takes; at a GRPO `step` (1-based) a reward
         still in its warm-up (step ≤ warmup_steps) has weight 0."""
         return {r.name: 0.0 if step is not None and step <= r.warmup_steps else r.weight for r in self.rewards}
+
+    def reward_options(self) -> dict[str, dict]:
+        """name → keyword arguments of that reward (a model-based reward's checkpoint: {"prm": {"model": PATH}})."""
+        return {r.name: {"model": r.model} for r in self.rewards if r.model}
 
     def to_json(self) -> str:
         return json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=False)

@@ -178,7 +178,7 @@ class GRPOTrainer:
         texts = [c.text for c in completions]
         truncated = [modeling.is_truncated(c) for c in completions]
         totals, components = compute_rewards(texts, rows_problem, config.reward_weights(step), truncated=truncated,
-                                              truncated_is_wrong=config.truncated_is_wrong,
+                                              truncated_is_wrong=config.truncated_is_wrong, options=config.reward_options(),
                                               lengths=[len(c.token_ids) for c in completions])  # Kimi: tokens
         t_score = time.perf_counter() - t0
 
