@@ -128,6 +128,10 @@ class Chain:
     finding: str = ""  # the report's claim the chain tests (comparison.json's "finding")
     # flat metrics (one seed's comparison["metrics"], or the seeds' means) -> {"outcome": ..., "reasons": [...]}
     verdict: Callable[[dict], dict] | None = None
+    # data builders of its own, by `make` name: run(source, out, quick=, seed=, settings=) -> summary, where settings
+    # are the stage's (sets, quick_sets with --quick, then the user's STAGE:KEY=V); check(quick, settings) refuses
+    # bad settings (ValueError naming the field) before any stage runs
+    builders: tuple[tuple[str, "Builder"], ...] = ()
 
     def stage_dirs(self) -> list[str]:
         return [f"{index:02d}-{stage.name}" for index, stage in enumerate(self.stages, 1)]
@@ -135,6 +139,20 @@ class Chain:
 
 class ChainError(ValueError):
     """A chain that cannot start: unknown name, a bad definition, options that differ from chain.json's."""
+
+
+@dataclass(frozen=True)
+class Builder:
+    """A chain's own data builder (Chain.builders) that takes the chain's options."""
+
+    run: Callable[..., dict]
+    check: Callable[[bool, list], None] | None = None
+
+
+def builder_settings(chain: Chain, stage: Stage, quick: bool, sets: Iterable[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """The settings a chain's own builder gets: the stage's sets, its quick_sets (--quick), the user's `STAGE:` sets."""
+    return (list(stage.sets) + (list(stage.quick_sets) if quick else [])
+            + split_sets(sets, chain).get(stage.name, []))
 
 
 # ---------------------------------------------------------------------------------------------- definitions
@@ -529,6 +547,14 @@ def run_chain(chain: Chain | str, run_dir: str | os.PathLike, *, quick: bool = F
     for stage in chain.stages:  # a model stage's spec (a student the chain cannot use) is refused before any work
         if stage.init is not None:
             model_spec(chain, stage, quick=quick, seed=seed, sets=sets, check=True)
+    own_builders = dict(chain.builders)
+    for stage in chain.stages:  # a chain's own builder refuses bad settings before any work
+        builder = own_builders.get(stage.make)
+        if builder is not None and builder.check is not None:
+            try:
+                builder.check(quick, builder_settings(chain, stage, quick, sets))
+            except ValueError as exc:
+                raise ChainError(f"chain {chain.name} stage {stage.name}: {exc}") from None
     state = _State(chain, root, {"quick": quick, "seed": seed, "sets": [[k, v] for k, v in sets]})
     state.data.update(status="running", reason=None)
     state.save()
@@ -568,7 +594,11 @@ def run_chain(chain: Chain | str, run_dir: str | os.PathLike, *, quick: bool = F
         try:
             if stage.kind == "data":
                 stage_dir.mkdir(parents=True, exist_ok=True)
-                summary = _data_builders()[stage.make](inputs["source"], stage_dir / DATA_ARTIFACT)
+                if stage.make in own_builders:
+                    summary = own_builders[stage.make].run(inputs["source"], stage_dir / DATA_ARTIFACT, quick=quick,
+                                                           seed=seed, settings=builder_settings(chain, stage, quick, sets))
+                else:
+                    summary = _data_builders()[stage.make](inputs["source"], stage_dir / DATA_ARTIFACT)
                 (stage_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
                 entry["summary"] = summary
                 outcome, reason = "completed", None
