@@ -147,20 +147,6 @@ class SupervisedConfig(_Strict):
     max_seq_len: int = Field(256, ge=8, description="Longer examples are truncated to this many tokens.")
 
 
-class GRPOConfig(_Strict):
-    """GRPO (DeepSeekMath §4; R1 report §2.2): per prompt, sample G outputs, advantage = reward normalised
-    within the group, clipped-ratio policy loss, k3 KL to a reference in the loss."""
-
-    group_size: int = Field(8, ge=2, description="G: completions sampled per prompt. Report (R1-Zero): 16.")
-    prompts_per_step: int = Field(16, ge=1, description="Prompts (questions) per step; batch = prompts × G. Report: 32 (batch 512).")
-    learning_rate: float = Field(3e-6, gt=0, description="Peak AdamW learning rate. Report: 3e-6 (a tiny model wants ~3e-4).")
-    lr_schedule: Literal["constant", "linear", "cosine"] = Field(
-        "constant", description="Learning-rate schedule after warm-up: constant, linear to 0, cosine to min_lr_ratio × peak."
-    )
-    warmup_steps: int = Field(0, ge=0, description="Linear warm-up steps.")
-    min_lr_ratio: float = Field(0.1, ge=0, le=1, description="Final learning rate of the cosine schedule, as a share of the peak.")
-    weight_decay: float = Field(0.0, ge=0, description="AdamW decoupled weight decay.")
-    adam_beta1: float = Field(0.9, ge=0, lt=1, description="AdamW β1.")
 class SamplingConfig(_Strict):
     """How completions are generated: GRPO's rollouts and a rejection-sampling job's samples (temperature,
     top-p, top-k, length), and which engine generates them (also for evaluation, which has its own
@@ -191,6 +177,20 @@ class SamplingConfig(_Strict):
     )
 
 
+class GRPOConfig(_Strict):
+    """GRPO (DeepSeekMath §4; R1 report §2.2): per prompt, sample G outputs, advantage = reward normalised
+    within the group, clipped-ratio policy loss, k3 KL to a reference in the loss."""
+
+    group_size: int = Field(8, ge=2, description="G: completions sampled per prompt. Report (R1-Zero): 16.")
+    prompts_per_step: int = Field(16, ge=1, description="Prompts (questions) per step; batch = prompts × G. Report: 32 (batch 512).")
+    learning_rate: float = Field(3e-6, gt=0, description="Peak AdamW learning rate. Report: 3e-6 (a tiny model wants ~3e-4).")
+    lr_schedule: Literal["constant", "linear", "cosine"] = Field(
+        "constant", description="Learning-rate schedule after warm-up: constant, linear to 0, cosine to min_lr_ratio × peak."
+    )
+    warmup_steps: int = Field(0, ge=0, description="Linear warm-up steps.")
+    min_lr_ratio: float = Field(0.1, ge=0, le=1, description="Final learning rate of the cosine schedule, as a share of the peak.")
+    weight_decay: float = Field(0.0, ge=0, description="AdamW decoupled weight decay.")
+    adam_beta1: float = Field(0.9, ge=0, lt=1, description="AdamW β1.")
     adam_beta2: float = Field(0.99, ge=0, lt=1, description="AdamW β2.")
     max_grad_norm: float = Field(1.0, gt=0, description="Gradient clipping by global norm.")
     beta: float = Field(
@@ -498,38 +498,6 @@ class RunConfig(_Strict):
         return json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=False)
 
 
-class ConfigError(ValueError):
-    """An invalid RunConfig. `.errors` lists every problem as {"field": "grpo.beta", "loc": (...), "msg": ...};
-    str() lists them all, one a line."""
-
-    def __init__(self, errors: list[dict], source: str = ""):
-        self.errors = errors
-        self.source = source
-        head = f"invalid run config{' in ' + source if source else ''} ({len(errors)} error{'s' * (len(errors) != 1)}):"
-        super().__init__("\n".join([head] + [f"  {e['field']}: {e['msg']}" for e in errors]))
-
-
-def _field_path(loc: tuple) -> str:
-    # pydantic puts the validator's name ('function-after[...]') in some locations: drop those parts.
-    parts = [str(p) for p in loc if not (isinstance(p, str) and ("[" in p or p.startswith("function-")))]
-    return ".".join(parts) or "config"
-
-
-def validate_run_config(data: Any, source: str = "") -> RunConfig:
-    """A RunConfig from a dict; ConfigError listing every error (dotted field path + message)."""
-    if isinstance(data, RunConfig):
-        return data
-    if not isinstance(data, dict):
-        raise ConfigError([{"field": "config", "loc": (), "msg": f"must be a JSON object, not {type(data).__name__}"}], source)
-    try:
-        config = RunConfig.model_validate(data)
-        config._notes = upgrade_config(data)[1]
-        return config
-    except ValidationError as exc:
-        errors = []
-        for item in exc.errors(include_url=False):
-            msg = item["msg"].removeprefix("Value error, ")
-            errors.append({"field": _field_path(item["loc"]), "loc": tuple(item["loc"]), "msg": msg})
 # Older spellings of a run config that still load: (where it was, where it is now).
 _MOVED_TO_SAMPLING = {"temperature": "temperature", "top_p": "top_p", "top_k": "top_k", "max_new_tokens": "max_new_tokens",
                       "rollout_engine": "engine", "vllm_mode": "vllm_mode", "vllm_python": "vllm_python"}
@@ -568,6 +536,38 @@ def upgrade_config(data: dict) -> tuple[dict, list[dict]]:
     return data, notes
 
 
+class ConfigError(ValueError):
+    """An invalid RunConfig. `.errors` lists every problem as {"field": "grpo.beta", "loc": (...), "msg": ...};
+    str() lists them all, one a line."""
+
+    def __init__(self, errors: list[dict], source: str = ""):
+        self.errors = errors
+        self.source = source
+        head = f"invalid run config{' in ' + source if source else ''} ({len(errors)} error{'s' * (len(errors) != 1)}):"
+        super().__init__("\n".join([head] + [f"  {e['field']}: {e['msg']}" for e in errors]))
+
+
+def _field_path(loc: tuple) -> str:
+    # pydantic puts the validator's name ('function-after[...]') in some locations: drop those parts.
+    parts = [str(p) for p in loc if not (isinstance(p, str) and ("[" in p or p.startswith("function-")))]
+    return ".".join(parts) or "config"
+
+
+def validate_run_config(data: Any, source: str = "") -> RunConfig:
+    """A RunConfig from a dict; ConfigError listing every error (dotted field path + message)."""
+    if isinstance(data, RunConfig):
+        return data
+    if not isinstance(data, dict):
+        raise ConfigError([{"field": "config", "loc": (), "msg": f"must be a JSON object, not {type(data).__name__}"}], source)
+    try:
+        config = RunConfig.model_validate(data)
+        config._notes = upgrade_config(data)[1]
+        return config
+    except ValidationError as exc:
+        errors = []
+        for item in exc.errors(include_url=False):
+            msg = item["msg"].removeprefix("Value error, ")
+            errors.append({"field": _field_path(item["loc"]), "loc": tuple(item["loc"]), "msg": msg})
         raise ConfigError(errors, source) from None
 
 
