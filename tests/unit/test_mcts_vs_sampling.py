@@ -115,6 +115,7 @@ def test_comparison_has_the_general_shape_and_compares_at_the_budget():
     assert metrics["mcts_minus_best_sampling"] == pytest.approx(0.15 - 0.375)
     assert comparison["headline"] == {"name": "mcts_minus_best_sampling_accuracy", "value": metrics["mcts_minus_best_sampling"]}
     assert metrics["d3.mcts.nodes"] == 30 and metrics["value.brier"] == 0.2
+    assert metrics["d3.full_tree_nodes"] == 4 + 16 + 64  # K = 4, three lines
     assert all(isinstance(v, (int, float)) or v is None for v in metrics.values())
     assert comparison["verdict"] == verdict(metrics) and comparison["verdict"]["outcome"] == "reproduced"
     assert len(comparison["table"]["rows"]) == 2 * len(METHODS)

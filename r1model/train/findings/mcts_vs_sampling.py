@@ -439,6 +439,9 @@ def comparison_of(summary: dict, chain: Chain | None = None) -> dict:
                          point.get("tokens_per_solved"), tree.get("nodes") if method == "mcts" else None,
                          tree.get("no_answer_rate") if method == "mcts" else None])
     digits_x = [int(d) for d in sizes]
+    branching = ((summary.get("settings") or {}).get("mcts") or {}).get("branching")
+    for d in digits_x:
+        metrics[f"d{d}.full_tree_nodes"] = full_tree_nodes(branching, d) if branching else None
     charts = [
         {"title": "accuracy vs generated tokens per problem (all sizes)", "x_label": "generated tokens per problem",
          "y_label": "accuracy",
@@ -448,7 +451,9 @@ def comparison_of(summary: dict, chain: Chain | None = None) -> dict:
                     for m in METHODS]},
         {"title": "MCTS tree size vs steps (at the token budget)", "x_label": "steps (digits)", "y_label": "per tree",
          "series": [{"name": name, "x": digits_x, "y": [(s.get("mcts_tree") or {}).get(key) for s in sizes.values()]}
-                    for key, name in (("nodes", "nodes"), ("expansions", "expansions"), ("answers", "answers found"))]},
+                    for key, name in (("nodes", "nodes"), ("expansions", "expansions"), ("answers", "answers found"))]
+         + ([{"name": f"every node of a full tree (K = {branching})", "x": digits_x,
+              "y": [full_tree_nodes(branching, d) for d in digits_x]}] if branching else [])},
         {"title": "generated tokens per solved problem vs steps", "x_label": "steps (digits)",
          "y_label": "tokens per solved problem",
          "series": [{"name": LABELS[m], "x": digits_x, "y": [at(s, m, main).get("tokens_per_solved") for s in sizes.values()]}
@@ -488,6 +493,12 @@ def comparison_of(summary: dict, chain: Chain | None = None) -> dict:
         "settings": settings,
         "cpu_s": summary.get("cpu_s"),
     }
+
+
+def full_tree_nodes(branching: int, steps: int) -> int:
+    """Nodes of the full tree of `steps` lines with `branching` distinct lines per node: K + K² + … + K^steps
+    (what exhaustive search would expand; the sampled trees hold a sliver of it)."""
+    return sum(branching ** depth for depth in range(1, steps + 1))
 
 
 def summarise(root: Path, chain: Chain) -> tuple[dict, str]:
