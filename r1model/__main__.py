@@ -36,24 +36,25 @@ def _train(config, run_dir: str, quiet: bool) -> int:
     return run(config, run_dir, progress_stream=open(os.devnull, "w") if quiet else sys.stderr)
 
 
-def _cmd_train(args) -> int:
+def _load_config(path):
+    """The RunConfig of a file, or None after printing every error (ConfigError names the file and fields)."""
     from r1model.train.config import ConfigError, load_run_config
 
     try:
-        config = load_run_config(args.config)
+        return load_run_config(path)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
-        return EXIT_USAGE
-    return _train(config, args.run_dir, args.quiet)
+        return None
+
+
+def _cmd_train(args) -> int:
+    config = _load_config(args.config)
+    return EXIT_USAGE if config is None else _train(config, args.run_dir, args.quiet)
 
 
 def _cmd_validate(args) -> int:
-    from r1model.train.config import ConfigError, load_run_config
-
-    try:
-        config = load_run_config(args.config)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
+    config = _load_config(args.config)
+    if config is None:
         return EXIT_USAGE
     _print_warnings(config)
     print(f"{args.config}: valid {config.kind} config")

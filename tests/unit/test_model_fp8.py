@@ -89,8 +89,7 @@ def _rollout_and_teacher_forced_logprobs(seed: int):
     tokens, all rows concatenated."""
     from r1model.model import R1Tokenizer
     from r1model.generation import BuiltinEngine, SamplingParams
-    from r1model.generation.engine import left_pad
-    from r1model.train.grpo import token_logprobs
+    from r1model.train.modeling import completion_logprobs
 
     torch.manual_seed(seed)
     tok = R1Tokenizer.build()
@@ -99,19 +98,11 @@ def _rollout_and_teacher_forced_logprobs(seed: int):
     rollout, teacher = [], []
     for sample_seed in range(3):
         completions = BuiltinEngine(model, tok).generate(prompts, SamplingParams(max_new_tokens=16, seed=sample_seed))
-        ids, mask = left_pad(prompts, 0, "cpu")
-        width = max(len(c.token_ids) for c in completions)
-        tail = torch.zeros(len(prompts), width, dtype=torch.long)
-        tail_mask = torch.zeros_like(tail)
-        for i, c in enumerate(completions):
-            tail[i, :len(c.token_ids)] = torch.tensor(c.token_ids)
-            tail_mask[i, :len(c.token_ids)] = 1
         with torch.no_grad():
-            logits = model.completion_logits(model.encode_prefix(ids, mask), torch.arange(len(prompts)), tail, tail_mask)
-            forced = token_logprobs(logits, tail)[0]
-        for i, c in enumerate(completions):
+            forced = completion_logprobs(model, prompts, [c.token_ids for c in completions], 0)[0]
+        for c, row in zip(completions, forced):
             rollout.append(torch.tensor(c.logprobs))
-            teacher.append(forced[i, :len(c.token_ids)])
+            teacher.append(torch.tensor(row))
     return torch.cat(rollout), torch.cat(teacher)
 
 
