@@ -266,34 +266,34 @@ RECIPES: dict[str, Recipe] = {
         name="r1-zero",
         description="R1-Zero GRPO on a dataset with accuracy + format rewards only: report G 16, 32 prompts/step, "
         "beta 0.001, eps 0.2, T 1, reference refreshed every 400 steps, eval T 0.6 / top-p 0.95 (lr 1e-4 for the "
-        "tiny model; report 3e-6). Default: a tiny base pretrained in the run on 4-digit addition; --model a "
-        "checkpoint, --dataset a problem file.",
+        "tiny model; report 3e-6). Default: a tiny base pretrained in the run on 4-digit addition; or start from "
+        "a checkpoint (the model) and a problem file (the dataset).",
         build=_r1_zero,
     ),
     "cold-start-sft": Recipe(
         name="cold-start-sft",
-        description="R1's cold start: SFT on long-CoT examples (a {prompt, completion} file via --dataset; "
-        "default: worked solutions of 4-digit addition) before RL, from --model or a tiny base pretrained in the run.",
+        description="R1's cold start: SFT on long-CoT examples (a {prompt, completion} dataset; default: worked "
+        "solutions of 4-digit addition) before RL, from a checkpoint or a tiny base pretrained in the run.",
         build=_cold_start_sft,
     ),
     "rejection-sampling": Recipe(
         name="rejection-sampling",
-        description="R1's rejection sampling (kind rollout): G 16 samples per prompt at T 0.6 / top-p 0.95 from "
-        "a checkpoint (--model), the checker keeps the correct ones in RUN_DIR/accepted.jsonl.",
+        description="R1's rejection sampling: G 16 samples per prompt at T 0.6 / top-p 0.95 from a checkpoint; "
+        "the checker keeps the correct ones (the run's accepted.jsonl; the lab saves them as a dataset).",
         build=_rejection_sampling,
         needs=(CHECKPOINT,),
     ),
     "distill": Recipe(
         name="distill",
         description="R1's distillation: SFT only of a fresh 2-layer tiny student on a teacher's accepted "
-        "samples (--dataset, e.g. a rejection-sampling run's accepted.jsonl); no RL.",
+        "samples (the dataset: e.g. what a rejection-sampling run accepted); no RL.",
         build=_distill,
         needs=(ACCEPTED,),
     ),
     "evaluate": Recipe(
         name="evaluate",
-        description="Evaluate a checkpoint (--model) on the benchmarks: pass@1 over 4 samples at the report's "
-        "T 0.6 / top-p 0.95 on held-out 4-digit addition (--set 'evaluation.benchmarks=[...]' for others).",
+        description="Evaluate a checkpoint on the benchmarks: pass@1 over 4 samples at the report's T 0.6 / "
+        "top-p 0.95 on held-out 4-digit addition (evaluation.benchmarks names others).",
         build=_evaluate,
         needs=(CHECKPOINT,),
     ),
