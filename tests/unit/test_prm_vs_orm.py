@@ -93,6 +93,9 @@ def test_the_verdict_follows_its_rule():
     assert prm_vs_orm_verdict(tie)["outcome"] == "reproduced"
     idle = {**base, "orm.accuracy_gain": 0.0, "prm.accuracy_gain": 0.01, "prm.accuracy": 0.61}
     assert prm_vs_orm_verdict(idle)["outcome"] == "inconclusive"
+    # neither improved on the base, but the PRM run fell well below ORM: a comparison all the same
+    collapsed = {**base, "orm.accuracy": 0.08, "orm.accuracy_gain": -0.04, "prm.accuracy": 0.0, "prm.accuracy_gain": -0.12}
+    assert prm_vs_orm_verdict(collapsed)["outcome"] == "reproduced"
     assert prm_vs_orm_verdict({**base, "prm.accuracy": None})["outcome"] == "inconclusive"
     # seeds' means: hacking in one seed of three is not "shows hacking"
     assert prm_vs_orm_verdict({**surprise, "hacking": 1 / 3, "prm.reward_gain": 0.3})["outcome"] == "not reproduced"

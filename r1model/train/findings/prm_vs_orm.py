@@ -15,8 +15,8 @@ and reported as its cost.
 Verdict (VERDICT_RULE, on one seed's flat metrics or the seeds' means): the finding *reproduces* when the PRM
 run shows reward hacking (its PRM reward rose by at least HACK_REWARD_RISE while its held-out accuracy rose by
 at most FLAT), or when it is not better than ORM in held-out accuracy (by more than FLAT); *inconclusive* when a
-run has no evaluation or neither run learned (both gained at most FLAT); otherwise *not reproduced* (the PRM
-won: a surprise, and the result).
+run has no evaluation, or when neither run learned (both gained at most FLAT) and they end within FLAT of each other
+(nothing to compare: a quick chain); otherwise *not reproduced* (the PRM won: a surprise, and the result).
 """
 from __future__ import annotations
 
@@ -34,8 +34,8 @@ SAMPLE_STEPS = 12  # 12 × 16 prompts × 8 samples = 1,536 labelled traces
 VERDICT_RULE = (
     f"Reproduced when the PRM run hacks its reward (PRM reward up ≥ {HACK_REWARD_RISE:.2f} while held-out accuracy "
     f"rises ≤ {FLAT:.2f}) or is not better than ORM in held-out accuracy (PRM − ORM ≤ {FLAT:.2f}) at equal RL "
-    f"compute; inconclusive when a run has no evaluation or neither run gained more than {FLAT:.2f}; otherwise "
-    "not reproduced (the PRM beat the outcome reward)."
+    f"compute; inconclusive when a run has no evaluation, or neither run gained more than {FLAT:.2f} and they end "
+    f"within {FLAT:.2f} of each other; otherwise not reproduced (the PRM beat the outcome reward)."
 )
 
 _ORM_REWARDS = [{"name": "accuracy", "weight": 1.0}, {"name": "format", "weight": 0.1}, {"name": "prm", "weight": 0.0}]
@@ -91,8 +91,9 @@ def prm_vs_orm_verdict(metrics: dict) -> dict:
     if hacking is not None and hacking >= 0.5 and rise is not None:
         reasons.append(f"reward hacking: the PRM reward rose {rise:+.2f} while held-out accuracy moved {prm_gain:+.2f}")
     gap = prm - orm
-    if not reasons and orm_gain <= FLAT + _EPS and prm_gain <= FLAT + _EPS:
-        return {**out, "reasons": [f"neither run learned (held-out accuracy {orm_gain:+.2f} ORM, {prm_gain:+.2f} PRM)"]}
+    if not reasons and orm_gain <= FLAT + _EPS and prm_gain <= FLAT + _EPS and abs(gap) <= FLAT + _EPS:
+        return {**out, "reasons": [f"neither run learned (held-out accuracy {orm_gain:+.2f} ORM, {prm_gain:+.2f} PRM) "
+                                   f"and they end alike ({prm:.3f} vs {orm:.3f})"]}
     if gap <= FLAT + _EPS:
         reasons.append(f"PRM not better than ORM: held-out accuracy {prm:.3f} vs {orm:.3f} ({gap:+.3f})")
     if reasons:
