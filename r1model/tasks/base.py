@@ -31,6 +31,9 @@ class Task:
     difficulty: dict = {}
     difficulty_help: dict = {}  # knob -> one line for the lab's form
     test_share: float = 0.1  # the share of the problem space reserved for the test split
+    # knobs of how worked solutions are written, not of which problems: kept out of the problems' seed and of
+    # make(), they reach worked_solution(problem, rng=..., **knobs) with a random stream of their own
+    style_knobs: tuple[str, ...] = ()
 
     # --- to implement -------------------------------------------------------------------------------
     def make(self, rng: random.Random, **knobs) -> Problem:
@@ -68,7 +71,9 @@ class Task:
         if n < 0:
             raise ValueError(f"n must be >= 0, not {n}")
         knobs = self.knobs(**difficulty)
+        style = {name: knobs.pop(name) for name in self.style_knobs}
         rng = random.Random(f"{self.name}|{split}|{seed}|{sorted(knobs.items())}")
+        style_rng = random.Random(f"{self.name}|{split}|{seed}|style|{sorted(style.items())}")
         problems: list[Problem] = []
         seen: set[str] = set()
         attempts, budget = 0, 200 * n + 1000
@@ -86,7 +91,8 @@ class Task:
             problem.task = self.name
             problem.meta.setdefault("split", split)
             if not problem.solution:
-                problem.solution = self.worked_solution(problem)
+                problem.solution = (self.worked_solution(problem, rng=style_rng, **style) if style
+                                    else self.worked_solution(problem))
             problems.append(problem)
         return problems
 

@@ -3,8 +3,10 @@
 Generation uses the trainer's own engine; scoring, metric names and events are the evaluate CLI's
 (r1model.evaluate.runner.score_generations / write_eval_events), so an in-run number and a CLI number on
 the same completions are the same number (the answer policy: r1model.evaluate.answer_check). Emits one
-`eval` event per (benchmark, metric), the same numbers as `eval/<benchmark>/<metric>` metrics, and a few
-whole traces (source "eval") so a reviewer can read what the model writes at each evaluation.
+`eval` event per (benchmark, metric), the same numbers as `eval/<benchmark>/<metric>` metrics, and whole
+traces (source "eval") so a reviewer can read what the model writes: a few problems' at each evaluation of a
+training run, every sample in an evaluate job (as the evaluate CLI writes them), which is what a chain's
+comparison counts (e.g. the mixing rate, r1model.train.chains.run_summary).
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from r1model.train import modeling
 from r1model.train.context import RunContext
 from r1model.train.data import DataSource, step_seed
 
-EVAL_TRACES = 4  # problems whose completions are written as traces at each evaluation
+EVAL_TRACES = 4  # problems whose first completion is written as a trace at each evaluation of a training run
 EVAL_CHUNK = 256  # prompts per generate call
 
 
@@ -75,8 +77,9 @@ def _evaluate(ctx: RunContext, model, tokenizer, engine, benchmark: str, problem
             completions.extend(engine.generate(chunk, chunk_params) if think_budget is None
                                else generate_with_think_budget(engine, tokenizer, chunk, chunk_params, think_budget))
     result = score_generations(problems, completions, k, benchmark=benchmark, truncated_is_wrong=config.truncated_is_wrong)
+    traced = None if config.kind == "evaluate" else EVAL_TRACES
     with ctx.events.batch():
-        values = write_eval_events(ctx.events, step, benchmark, result, prompt_texts, k, trace_problems=EVAL_TRACES,
+        values = write_eval_events(ctx.events, step, benchmark, result, prompt_texts, k, trace_problems=traced,
                                    trace_id=f"eval-{benchmark}-{step}")
         ctx.events.metric(step, {f"eval/{benchmark}/{m}": v for m, v in values.items()}
                           | {"time/eval": time.perf_counter() - started}, phase="eval")

@@ -9,7 +9,8 @@ import importlib
 
 from r1model.train.chains import CHAINS as _BUILT_IN, Chain
 
-MODULES: tuple[str, ...] = ("cold_start", "weak_base", "distill_mini", "prm_vs_orm", "mcts_vs_sampling")
+MODULES: tuple[str, ...] = ("cold_start", "weak_base", "distill_mini", "language_mixing", "prm_vs_orm",
+                              "mcts_vs_sampling")
 
 CHAINS: dict[str, Chain] = dict(_BUILT_IN)
 for _name in MODULES:
