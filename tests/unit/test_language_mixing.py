@@ -137,21 +137,22 @@ def test_verdict_on_golden_metrics(metrics, outcome):
 
 # ------------------------------------------------------------------------------------------ comparison
 
-def _eval_stage(path: Path, thinks: list[str], accuracy: float) -> None:
+def _eval_stage(path: Path, thinks: list[str], accuracy: float, wrong_when_mixed: bool = False) -> None:
     path.mkdir(parents=True)
     with EventWriter(path) as events:
         events.eval(0, "heldout", "pass@1", accuracy, len(thinks))
         events.eval(0, "heldout", "format_rate", 1.0, len(thinks))
         for i, think in enumerate(thinks):
             completion = f"<think>{think}</think><answer>12</answer>"
-            events.trace(0, f"eval-{i}", "User: 7+5\nAssistant: ", completion, think, "12", {}, 1.0, None, True,
-                         "correct", 10, False, source="eval")
+            correct = not (wrong_when_mixed and CJK.search(think))
+            events.trace(0, f"eval-{i}", "User: 7+5\nAssistant: ", completion, think, "12", {}, 1.0, None, correct,
+                         "correct" if correct else "wrong", 10, False, source="eval")
 
 
 def test_comparison_counts_every_evaluated_think_and_states_the_accuracy_cost(tmp_path):
     dirs = dict(zip((s.name for s in CHAIN.stages), CHAIN.stage_dirs()))
     english, mixed = "7 plus 5 plus carry 0 is 12\nso the sum is 12", "7 plus 5 plus carry 0 is 12\n所以和是12"
-    _eval_stage(tmp_path / "stages" / dirs["eval-zero"], [mixed] * 45 + [english] * 105, 0.8)
+    _eval_stage(tmp_path / "stages" / dirs["eval-zero"], [mixed] * 45 + [english] * 105, 0.8, wrong_when_mixed=True)
     _eval_stage(tmp_path / "stages" / dirs["eval-language-rl"], [mixed] * 2 + [english] * 148, 0.75)
     comparison, line = summarise(tmp_path, CHAIN)
     metrics = comparison["metrics"]
@@ -159,6 +160,7 @@ def test_comparison_counts_every_evaluated_think_and_states_the_accuracy_cost(tm
     assert metrics["zero_mixing_rate"] == pytest.approx(0.3) and metrics["language_mixing_rate"] == pytest.approx(2 / 150)
     assert metrics["accuracy_cost"] == pytest.approx(0.05)
     assert metrics["zero_english_share"] == pytest.approx((45 * 0.5 + 105) / 150)
+    assert metrics["zero_accuracy_mixed_thinks"] == 0.0 and metrics["zero_accuracy_english_thinks"] == 1.0
     assert comparison["verdict"]["outcome"] == "reproduced"
     assert comparison["headline"] == {"name": "mixing_rate_drop", "value": pytest.approx(0.3 - 2 / 150)}
     assert line == f"mixing_rate_drop={0.3 - 2 / 150:.4f}"

@@ -125,15 +125,22 @@ MODELS = (("zero", "Zero (accuracy + format)", "zero", "eval-zero"),
           ("language", "+ language reward", "language-rl", "eval-language-rl"))
 
 
-def _english_share(run_dir: Path, step: int | None) -> float | None:
-    """Mean language-consistency reward (share of English words) over the evaluation's thinks."""
+def _thinks(run_dir: Path, step: int | None) -> dict[str, float | None]:
+    """Over the evaluation's thinks (those run_summary counts): the mean language-consistency reward (share of
+    English words), and the accuracy of the mixed thinks and of the wholly English ones."""
     from r1model.events import read_events
     from r1model.rewards.shaping import language_reward
 
-    thinks = [e["completion"] for e in read_events(run_dir, types={"trace"})
+    traces = [e for e in read_events(run_dir, types={"trace"})
               if e.get("source") == "eval" and e["step"] == step and e.get("think") is not None]
-    values = [r.value for r in language_reward(thinks, [None] * len(thinks))]
-    return statistics.fmean(values) if values else None
+    values = [r.value for r in language_reward([e["completion"] for e in traces], [None] * len(traces))]
+
+    def accuracy(mixed: bool) -> float | None:
+        picked = [bool(e.get("correct")) for e, v in zip(traces, values) if (v < 1.0) == mixed]
+        return sum(picked) / len(picked) if picked else None
+
+    return {"english_share": statistics.fmean(values) if values else None,
+            "accuracy_mixed": accuracy(True), "accuracy_english": accuracy(False)}
 
 
 def _curves(run_dir: Path) -> dict[str, tuple[list[int], list[float]]]:
@@ -159,7 +166,7 @@ def summarise(root: Path, chain: Chain) -> tuple[dict, str]:
     sides: dict[str, dict[str, Any]] = {}
     for key, _label, rl_stage, eval_stage in MODELS:
         summary = run_summary(root / "stages" / dirs[eval_stage])
-        summary["english_share"] = _english_share(root / "stages" / dirs[eval_stage], summary["step"])
+        summary.update(_thinks(root / "stages" / dirs[eval_stage], summary["step"]))
         summary["curves"] = _curves(root / "stages" / dirs[rl_stage])
         sides[key] = summary
     zero, language = sides["zero"], sides["language"]
@@ -173,6 +180,8 @@ def summarise(root: Path, chain: Chain) -> tuple[dict, str]:
         "accuracy_cost": minus(zero["accuracy"], language["accuracy"]),
         "mixing_rate_drop": minus(zero["mixing_rate"], language["mixing_rate"]),
         "zero_english_share": zero["english_share"], "language_english_share": language["english_share"],
+        # does mixing itself cost Zero accuracy? (None when Zero has no thinks of that kind)
+        "zero_accuracy_mixed_thinks": zero["accuracy_mixed"], "zero_accuracy_english_thinks": zero["accuracy_english"],
         "zero_format_rate": zero["format_rate"], "language_format_rate": language["format_rate"],
         "zero_mean_length": zero["mean_length"], "language_mean_length": language["mean_length"],
         "zero_thinks": zero["mixing_n"], "language_thinks": language["mixing_n"],
@@ -196,6 +205,10 @@ def summarise(root: Path, chain: Chain) -> tuple[dict, str]:
             f"chance {CODE_SWITCH}) and have the same steps, prompts and group size; Zero computes the language "
             f"reward at weight 0 (logged, not rewarded). accuracy_cost = Zero's pass@1 minus the language-reward "
             f"model's.")
+    drift = [f"{label} {ys[0]:.2f} → {ys[-1]:.2f}" for key, label, _rl, _eval in MODELS
+             for ys in [sides[key]["curves"]["rewards/language/mean"][1]] if ys]
+    if drift:
+        note += f" English share of the RL samples (T 1), first → last step: {'; '.join(drift)}."
     if outcome["outcome"] != "reproduced":
         note += " Not reproduced here: " + "; ".join(outcome["reasons"]) + "."
     drop = metrics["mixing_rate_drop"]
