@@ -4,10 +4,10 @@
     .venv/bin/python bench/finding_distill_mini.py --seeds 0 1 2 --summarise-only
 
 Seeds run one after another, each `python -m r1model recipe run distill-mini --seed N --run-dir OUT/seed-N` (a
-stopped chain resumes; a completed one is summarised again from its stages' evaluations). Per seed: the table (teacher and each student's base,
-distilled and RL'd held-out accuracy), the verdict and the chain's own CPU time (process.json); then per student
-the mean ± sd over seeds of distilled − RL and the verdict on the seeds' means. Last line, the headline: the
-smallest per-student mean of distilled − RL, distill_minus_rl_min=<value>.
+stopped chain resumes; a completed one is summarised again from its stages' evaluations). Per seed: the table
+(teacher and each student's base, distilled and RL'd held-out accuracy), the verdict and the chain's own CPU time
+(process.json); then per student the mean ± sd over seeds of distilled − RL and the verdict on the seeds' means.
+Last line, the headline: the smallest per-student mean of distilled − RL, distill_minus_rl_min=<value>.
 """
 from __future__ import annotations
 

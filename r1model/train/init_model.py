@@ -55,7 +55,8 @@ def normalise_spec(spec: dict, where: str) -> dict:
         if spec["hidden_size"] % spec["head_dim"]:
             raise ModelSpecError(f"{where}: hidden_size {spec['hidden_size']} is not a multiple of head_dim "
                                  f"{spec['head_dim']}")
-        if not isinstance(spec["init_std"], (int, float)) or isinstance(spec["init_std"], bool) or spec["init_std"] <= 0:
+        std = spec["init_std"]
+        if not isinstance(std, (int, float)) or isinstance(std, bool) or std <= 0:
             raise ModelSpecError(f"{where}: init_std must be a number > 0, got {spec['init_std']!r}")
     elif not isinstance(spec["source"], str) or not spec["source"]:
         raise ModelSpecError(f"{where}: source must be a model folder path, got {spec['source']!r}")

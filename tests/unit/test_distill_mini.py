@@ -40,7 +40,7 @@ def test_the_chain_is_registered_valid_and_refuses_a_student_before_the_teacher_
     assert CHAINS["distill-mini"] is CHAIN
     check_chain(CHAIN)
     names = [stage.name for stage in CHAIN.stages]
-    assert names.index("qwen2-init") < names.index("teacher-base") and names.index("llama-init") < names.index("teacher-base")
+    assert max(names.index("qwen2-init"), names.index("llama-init")) < names.index("teacher-base")
     assert STAGES["qwen2-init"].kind == STAGES["llama-init"].kind == "model"
     assert STAGES["distill-data"].make == "accepted" and STAGES["distill-data"].source.stage == "teacher-samples"
     for student in dm.STUDENTS:
@@ -103,7 +103,7 @@ def test_an_encoder_decoder_student_is_refused_before_any_stage_runs(tmp_path):
     assert not (tmp_path / "run" / "stages").exists()
 
 
-# ------------------------------------------------------------------------------------------ students that cannot learn text
+# ------------------------------------------------------------------------------------------ unusable students
 
 def _bert_folder(path: Path) -> Path:
     from transformers import BertConfig, BertLMHeadModel

@@ -3,7 +3,7 @@ running the same RL directly on those students.
 
     python -m r1model recipe run distill-mini --run-dir DIR [--quick] [--seed N]
 
-Teacher: the built-in `tiny` model (4 layers, MTP off) pretrained on addition (30% worked solutions), then Zero
+Teacher: the built-in `tiny` model (4 layers, MTP off) pretrained on 2-digit sums (70% worked solutions), then Zero
 RL (aha-mini's GRPO: accuracy + format), then rejection sampling (T 0.6, top-p 0.95); the data stage keeps its
 accepted samples with r1model.train.filters.build_accepted (correct, well-formed, unmixed, untruncated, not
 repetitive; the teacher's own text, no gold answers added).
@@ -76,7 +76,7 @@ def _pretrain(steps: dict, model: dict, evaluate: bool):
         config = _common(quick, "pretrain", "base")
         config.update(model=dict(model), total_steps=steps[quick], supervised={
             "batch_size": BASE_BATCH[quick], "learning_rate": 3e-3, "lr_schedule": "cosine",
-            "warmup_steps": 5 if quick else 50, "worked_fraction": 0.7 if quick else 0.3,
+            "warmup_steps": 5 if quick else 50, "worked_fraction": 0.7,
             "completion_only_loss": True, "max_seq_len": 128})
         if evaluate:  # the student's base, evaluated as the distilled and RL'd students are
             config["evaluation"] = {**_eval_settings(quick), "at_start": False}
