@@ -13,6 +13,9 @@ stage's reason, and in `result` the stages as the pages show them (artifacts as 
 for checkpoints, file names for the rest; lineage between child runs) and, once written, comparison.json.
 Pages read the database only; nothing here is read from disk per request. No server path is stored in a
 child's config, a message or `result`.
+
+`chain_import` brings a chain directory made on the command line (bench/finding_*.py) in the same way: one
+chain run found again by its directory, then `chain_sync` with final=True; nothing is dispatched.
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ import copy
 import json
 import logging
 import re
+from dataclasses import dataclass
 from datetime import datetime, timezone as dt_timezone
 from pathlib import Path
 
@@ -350,3 +354,107 @@ def git_commit(path: Path) -> str:
     commit = out.stdout.strip()
     return commit if out.returncode == 0 and re.fullmatch(r"[0-9a-f]{7,64}", commit) else "unknown"
 
+
+
+# --------------------------------------------------------------------------------------------- importing
+
+CHAIN_STATES = ("pending", "running", "completed", "failed", "stopped")
+# chain.json's status → the chain run's; an unfinished chain (still running on the command line, or killed)
+# is shown cancelled, never running: a running run without a worker would be requeued by the reaper.
+IMPORT_STATUS = {"completed": RunStatus.COMPLETED, "failed": RunStatus.FAILED, "stopped": RunStatus.CANCELLED}
+
+
+@dataclass
+class ChainImportResult:
+    run: Run
+    created: bool
+    new_stage_runs: int
+
+
+def _read_chain_json(run_dir: Path) -> dict:
+    """ROOT/chain.json, checked: a known chain, a stage list, options as run_chain writes them."""
+    path = run_dir / CHAIN_JSON
+    if not path.is_file():
+        raise ValidationError(f"{path}: missing; is this a chain directory (`recipe run CHAIN --run-dir DIR`)?")
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ValidationError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(state, dict):
+        raise ValidationError(f"{path}: not a chain.json (a JSON object expected)")
+    chain = state.get("chain")
+    if not isinstance(chain, str) or chain not in CHAINS:
+        raise ValidationError(f"{path}: unknown chain {str(chain)[:100]!r}; known: {', '.join(sorted(CHAINS))}")
+    options = state.get("options")
+    problems = []
+    if not isinstance(state.get("stages"), list) or not all(
+            isinstance(s, dict) and isinstance(s.get("name"), str) and isinstance(s.get("dir"), str)
+            for s in state["stages"]):
+        problems.append("stages: a list of stages, each with a name and a dir")
+    if state.get("status") not in CHAIN_STATES:
+        problems.append(f"status: one of {', '.join(CHAIN_STATES)}")
+    if not isinstance(options, dict):
+        problems.append("options: an object")
+    else:
+        if not isinstance(options.get("quick", False), bool):
+            problems.append("options.quick: true or false")
+        seed = options.get("seed")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+            problems.append("options.seed: a whole number, 0 or more, or null")
+        if not isinstance(options.get("sets", []), list):
+            problems.append("options.sets: a list")
+    if problems:
+        raise ValidationError(f"{path}: not a valid chain.json ({'; '.join(problems)})")
+    return state
+
+
+def chain_import(*, team: Team, run_dir: str | Path, project: Project | None = None, name: str = "",
+                 user=None) -> ChainImportResult:
+    """A chain directory made by the CLI (`recipe run CHAIN --run-dir DIR`, bench/finding_*.py) as a chain run
+    of `team`, as if the lab had run it: found again by its directory within the team, else made (recipe = the
+    chain, config = its options as chain_create stores them, plus the `--set` changes when there were any);
+    then `chain_sync` stores a run per started stage, their events, lineage and comparison.json. Idempotent;
+    nothing is dispatched. The commit is the checkout holding DIR at the first import ("unknown" outside one)."""
+    if user is not None:
+        require_team_role(user, team, "write")
+    run_dir = Path(run_dir).resolve()
+    if not run_dir.is_dir():
+        raise ValidationError(f"{run_dir}: not a directory")
+    state = _read_chain_json(run_dir)
+    if project is not None and project.team_id != team.id:
+        raise ValidationError("project: not a project of this team")
+    options = state["options"]
+    config: dict = {"chain": state["chain"], "quick": bool(options.get("quick", False))}
+    if isinstance(options.get("seed"), int):
+        config["seed"] = options["seed"]
+    if options.get("sets"):
+        config["sets"] = _redacted(run_dir, options["sets"])
+    with transaction.atomic():
+        run = Run.objects.select_for_update().filter(team=team, kind=CHAIN_KIND, run_dir=str(run_dir)).first()
+        created = run is None
+        if created:
+            run = Run.objects.create(
+                team=team, project=project, name=((name or "").strip() or f"{state['chain']} · {run_dir.name}")[:200],
+                kind=CHAIN_KIND, recipe=state["chain"][:64], quick=config["quick"], config=config,
+                status=RunStatus.RUNNING, run_dir=str(run_dir), created_by=user, max_attempts=1,
+                message="imported from a command-line chain directory")
+    before = Run.objects.filter(parent_id=run.id).count()
+    state = chain_sync(run, root=run_dir, final=True, commit=git_commit(run_dir)) or state
+    run.refresh_from_db()
+    # a chain the lab itself runs (a worker holds it, or it waits for one) keeps its state
+    if run.worker_id is None and run.status not in (RunStatus.QUEUED, RunStatus.STARTING, RunStatus.CANCELLING):
+        status = IMPORT_STATUS.get(state.get("status"), RunStatus.CANCELLED)
+        update = {"status": status, "eta_s": None,
+                  "finished_at": _when(state.get("updated")) or run.finished_at or timezone.now()}
+        started = [s["started"] for s in state["stages"] if isinstance(s.get("started"), (int, float))]
+        if started:
+            update["started_at"] = _when(min(started))
+        if status == RunStatus.CANCELLED:
+            update["message"] = (f"chain.json says {state.get('status')}: "
+                                 f"{_scrub(run_dir, state.get('reason') or 'not finished')}; import again once it ends")[:4000]
+        elif status == RunStatus.COMPLETED:
+            update["message"] = ""
+        Run.objects.filter(id=run.id).update(**update)
+        settle_stage_runs(run.id, status, f"the chain is {state.get('status')} in chain.json")
+        run.refresh_from_db()
+    return ChainImportResult(run=run, created=created, new_stage_runs=Run.objects.filter(parent_id=run.id).count() - before)
