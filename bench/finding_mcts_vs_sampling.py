@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 from r1model.train.findings.mcts_vs_sampling import CHAIN, METHODS  # noqa: E402
 
 SHOWN = tuple(f"{m}.{k}" for k in ("accuracy", "tokens", "tokens_per_solved") for m in METHODS) + (
-    "mcts.nodes", "mcts.no_answer_rate", "mcts_minus_best_sampling", "value.brier", "value.baseline_brier",
+    "mcts.nodes", "mcts.no_answer_rate", "mcts.exhausted_rate", "mcts_minus_best_sampling", "value.brier", "value.baseline_brier",
     "value.error_rate")
 
 

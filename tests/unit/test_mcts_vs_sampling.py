@@ -99,7 +99,8 @@ def _summary():
     size = lambda d, m: {"digits": d, "methods": {
         "mcts": curve([(0.1 * m, 250), (0.2 * m, 490)]), "best_of_n_value": curve([(0.3, 250), (0.5 * m, 500)]),
         "majority": curve([(0.3, 250), (0.45 * m, 500)]), "sampling": curve([(0.3, 30), (0.3, 30)])},
-        "mcts_tree": {"nodes": 10 * d, "expansions": 3 * d, "answers": 1, "no_answer_rate": 0.1 * d}}
+        "mcts_tree": {"nodes": 10 * d, "expansions": 3 * d, "answers": 1, "no_answer_rate": 0.1 * d,
+                      "stopped": {"exhausted": d, "budget": 4 - d}}}
     return {"budgets": [240, 480], "sizes": {"2": size(2, 1.0), "3": size(3, 0.5)},
             "settings": {"token_budget": 480, "mcts": {"branching": 4, "max_depth": 5, "max_step_tokens": 20}},
             "value": {"heldout": {"brier": 0.2, "baseline_brier": 0.25, "error_rate": 0.3},
@@ -116,6 +117,7 @@ def test_comparison_has_the_general_shape_and_compares_at_the_budget():
     assert comparison["headline"] == {"name": "mcts_minus_best_sampling_accuracy", "value": metrics["mcts_minus_best_sampling"]}
     assert metrics["d3.mcts.nodes"] == 30 and metrics["value.brier"] == 0.2
     assert metrics["d3.full_tree_nodes"] == 4 + 16 + 64  # K = 4, three lines
+    assert metrics["d2.mcts.exhausted_rate"] == 0.5 and metrics["mcts.exhausted_rate"] == pytest.approx((0.5 + 0.75) / 2)
     assert all(isinstance(v, (int, float)) or v is None for v in metrics.values())
     assert comparison["verdict"] == verdict(metrics) and comparison["verdict"]["outcome"] == "reproduced"
     assert len(comparison["table"]["rows"]) == 2 * len(METHODS)

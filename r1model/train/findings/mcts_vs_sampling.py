@@ -417,6 +417,7 @@ def comparison_of(summary: dict, chain: Chain | None = None) -> dict:
     tree_means = {key: _mean([(s.get("mcts_tree") or {}).get(key) for s in sizes.values()])
                   for key in ("nodes", "no_answer_rate")}
     metrics["mcts.nodes"], metrics["mcts.no_answer_rate"] = tree_means["nodes"], tree_means["no_answer_rate"]
+    metrics["mcts.exhausted_rate"] = _mean([_exhausted_rate(s) for s in sizes.values()])
     best = [metrics[f"{m}.accuracy"] for m in ("best_of_n_value", "majority") if metrics[f"{m}.accuracy"] is not None]
     metrics["mcts_minus_best_sampling"] = (metrics["mcts.accuracy"] - max(best)
                                            if best and metrics["mcts.accuracy"] is not None else None)
@@ -427,6 +428,7 @@ def comparison_of(summary: dict, chain: Chain | None = None) -> dict:
         for method in ("mcts", "best_of_n_value", "majority"):
             metrics[f"d{digits}.{method}.accuracy"] = at(size, method, main).get("accuracy")
         metrics[f"d{digits}.mcts.nodes"] = (size.get("mcts_tree") or {}).get("nodes")
+        metrics[f"d{digits}.mcts.exhausted_rate"] = _exhausted_rate(size)
         metrics[f"d{digits}.mcts.tokens_per_solved"] = at(size, "mcts", main).get("tokens_per_solved")
         metrics[f"d{digits}.best_of_n_value.tokens_per_solved"] = at(size, "best_of_n_value", main).get("tokens_per_solved")
 
@@ -477,7 +479,8 @@ def comparison_of(summary: dict, chain: Chain | None = None) -> dict:
             f"each ≤ {mcts.get('max_step_tokens')} tokens, depth ≤ {mcts.get('max_depth')}), so either may pass it by "
             "one sample / one expansion; prompt re-reads are not counted. 'one sample' is a single sample's accuracy "
             "(pass@1) at its own length. The MCTS answer is its most visited finished node; a tree with none counts "
-            "wrong (no_answer_rate). The value model (the base's body + a scalar head) was trained on "
+            "wrong (no_answer_rate); a tree whose every leaf is an answer or a dead end stops before the budget "
+            "(exhausted_rate: each node is expanded once, with K samples merged when identical). The value model (the base's body + a scalar head) was trained on "
             f"{value.get('train_prefixes')} line-prefixes of {value.get('train_rollouts')} samples of training "
             "problems (label: the sample's final correctness) and is scored on the held-out problems' samples "
             "(Brier vs a constant predictor of the mean outcome).")
@@ -493,6 +496,13 @@ def comparison_of(summary: dict, chain: Chain | None = None) -> dict:
         "settings": settings,
         "cpu_s": summary.get("cpu_s"),
     }
+
+
+def _exhausted_rate(size: dict) -> float | None:
+    """The share of a size's trees that stopped with nothing left to expand (every leaf an answer or a dead end)."""
+    stopped = (size.get("mcts_tree") or {}).get("stopped") or {}
+    total = sum(stopped.values())
+    return stopped.get("exhausted", 0) / total if total else None
 
 
 def full_tree_nodes(branching: int, steps: int) -> int:
