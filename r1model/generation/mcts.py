@@ -252,9 +252,9 @@ def search(trees: Sequence[Tree], policy: Policy, value: Value,
 
 
 def engine_policy(engine, newline_id: int, *, temperature: float = 1.0, top_p: float = 1.0, seed: int = 0) -> Policy:
-    """A Policy from a GenerationEngine: K samples of the next line after each prefix (stop at newline, at
-    eos / `</answer>`); a sample that stopped on anything but the newline, or at the token limit without one,
-    is `finished` only when it stopped on a stop token other than newline."""
+    """A Policy from a GenerationEngine: K samples of the next line after each prefix (stop at newline, eos or
+    `</answer>`). A sample is `finished` when it stopped on eos or `</answer>`; a line cut at max_tokens is a
+    step like any other."""
     from r1model.generation.engine import SamplingParams
 
     calls = [0]
