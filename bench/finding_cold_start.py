@@ -5,7 +5,8 @@ target held-out accuracy from the base (Zero) vs after a small cold-start SFT, s
     .venv/bin/python bench/finding_cold_start.py --seeds 0 1 2 --summarise-only --out bench/out/cold_start
 
 Each seed runs `python -m r1model recipe run cold-start-vs-zero --seed N --run-dir OUT/seed-N` (1 torch thread),
-one after another; a seed whose chain is already complete is not run again (the chain resumes). With
+one after another; a seed whose chain is already complete is not run again (the chain resumes), only its
+comparison.json is written again from its runs. With
 --share-base S every other seed starts from seed S's base (its completed base stage copied into the seed's chain
 directory and marked completed, so the chain reuses it): those seeds differ in the SFT data order and the RL
 sampling only, and their chain CPU leaves the base out. Writes OUT/summary.json. The verdict of the means is the chain's own verdict applied to them, as the lab does.
@@ -107,11 +108,11 @@ def main(argv: list[str] | None = None) -> int:
             process = run_seed(seed, run_dir, args.quick)
             print(f"seed {seed}: exit {process['exit']} after {process['wall_s']:.0f} s wall, "
                   f"{process['cpu_s'] / 60:.1f} CPU-min", flush=True)
-        comparison_path = run_dir / "comparison.json"
-        if not comparison_path.is_file():
-            print(f"seed {seed}: no comparison.json in {run_dir} (chain not completed)")
+        if not _done(run_dir):
+            print(f"seed {seed}: the chain in {run_dir} did not complete")
             continue
-        comparison = json.loads(comparison_path.read_text())
+        comparison, _ = CHAIN.summarise(run_dir.resolve(), CHAIN)  # today's summarise (no training): its target
+        (run_dir / "comparison.json").write_text(json.dumps(comparison, indent=2) + "\n")
         process_path = run_dir / "process.json"
         process = json.loads(process_path.read_text()) if process_path.is_file() else {}
         shared = json.loads((run_dir / "chain.json").read_text())["stages"][0].get("shared_from")

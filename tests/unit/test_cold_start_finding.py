@@ -70,19 +70,22 @@ def test_verdict_of_steps_to_target(zero, cold, outcome):
 
 # ------------------------------------------------------------------------------------------ comparison.json
 
-def _rl_run(path: Path, accuracy: list[tuple[int, float]], cpu_per_step: float, worked: float) -> None:
+def _rl_run(path: Path, accuracy: list[tuple[int, float]], cpu_per_step: float, worked: float,
+            entropy: float = 0.2, zero_std: float = 0.3) -> None:
     path.mkdir(parents=True)
     (path / "config.json").write_text(json.dumps({"kind": "grpo", "total_steps": 20, "evaluation": {"interval": 5}}))
     with EventWriter(path) as events:
         for step in range(1, 21):
-            events.metric(step, {"time/step": 9.0, "time/cpu": cpu_per_step}, phase="grpo")
+            events.metric(step, {"time/step": 9.0, "time/cpu": cpu_per_step, "entropy": entropy,
+                                 "frac_reward_zero_std": zero_std}, phase="grpo")
         for step, value in accuracy:
             for metric, number in (("pass@1", value), ("format_rate", 1.0), ("worked_ratio", worked),
                                    ("mean_length", 10.0)):
                 events.eval(step, "heldout", metric, number, 200)
 
 
-def test_summarise_reads_steps_and_cpu_to_target_from_the_runs_events(tmp_path):
+def test_summarise_reads_steps_and_cpu_to_target_from_the_runs_events(tmp_path, monkeypatch):
+    monkeypatch.setattr(cold_start, "TARGET", 0.5)
     dirs = dict(zip((s.name for s in CHAIN.stages), CHAIN.stage_dirs()))
     stages = tmp_path / "stages"
     _rl_run(stages / dirs["zero"], [(0, 0.0), (5, 0.1), (10, 0.3), (15, 0.55), (20, 0.6)], cpu_per_step=3.0, worked=0.8)
@@ -98,7 +101,7 @@ def test_summarise_reads_steps_and_cpu_to_target_from_the_runs_events(tmp_path):
 
     comparison, line = summarise(tmp_path, CHAIN)
     m = comparison["metrics"]
-    assert m["target_accuracy"] == cold_start.TARGET == 0.5
+    assert m["target_accuracy"] == 0.5
     assert (m["zero_steps_to_target"], m["cold_start_steps_to_target"]) == (15, 5)
     assert m["zero_cpu_min_to_target"] == pytest.approx(15 * 3.0 / 60)  # time/cpu, not the wall time/step
     assert m["cold_start_rl_cpu_min_to_target"] == pytest.approx(5 * 6.0 / 60)
@@ -120,7 +123,8 @@ def test_summarise_reads_steps_and_cpu_to_target_from_the_runs_events(tmp_path):
     assert "0.5" in comparison["note"] and "32 of the task's own worked solutions" in comparison["note"]
 
 
-def test_an_arm_that_never_reaches_the_target_has_null_steps_and_cpu(tmp_path):
+def test_an_arm_that_never_reaches_the_target_has_null_steps_and_cpu(tmp_path, monkeypatch):
+    monkeypatch.setattr(cold_start, "TARGET", 0.5)
     dirs = dict(zip((s.name for s in CHAIN.stages), CHAIN.stage_dirs()))
     stages = tmp_path / "stages"
     _rl_run(stages / dirs["zero"], [(0, 0.0), (10, 0.2), (20, 0.4)], cpu_per_step=3.0, worked=0.5)
@@ -132,6 +136,24 @@ def test_an_arm_that_never_reaches_the_target_has_null_steps_and_cpu(tmp_path):
     assert m["cold_start_sft_cpu_min"] is None and m["cold_start_total_cpu_min_to_target"] is None  # no SFT events
     assert m["rl_steps_saved"] is None and line == "cold_start_rl_steps_saved=nan"
     assert comparison["verdict"]["outcome"] == "reproduced"
+
+
+def test_a_slower_cold_start_is_not_reproduced_and_the_note_says_why_from_entropy_and_flat_groups(tmp_path,
+                                                                                                  monkeypatch):
+    monkeypatch.setattr(cold_start, "TARGET", 0.3)
+    dirs = dict(zip((s.name for s in CHAIN.stages), CHAIN.stage_dirs()))
+    stages = tmp_path / "stages"
+    _rl_run(stages / dirs["zero"], [(0, 0.0), (10, 0.35), (20, 0.5)], cpu_per_step=3.0, worked=1.0, entropy=0.2,
+            zero_std=0.3)
+    _rl_run(stages / dirs["cold-start-rl"], [(0, 0.2), (10, 0.25), (20, 0.3)], cpu_per_step=3.0, worked=1.0,
+            entropy=0.05, zero_std=0.45)
+    comparison, line = summarise(tmp_path, CHAIN)
+    m = comparison["metrics"]
+    assert (m["zero_steps_to_target"], m["cold_start_steps_to_target"], m["rl_steps_saved"]) == (10, 20, -10)
+    assert (m["zero_mean_entropy"], m["cold_start_mean_entropy"]) == (0.2, 0.05)
+    assert (m["zero_zero_std_share"], m["cold_start_zero_std_share"]) == (0.3, 0.45)
+    assert comparison["verdict"]["outcome"] == "not reproduced" and line == "cold_start_rl_steps_saved=-10"
+    assert "Not reproduced" in comparison["note"] and "entropy 0.050 vs Zero's 0.200" in comparison["note"]
 
 
 # ------------------------------------------------------------------------------------------ the chain
