@@ -122,6 +122,7 @@ def test_a_stage_takes_the_checkpoint_at_its_step_and_fails_naming_a_missing_one
 
 # ------------------------------------------------------------------------------------------ --quick end to end
 
+@pytest.mark.slow
 def test_quick_weak_base_runs_every_budget_from_its_own_checkpoint(tmp_path):
     run_dir = tmp_path / "weak-base"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
