@@ -126,13 +126,18 @@ class MultiplicationTask(Task):
         return _check_integer(answer, problem)
 
     def worked_solution(self, problem):
-        """Long multiplication: one partial product per digit of b (shifted), then a running sum."""
         a, b = (int(part) for part in problem.problem.split("*"))
-        lines, total = [], 0
-        for place, digit in enumerate(str(b)[::-1]):
-            partial = a * int(digit) * 10**place
-            lines.append(f"{a}*{int(digit) * 10**place}={partial}")
-            if place:
-                lines.append(f"{total}+{partial}={total + partial}")
-            total += partial
-        return "\n".join(lines)
+        return "\n".join(schoolbook_lines(a, b))
+
+
+def schoolbook_lines(a: int, b: int) -> list[str]:
+    """Long multiplication a*b: one partial product per digit of b (shifted), then a running sum — the worked
+    solution, and what step labels check a multiplication's lines against (r1model.tasks.steps)."""
+    lines, total = [], 0
+    for place, digit in enumerate(str(b)[::-1]):
+        partial = a * int(digit) * 10**place
+        lines.append(f"{a}*{int(digit) * 10**place}={partial}")
+        if place:
+            lines.append(f"{total}+{partial}={total + partial}")
+        total += partial
+    return lines

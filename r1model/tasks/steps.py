@@ -25,6 +25,7 @@ import re
 from dataclasses import dataclass
 
 from r1model.tasks.problem import Problem
+from r1model.tasks.arithmetic import schoolbook_lines
 
 STEP_TASKS = ("addition", "multiplication")  # tasks whose steps this module can label
 
@@ -131,20 +132,9 @@ def _label_addition_lines(problem: Problem, lines: list[str]) -> list[tuple[bool
     return out
 
 
-def _schoolbook_product(a: int, b: int) -> list[str]:
-    lines, total = [], 0
-    for place, digit in enumerate(str(b)[::-1]):
-        partial = a * int(digit) * 10**place
-        lines.append(f"{a}*{int(digit) * 10**place}={partial}")
-        if place:
-            lines.append(f"{total}+{partial}={total + partial}")
-        total += partial
-    return lines
-
-
 def _label_multiplication_lines(problem: Problem, lines: list[str]) -> list[tuple[bool, str]]:
     a, b = _operands(problem, "*")
-    gold, out = _schoolbook_product(a, b), []
+    gold, out = schoolbook_lines(a, b), []
     for i, line in enumerate(lines):
         compact = line.replace(" ", "")
         match = _MUL_LINE.fullmatch(compact)
