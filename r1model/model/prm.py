@@ -15,10 +15,8 @@ from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
-from torch import nn
 
-from r1model.model.config import ModelConfig
-from r1model.model.deepseek_v3 import DeepSeekV3
+from r1model.model.scalar_head import ScalarHeadModel, right_padded
 from r1model.tasks.steps import Step
 
 HEAD_FILE = "prm_head.safetensors"
@@ -26,26 +24,10 @@ META_FILE = "prm.json"
 MAX_TOKENS = 512  # steps past this many input tokens are not scored
 
 
-class ProcessRewardModel(nn.Module):
-    def __init__(self, config: ModelConfig):
-        super().__init__()
-        self.body = DeepSeekV3(config.replace(num_nextn_predict_layers=0))
-        self.head = nn.Linear(config.hidden_size, 1)
-        nn.init.zeros_(self.head.weight)
-        nn.init.zeros_(self.head.bias)
-
-    @classmethod
-    def from_policy(cls, directory: str | Path) -> "ProcessRewardModel":
-        """A PRM whose body starts as the policy checkpoint's (its language-model head is kept, unused)."""
-        body = DeepSeekV3.from_pretrained(directory, num_nextn_predict_layers=0)
-        prm = cls(body.config)
-        prm.body = body
-        return prm
-
+class ProcessRewardModel(ScalarHeadModel):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         """(B, T) step logits: one per position (read them at the step ends)."""
-        out = self.body(input_ids, attention_mask=attention_mask, logits_to_keep=1)
-        return self.head(self.body.norm(out.hidden_states)).squeeze(-1).float()
+        return self.score(self.hidden(input_ids, attention_mask))
 
     def save(self, directory: str | Path, tokenizer, meta: dict) -> Path:
         directory = Path(directory)
@@ -81,15 +63,6 @@ def encode_steps(tokenizer, problem: str, completion: str, steps: list[Step]) ->
     return ids[:MAX_TOKENS], ends
 
 
-def batch_tensors(rows: list[list[int]], pad: int, device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-padded ids and their attention mask."""
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.bool)
-    for i, row in enumerate(rows):
-        ids[i, :len(row)] = torch.tensor(row, dtype=torch.long)
-        mask[i, :len(row)] = True
-    return ids.to(device), mask.to(device)
 
 
 @torch.no_grad()
@@ -103,7 +76,7 @@ def step_scores(prm: ProcessRewardModel, tokenizer, problems: list[str], complet
     order = [i for i in range(len(encoded)) if encoded[i][1]]
     for start in range(0, len(order), batch_size):
         chunk = order[start:start + batch_size]
-        ids, mask = batch_tensors([encoded[i][0] for i in chunk], tokenizer.pad_id, device)
+        ids, mask = right_padded([encoded[i][0] for i in chunk], tokenizer.pad_id, device)
         probs = torch.sigmoid(prm(ids, mask))
         for row, i in enumerate(chunk):
             out[i] = probs[row, encoded[i][1]].tolist()

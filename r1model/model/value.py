@@ -16,31 +16,15 @@ import torch
 from torch import nn
 
 from r1model.model.config import ModelConfig
-from r1model.model.deepseek_v3 import DeepSeekV3
+from r1model.model.scalar_head import ScalarHeadModel, right_padded
 
 
-class ValueModel(nn.Module):
-    def __init__(self, config: ModelConfig):
-        super().__init__()
-        self.body = DeepSeekV3(config.replace(num_nextn_predict_layers=0))
-        self.head = nn.Linear(config.hidden_size, 1)
-        nn.init.zeros_(self.head.weight)
-        nn.init.zeros_(self.head.bias)
-
-    @classmethod
-    def from_policy(cls, directory: str | Path) -> "ValueModel":
-        """A value model whose body starts as the policy checkpoint's (AlphaGo's value net starts from its policy)."""
-        body = DeepSeekV3.from_pretrained(str(directory), num_nextn_predict_layers=0)
-        model = cls(body.config)
-        model.body = body
-        return model
-
+class ValueModel(ScalarHeadModel):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """(B,) logits of right-padded rows (B, T), read at each row's last real token."""
-        out = self.body(input_ids, attention_mask=attention_mask, logits_to_keep=1)
         last = attention_mask.long().sum(1) - 1
-        hidden = out.hidden_states[torch.arange(input_ids.shape[0], device=input_ids.device), last]
-        return self.head(self.body.norm(hidden)).squeeze(-1).float()
+        hidden = self.hidden(input_ids, attention_mask)
+        return self.score(hidden[torch.arange(input_ids.shape[0], device=input_ids.device), last])
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)
@@ -60,13 +44,7 @@ class ValueModel(nn.Module):
 def _batch(rows: list[list[int]], pad: int, device) -> tuple[torch.Tensor, torch.Tensor]:
     if any(len(row) == 0 for row in rows):
         raise ValueError("value model: an empty sequence has no prefix to score")
-    width = max(len(row) for row in rows)
-    ids = torch.full((len(rows), width), pad, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.bool)
-    for i, row in enumerate(rows):
-        ids[i, :len(row)] = torch.tensor(row, dtype=torch.long)
-        mask[i, :len(row)] = True
-    return ids.to(device), mask.to(device)
+    return right_padded(rows, pad, device)
 
 
 @torch.no_grad()

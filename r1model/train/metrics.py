@@ -71,7 +71,7 @@ _SUPERVISED = [
     Metric("train/lr", "Learning rate.", "lr", "pretrain/sft"),
     Metric("train/tokens_per_s", "Trained tokens (prompt + completion) per second.", "tokens/s", "pretrain/sft"),
     Metric("train/aux_loss", "MoE sequence-wise balance loss (α Σ f_i P_i).", "loss", "pretrain/sft"),
-    Metric("train/cpu_s", "CPU seconds of the step (process time, every thread).", "s", "pretrain/sft"),
+    Metric("time/train_cpu", "CPU seconds of the step (process time, every thread).", "s", "pretrain/sft"),
     Metric("train/mtp_loss", "Multi-token-prediction loss (when the model has MTP modules).", "nats", "pretrain/sft"),
     # its own name: a run's base stage and its GRPO stage share step numbers, so one name would mix them
     Metric("train/moe/max_violation", "Expert load imbalance in pretraining / SFT (as moe/max_violation).", "ratio",

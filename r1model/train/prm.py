@@ -26,7 +26,8 @@ import torch
 import torch.nn.functional as F
 
 from r1model.model.config import ModelConfig, is_model_folder
-from r1model.model.prm import ProcessRewardModel, batch_tensors, encode_steps
+from r1model.model.prm import ProcessRewardModel, encode_steps
+from r1model.model.scalar_head import right_padded
 from r1model.model.tokenizer import R1Tokenizer
 from r1model.tasks.base import stable_hash
 from r1model.tasks.problem import Problem
@@ -90,7 +91,7 @@ def _examples(records: list[dict], tokenizer) -> list[tuple[list[int], list[int]
 
 
 def _scores(prm, batch, pad, device) -> list[torch.Tensor]:
-    ids, mask = batch_tensors([b[0] for b in batch], pad, device)
+    ids, mask = right_padded([b[0] for b in batch], pad, device)
     logits = prm(ids, mask)
     return [logits[row, b[1]] for row, b in enumerate(batch)]
 

@@ -157,7 +157,7 @@ def train_supervised(
             "train/lr": scheduler.get_last_lr()[0],
             "train/tokens_per_s": trained_tokens / max(elapsed, 1e-9),
             "train/aux_loss": sums["aux_loss"],
-            "train/cpu_s": time.process_time() - cpu0,
+            "time/train_cpu": time.process_time() - cpu0,
         }
         if model_has_mtp:
             values["train/mtp_loss"] = sums["mtp_loss"]

@@ -95,8 +95,8 @@ def test_summarise_reads_steps_and_cpu_to_target_from_the_runs_events(tmp_path, 
     sft.mkdir(parents=True)
     (sft / "config.json").write_text(json.dumps({"kind": "sft", "total_steps": 2, "supervised": {"batch_size": 16}}))
     with EventWriter(sft) as events:
-        events.metric(1, {"train/loss": 1.0, "train/cpu_s": 12.0}, phase="sft")
-        events.metric(2, {"train/loss": 0.9, "train/cpu_s": 18.0}, phase="sft")
+        events.metric(1, {"train/loss": 1.0, "time/train_cpu": 12.0}, phase="sft")
+        events.metric(2, {"train/loss": 0.9, "time/train_cpu": 18.0}, phase="sft")
     assert supervised_cpu_minutes(sft) == pytest.approx(0.5)
 
     comparison, line = summarise(tmp_path, CHAIN)

@@ -111,11 +111,16 @@ def cpu_minutes_to(seconds: dict[int, float], step: int | None) -> float | None:
 
 
 def supervised_cpu_minutes(run_dir: Path) -> float | None:
-    """CPU-minutes of a pretrain / SFT run (`train/cpu_s` of its metric events); None when it has none."""
+    """CPU-minutes of a pretrain / SFT run (`time/train_cpu` of its metric events, `train/cpu_s` in runs made
+    before it had that name); None when it has none."""
     from r1model.events import read_events
 
-    seconds = [e["values"]["train/cpu_s"] for e in read_events(run_dir, types=("metric",))
-               if isinstance((e.get("values") or {}).get("train/cpu_s"), (int, float))]
+    seconds = []
+    for event in read_events(run_dir, types=("metric",)):
+        values = event.get("values") or {}
+        value = values.get("time/train_cpu", values.get("train/cpu_s"))
+        if isinstance(value, (int, float)):
+            seconds.append(value)
     return sum(seconds) / 60.0 if seconds else None
 
 
@@ -220,7 +225,7 @@ def summarise(root: Path, chain: Chain) -> tuple[dict, str]:
             "the first evaluated step at or above it (null: never reached). Cold-start data: "
             f"{rows_seen} of the task's own worked solutions (each seen once), not a filtered Zero sample, so the "
             "cold-started arm does not depend on Zero and its extra cost is the SFT alone. CPU-minutes: process CPU "
-            "time of the GRPO steps (time/cpu) and of the SFT steps (train/cpu_s); evaluations and the shared base "
+            "time of the GRPO steps (time/cpu) and of the SFT steps (time/train_cpu); evaluations and the shared base "
             "are left out.")
     shared = (_chain_state(root).get("stages") or [{}])[0].get("shared_from")
     note += (f" The base was copied from {shared}: this seed varies the SFT data order and the RL sampling only."
