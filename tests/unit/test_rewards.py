@@ -176,6 +176,7 @@ def test_the_registry_is_the_one_list_of_reward_names():
 
     assert KNOWN_REWARDS == tuple(REWARDS) and list(REWARD_HELP) == list(REWARDS)
     for name in REWARDS:  # the config accepts every registered reward, and nothing else
-        validate_run_config({"kind": "grpo", "rewards": [{"name": name, "weight": 1.0}]})
+        spec = {"name": name, "weight": 1.0, **({"model": "prm-checkpoint"} if name == "prm" else {})}  # model-based
+        validate_run_config({"kind": "grpo", "rewards": [spec]})
     with pytest.raises(Exception, match="unknown reward 'vibes'"):
         validate_run_config({"kind": "grpo", "rewards": [{"name": "vibes", "weight": 1.0}]})
