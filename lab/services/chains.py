@@ -436,7 +436,10 @@ def chain_import(*, team: Team, run_dir: str | Path, project: Project | None = N
             run = Run.objects.create(
                 team=team, project=project, name=((name or "").strip() or f"{state['chain']} · {run_dir.name}")[:200],
                 kind=CHAIN_KIND, recipe=state["chain"][:64], quick=config["quick"], config=config,
-                status=RunStatus.RUNNING, run_dir=str(run_dir), created_by=user, max_attempts=1,
+                # final from the start: a running run without a worker would be requeued by the reaper while
+                # chain_sync below stores the stages' events, and a worker would run the folder's chain again
+                status=IMPORT_STATUS.get(state.get("status"), RunStatus.CANCELLED), run_dir=str(run_dir),
+                created_by=user, max_attempts=1,
                 message="imported from a command-line chain directory")
     before = Run.objects.filter(parent_id=run.id).count()
     state = chain_sync(run, root=run_dir, final=True, commit=git_commit(run_dir)) or state

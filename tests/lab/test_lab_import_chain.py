@@ -150,3 +150,20 @@ def test_another_team_cannot_see_the_imported_chain(lab, chain_dir):
     # the same folder imported by the other team is that team's own run
     theirs = chain_import(team=lab.other, run_dir=chain_dir, user=lab.outsider).run
     assert theirs.id != run.id and theirs.team_id == lab.other.id
+
+
+def test_the_imported_run_is_never_running_while_its_stages_are_stored(lab, chain_dir, monkeypatch):
+    """The reaper requeues a running run that no worker holds: while chain_sync stores the stages (seconds for a
+    big chain) the new parent must already carry its final status, or a worker runs the folder's chain again."""
+    import lab.services.chains as chains
+
+    seen = []
+    real_sync = chains.chain_sync
+
+    def sync(parent, **kwargs):
+        seen.append(Run.objects.get(id=parent.id).status)
+        return real_sync(parent, **kwargs)
+
+    monkeypatch.setattr(chains, "chain_sync", sync)
+    run = chain_import(team=lab.team, run_dir=chain_dir).run
+    assert seen == [RunStatus.COMPLETED] and run.status == RunStatus.COMPLETED and run.dispatched_at is None
