@@ -202,7 +202,7 @@ def _redacted(root: Path, value):
 
 def _child_create(parent: Run, root: Path, entry: dict, index: int, kind: str) -> Run:
     fields = dict(team_id=parent.team_id, project_id=parent.project_id, created_by_id=parent.created_by_id,
-                  name=f"{parent.name} · {index:02d} {entry['name']}"[:200], kind=kind[:16],
+                  name=f"{parent.name} · {index:02d} {entry['name']}"[:200], kind=kind[:24],
                   recipe=str(entry.get("recipe") or "")[:64], quick=parent.quick, queue=parent.queue,
                   status=RunStatus.RUNNING, run_dir=str(root / entry["dir"]), max_attempts=1,
                   last_activity_at=timezone.now())

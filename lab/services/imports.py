@@ -61,7 +61,7 @@ def run_import(*, run_dir: str | Path, team: Team, user=None, project: Project |
             config, note = _read_config(run_dir)
             run = Run.objects.create(
                 team=team, project=project, name=(name or config.get("name") or run_dir.name)[:200],
-                kind=str(config.get("kind") or "grpo")[:16], config=config, status=RunStatus.RUNNING,
+                kind=str(config.get("kind") or "grpo")[:24], config=config, status=RunStatus.RUNNING,
                 run_dir=str(run_dir), created_by=user, message=note or f"imported from {run_dir}",
             )
     from lab.services.ingest import ingest_events

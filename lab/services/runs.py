@@ -114,7 +114,7 @@ def run_create(
         # files and folders only as references of this team (lab.services.references)
         validated = check_inputs(team.id, run_config.model_dump(mode="json"))
     return create_and_dispatch(
-        team=team, project=project, name=name[:200], kind=str(validated.get("kind") or ("recipe" if recipe else "grpo"))[:16],
+        team=team, project=project, name=name[:200], kind=str(validated.get("kind") or ("recipe" if recipe else "grpo"))[:24],
         recipe=recipe, quick=quick, config=validated, queue=queue, parent=parent, parent_step=parent_step,
         eval_every=eval_every, eval_benchmarks=[b.strip() for b in eval_benchmarks or []], created_by=user,
         client_token=client_token, gpu_count=gpus,
