@@ -33,9 +33,9 @@ def test_findings_and_chain_pages(live_server, chains):
     with chromium_page(base) as page:
         login(page, base, "ada", PASSWORD)
         page.click("text=Findings")
-        page.wait_for_function("() => { const p = document.getElementById('chart-0'); return p && p._fullData; }")
-        assert page.evaluate("() => document.getElementById('chart-0')._fullData.length") == 2
-        assert page.locator("text=Verdict over 2 seeds: reproduced").count() == 1
+        page.wait_for_function("() => { const p = document.getElementById('chart-0-0'); return p && p._fullData; }")
+        assert page.evaluate("() => document.getElementById('chart-0-0')._fullData.length") == 2
+        assert page.locator("text=Verdict on the means of 2 seeds: reproduced").count() == 1
         shot(page, "findings")
         page.click(f"a[href='/runs/{chains[0].id}/chain/']")
         page.wait_for_selector("#chain-stages")
