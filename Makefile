@@ -56,8 +56,8 @@ test: system-deps-test setup $(if $(filter true,$(CI)),vllm-venv)
 test-fast: system-deps-test setup
 	$(PY) -m pytest -m "not slow and not e2e" $(PYTEST_ARGS)
 
-# bench/dispatch_stub_trainer.py is a stand-in trainer that dispatch_latency.py starts, not a figure
-BENCH_SCRIPTS := $(filter-out bench/dispatch_stub_trainer.py,$(wildcard bench/*.py))
+# bench/dispatch_stub_trainer.py is a stand-in trainer that dispatch_latency.py starts, bench/_*.py helpers: not figures
+BENCH_SCRIPTS := $(filter-out bench/dispatch_stub_trainer.py bench/_%,$(wildcard bench/*.py))
 
 bench: system-deps-test setup
 	@for script in $(BENCH_SCRIPTS); do echo "== $$script"; $(PY) $$script || exit 1; done

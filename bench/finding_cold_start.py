@@ -16,18 +16,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from r1model.train.findings.cold_start import CHAIN  # noqa: E402
+from _chain_seed import chain_completed, run_chain_seed  # noqa: E402 (bench/_chain_seed.py)
 
 SHOWN = ("zero_start_accuracy", "cold_start_start_accuracy", "zero_steps_to_target", "cold_start_steps_to_target",
          "zero_cpu_min_to_target", "cold_start_rl_cpu_min_to_target", "cold_start_sft_cpu_min",
@@ -38,18 +36,7 @@ SHOWN = ("zero_start_accuracy", "cold_start_start_accuracy", "zero_steps_to_targ
 
 def run_seed(seed: int, run_dir: Path, quick: bool) -> dict:
     """One seed's chain in a child process; its own wall and CPU seconds (rusage of the child)."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "r1model", "recipe", "run", CHAIN.name, "--seed", str(seed), "--run-dir",
-           str(run_dir)] + (["--quick"] if quick else [])
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    started = time.time()
-    with (run_dir / "chain.log").open("a") as log:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(proc.pid, 0)
-    process = {"wall_s": time.time() - started, "cpu_s": usage.ru_utime + usage.ru_stime,
-               "exit": os.waitstatus_to_exitcode(status)}
-    (run_dir / "process.json").write_text(json.dumps(process) + "\n")
-    return process
+    return run_chain_seed(CHAIN.name, seed, run_dir, quick=quick)
 
 
 def share_base(source: Path, run_dir: Path, seed: int, quick: bool) -> None:
@@ -69,13 +56,6 @@ def share_base(source: Path, run_dir: Path, seed: int, quick: bool) -> None:
     state.stage(0).update(status="completed", reason=None, shared_from=str(source.resolve() / "stages" / name),
                           artifacts={"checkpoint": str(checkpoint.relative_to(root))})
     state.save()
-
-
-def _done(run_dir: Path) -> bool:
-    try:
-        return json.loads((run_dir / "chain.json").read_text()).get("status") == "completed"
-    except (OSError, ValueError):
-        return False
 
 
 def _mean_sd(values: list) -> tuple[float | None, float | None, int]:
@@ -104,11 +84,11 @@ def main(argv: list[str] | None = None) -> int:
         run_dir = args.out / f"seed-{seed}"
         if args.share_base is not None and seed != args.share_base and not args.summarise_only:
             share_base(args.out / f"seed-{args.share_base}", run_dir, seed, args.quick)
-        if not args.summarise_only and not _done(run_dir):
+        if not args.summarise_only and not chain_completed(run_dir):
             process = run_seed(seed, run_dir, args.quick)
             print(f"seed {seed}: exit {process['exit']} after {process['wall_s']:.0f} s wall, "
                   f"{process['cpu_s'] / 60:.1f} CPU-min", flush=True)
-        if not _done(run_dir):
+        if not chain_completed(run_dir):
             print(f"seed {seed}: the chain in {run_dir} did not complete")
             continue
         comparison, _ = CHAIN.summarise(run_dir.resolve(), CHAIN)  # today's summarise (no training): its target

@@ -13,33 +13,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from r1model.train.findings.distill_mini import CHAIN, STUDENTS, comparison, verdict  # noqa: E402
+from _chain_seed import run_chain_seed  # noqa: E402 (bench/_chain_seed.py)
 
 
 def run(seed: int, run_dir: Path, quick: bool) -> dict:
     """Run (or resume) one seed's chain; its CPU time and wall time go to run_dir/process.json."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "r1model", "recipe", "run", CHAIN.name, "--seed", str(seed),
-               "--run-dir", str(run_dir), *(["--quick"] if quick else [])]
-    start = time.time()
-    with (run_dir / "chain.log").open("a") as log:
-        child = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                 env={**os.environ, "OMP_NUM_THREADS": "1"})
-        _, status, usage = os.wait4(child.pid, 0)
-    cost = {"cpu_s": usage.ru_utime + usage.ru_stime, "wall_s": time.time() - start,
-            "exit": os.waitstatus_to_exitcode(status), "load_average_after": os.getloadavg()[0]}
-    (run_dir / "process.json").write_text(json.dumps(cost) + "\n")
-    return cost
+    return run_chain_seed(CHAIN.name, seed, run_dir, quick=quick)
 
 
 def show(value) -> str:

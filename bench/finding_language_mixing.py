@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import resource
-import statistics
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from r1model.train.findings.language_mixing import CHAIN  # noqa: E402
+from _chain_seed import spread  # noqa: E402 (bench/_chain_seed.py)
 
 SHOWN = ("zero_mixing_rate", "language_mixing_rate", "zero_accuracy", "language_accuracy", "accuracy_cost",
          "zero_thinks", "language_thinks")
@@ -47,14 +47,6 @@ def run_seed(seed: int, run_dir: Path, quick: bool, sets: list[str]) -> dict:
     timing = {"cpu_min": (_children_cpu() - cpu) / 60, "wall_min": (time.time() - wall) / 60, "exit": code}
     (run_dir / "bench_timing.json").write_text(json.dumps(timing) + "\n")
     return timing
-
-
-def spread(values: list) -> dict | None:
-    values = [v for v in values if v is not None]
-    if not values:
-        return None
-    return {"mean": statistics.fmean(values), "sd": statistics.stdev(values) if len(values) > 1 else None,
-            "n": len(values)}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,43 +13,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from r1model.train.findings.mcts_vs_sampling import CHAIN, METHODS  # noqa: E402
+from _chain_seed import chain_completed as completed, run_chain_seed  # noqa: E402 (bench/_chain_seed.py)
 
 SHOWN = tuple(f"{m}.{k}" for k in ("accuracy", "tokens", "tokens_per_solved") for m in METHODS) + (
     "mcts.nodes", "mcts.no_answer_rate", "mcts.exhausted_rate", "mcts_minus_best_sampling", "value.brier", "value.baseline_brier",
     "value.error_rate")
-
-
-def run_seed(seed: int, run_dir: Path, quick: bool, sets: list[str]) -> dict:
-    run_dir.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "r1model", "recipe", "run", CHAIN.name, "--seed", str(seed), "--run-dir",
-           str(run_dir)] + (["--quick"] if quick else []) + [item for s in sets for item in ("--set", s)]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    started = time.time()
-    with (run_dir / "chain.log").open("a") as log:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(proc.pid, 0)
-    process = {"wall_s": time.time() - started, "cpu_s": usage.ru_utime + usage.ru_stime,
-               "exit": os.waitstatus_to_exitcode(status)}
-    (run_dir / "process.json").write_text(json.dumps(process) + "\n")
-    return process
-
-
-def completed(run_dir: Path) -> bool:
-    try:
-        return json.loads((run_dir / "chain.json").read_text()).get("status") == "completed"
-    except (OSError, ValueError):
-        return False
 
 
 def mean_sd(values) -> tuple[float | None, float | None]:
@@ -76,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     for seed in args.seeds:
         run_dir = args.out / f"seed-{seed}"
         if not args.summarise_only and not completed(run_dir):
-            process = run_seed(seed, run_dir, args.quick, args.sets)
+            process = run_chain_seed(CHAIN.name, seed, run_dir, quick=args.quick, sets=args.sets)
             print(f"seed {seed}: exit {process['exit']} after {process['wall_s']:.0f} s wall, "
                   f"{process['cpu_s'] / 60:.1f} CPU-min", flush=True)
         if not completed(run_dir):

@@ -14,44 +14,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from r1model.train.findings.prm_vs_orm import CHAIN  # noqa: E402
+from _chain_seed import chain_completed as completed, run_chain_seed  # noqa: E402 (bench/_chain_seed.py)
 
 SHOWN = ("start_accuracy", "orm.accuracy", "prm.accuracy", "prm_minus_orm_accuracy", "orm.train_accuracy_gain",
          "prm.train_accuracy_gain", "prm.reward_gain", "orm.prm_score_gain", "hacking", "prm_model.step_accuracy",
          "prm_model.majority_accuracy", "prm_model.balanced_accuracy", "labels", "checker_calls", "label_seconds",
          "prm_train_seconds")
-
-
-def run_seed(seed: int, run_dir: Path, quick: bool, sets: list[str]) -> dict:
-    run_dir.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "r1model", "recipe", "run", CHAIN.name, "--seed", str(seed),
-               "--run-dir", str(run_dir)] + (["--quick"] if quick else []) + [a for s in sets for a in ("--set", s)]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    started = time.time()
-    with (run_dir / "chain.log").open("a") as log:
-        child = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(child.pid, 0)
-    process = {"wall_s": time.time() - started, "cpu_s": usage.ru_utime + usage.ru_stime,
-               "exit": os.waitstatus_to_exitcode(status)}
-    (run_dir / "process.json").write_text(json.dumps(process) + "\n")
-    return process
-
-
-def completed(run_dir: Path) -> bool:
-    try:
-        return json.loads((run_dir / "chain.json").read_text()).get("status") == "completed"
-    except (OSError, ValueError):
-        return False
 
 
 def show(value) -> str:
@@ -73,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     for seed in args.seeds:
         run_dir = args.out / f"seed-{seed}"
         if not args.summarise_only and not completed(run_dir):
-            process = run_seed(seed, run_dir, args.quick, args.sets)
+            process = run_chain_seed(CHAIN.name, seed, run_dir, quick=args.quick, sets=args.sets)
             print(f"seed {seed}: exit {process['exit']}, {process['wall_s'] / 60:.1f} min wall, "
                   f"{process['cpu_s'] / 60:.1f} CPU-min", flush=True)
         path = run_dir / "comparison.json"

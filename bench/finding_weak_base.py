@@ -13,31 +13,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from r1model.train.findings.weak_base import CHAIN, weak_base_comparison, weak_base_verdict  # noqa: E402
+from _chain_seed import run_chain_seed  # noqa: E402 (bench/_chain_seed.py)
 
 
 def run_seed(seed: int, run_dir: Path, quick: bool) -> dict:
-    run_dir.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "r1model", "recipe", "run", "weak-base", "--run-dir", str(run_dir),
-           "--seed", str(seed)] + (["--quick"] if quick else [])
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    started = time.time()
-    with (run_dir / "trainer.log").open("a") as log:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(proc.pid, 0)  # the chain's own CPU time, not the machine's
-    process = {"wall_s": time.time() - started, "cpu_s": usage.ru_utime + usage.ru_stime,
-               "exit": os.waitstatus_to_exitcode(status)}
-    (run_dir / "process.json").write_text(json.dumps(process))
+    process = run_chain_seed("weak-base", seed, run_dir, quick=quick, log_name="trainer.log")
     print(f"seed {seed}: exit {process['exit']} after {process['wall_s'] / 60:.1f} min wall, "
           f"{process['cpu_s'] / 60:.1f} CPU-min", flush=True)
     return process
