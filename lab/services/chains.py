@@ -273,8 +273,10 @@ def _sync_child(root: Path, child: Run, entry: dict, stage_dir: Path, status: st
     if not child.config and entry.get("kind") != "data":  # first: ingestion reads the stage plan from it
         config = _child_config(root, stage_dir, entry, children)
         if config:
-            Run.objects.filter(id=child.id).update(config=config)
-            child.config = config
+            # The stage may have started before it wrote config.json: its kind comes with the config.
+            kind = str(config.get("kind") or child.kind)[:24]
+            Run.objects.filter(id=child.id).update(config=config, kind=kind)
+            child.config, child.kind = config, kind
     if entry.get("kind") != "data" and (entry.get("name"), attempts) not in tails.done:
         tail = tails.tails.setdefault(entry["name"], EventTail())
         ingest_events(child, stage_dir / "events.jsonl", tail=tail, final=final or finished,

@@ -140,6 +140,21 @@ def test_stage_runs_are_made_once_per_started_stage_and_take_their_stage_events(
     assert str(tmp_path) not in json.dumps(chain_run.result)
 
 
+def test_a_stage_seen_before_its_config_json_takes_its_kind_once_the_config_appears(chain_run, tmp_path):
+    root = Path(chain_run.run_dir)
+    fake = FakeChain(root)
+    entry = fake.state.stage(0)  # chain.json says "running" before the stage has written config.json
+    entry.update(status="running", attempts=1, started=1.7e9)
+    fake.state.save()
+    tails = ChainTails()
+    chain_sync(chain_run, root, tails)
+    assert Run.objects.get(parent=chain_run, chain_stage="base").kind == "run"
+    fake.start(0, "pretrain", done=True)
+    chain_sync(chain_run, root, tails)
+    base = Run.objects.get(parent=chain_run, chain_stage="base")
+    assert base.kind == "pretrain" and base.config["kind"] == "pretrain"
+
+
 def test_a_failed_stage_reason_is_the_chain_runs_message_and_its_stage_run_fails(chain_run, tmp_path):
     root = Path(chain_run.run_dir)
     fake = FakeChain(root)
