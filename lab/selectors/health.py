@@ -42,34 +42,49 @@ class _Series:
         return fmean(self.recent)
 
 
-def _zero_std(run_id, present):
-    s = _Series(run_id, present, ("frac_reward_zero_std",))
-    if s.ok and s.now > 0.6:
-        return Warning(
-            "zero_std", "Most groups have equal rewards",
-            f"{s.now:.0%} of groups over the last {len(s.recent)} steps had all-equal rewards, so they give no gradient.",
-            "Use prompts nearer the model's level (mix difficulties), raise G or the temperature.",
-        )
+def _trend(key: str, title: str, series: dict[str, tuple[str, ...]], fires, explanation, fix: str):
+    """A check on metrics' trends: each of `series` (argument name → candidate metrics) read as a _Series;
+    Warning(key, title, explanation(**series), fix) when all have enough points and fires(**series)."""
+
+    def check(run_id, present):
+        values = {name: _Series(run_id, present, candidates) for name, candidates in series.items()}
+        if all(s.ok for s in values.values()) and fires(**values):
+            return Warning(key, title, explanation(**values), fix)
+        return None
+
+    return check
 
 
-def _entropy_collapse(run_id, present):
-    s = _Series(run_id, present, ("entropy",))
-    if s.ok and s.before > 0 and s.now < 0.2 * s.before:
-        return Warning(
-            "entropy_collapse", "Entropy collapsed",
-            f"Token entropy fell from {s.before:.3g} to {s.now:.3g}: the policy stopped exploring.",
-            "Lower the learning rate, raise the temperature, or use clip-higher (ε_high 0.28).",
-        )
+_FORMAT = ("format_rate", "rewards/format/mean")
+_ACCURACY = ("accuracy", "rewards/accuracy/mean")
 
-
-def _truncation(run_id, present):
-    s = _Series(run_id, present, ("completions/truncated_ratio", "completions/clipped_ratio"))
-    if s.ok and s.now > 0.2 and s.now > s.before + 0.1:
-        return Warning(
-            "truncation", "More completions hit the length limit",
-            f"{s.now:.0%} of recent completions were cut at max new tokens (was {s.before:.0%}).",
-            "Raise max_new_tokens, or add overlong shaping / a length penalty so truncation is not rewarded.",
-        )
+_zero_std = _trend(
+    "zero_std", "Most groups have equal rewards", {"s": ("frac_reward_zero_std",)},
+    lambda s: s.now > 0.6,
+    lambda s: f"{s.now:.0%} of groups over the last {len(s.recent)} steps had all-equal rewards, "
+    "so they give no gradient.",
+    "Use prompts nearer the model's level (mix difficulties), raise G or the temperature.",
+)
+_entropy_collapse = _trend(
+    "entropy_collapse", "Entropy collapsed", {"s": ("entropy",)},
+    lambda s: s.before > 0 and s.now < 0.2 * s.before,
+    lambda s: f"Token entropy fell from {s.before:.3g} to {s.now:.3g}: the policy stopped exploring.",
+    "Lower the learning rate, raise the temperature, or use clip-higher (ε_high 0.28).",
+)
+_truncation = _trend(
+    "truncation", "More completions hit the length limit",
+    {"s": ("completions/truncated_ratio", "completions/clipped_ratio")},
+    lambda s: s.now > 0.2 and s.now > s.before + 0.1,
+    lambda s: f"{s.now:.0%} of recent completions were cut at max new tokens (was {s.before:.0%}).",
+    "Raise max_new_tokens, or add overlong shaping / a length penalty so truncation is not rewarded.",
+)
+_reward_hacking = _trend(
+    "reward_hacking", "Format up, accuracy flat", {"fmt": _FORMAT, "acc": _ACCURACY},
+    lambda fmt, acc: fmt.now - fmt.before > 0.3 and abs(acc.now - acc.before) < 0.05,
+    lambda fmt, acc: f"Format rate rose {fmt.before:.0%} → {fmt.now:.0%} while accuracy stayed at {acc.now:.0%}: "
+    "the model learns the tags, not the task.",
+    "Check the accuracy checker and its gold answers, lower the format reward's weight.",
+)
 
 
 def _kl_spike(run_id, present):
@@ -87,21 +102,10 @@ def _kl_spike(run_id, present):
         )
 
 
-def _reward_hacking(run_id, present):
-    fmt = _Series(run_id, present, ("format_rate", "rewards/format/mean"))
-    acc = _Series(run_id, present, ("accuracy", "rewards/accuracy/mean"))
-    if fmt.ok and acc.ok and fmt.now - fmt.before > 0.3 and abs(acc.now - acc.before) < 0.05:
-        return Warning(
-            "reward_hacking", "Format up, accuracy flat",
-            f"Format rate rose {fmt.before:.0%} → {fmt.now:.0%} while accuracy stayed at {acc.now:.0%}: the model learns the tags, not the task.",
-            "Check the accuracy checker and its gold answers, lower the format reward's weight.",
-        )
-
-
 def _reward_without_accuracy(run_id, present):
     reward = _Series(run_id, present, ("reward",))
-    acc = _Series(run_id, present, ("accuracy", "rewards/accuracy/mean"))
-    fmt = _Series(run_id, present, ("format_rate", "rewards/format/mean"))
+    acc = _Series(run_id, present, _ACCURACY)
+    fmt = _Series(run_id, present, _FORMAT)
     if fmt.ok and fmt.now - fmt.before > 0.3:
         return None  # format up, accuracy flat: _reward_hacking says it
     if reward.ok and acc.ok and reward.now - reward.before >= 0.1 and acc.now - acc.before < 0.02:
