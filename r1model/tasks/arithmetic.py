@@ -10,22 +10,13 @@ from __future__ import annotations
 
 import random
 
-from r1model.tasks.base import Task, parse_integer
-from r1model.tasks.problem import CheckResult, Problem
+from r1model.tasks.base import Task, check_exact
+from r1model.tasks.problem import Problem
 
 
 def _operand(rng: random.Random, min_digits: int, digits: int) -> int:
     width = rng.randint(min_digits, digits)
     return rng.randint(10 ** (width - 1) if width > 1 else 0, 10**width - 1)
-
-
-def _check_integer(answer: str, problem: Problem) -> CheckResult:
-    value = parse_integer(answer)
-    if value is None:
-        return CheckResult("unparseable", "answer is not an integer", answer)
-    if value == int(problem.answer):
-        return CheckResult("correct", "", answer)
-    return CheckResult("wrong", f"{value} != {problem.answer}", answer)
 
 
 LANGUAGES = ("symbols", "en", "zh", "en+zh")
@@ -73,7 +64,7 @@ class AdditionTask(Task):
 
     def check_answer(self, answer, problem):
         answer = answer.strip()
-        return _check_integer(answer, problem)
+        return check_exact(answer, problem)
 
     def worked_solution(self, problem, rng: random.Random | None = None, language: str = "symbols",
                         code_switch: float = 0.3):
@@ -123,7 +114,7 @@ class MultiplicationTask(Task):
 
     def check_answer(self, answer, problem):
         answer = answer.strip()
-        return _check_integer(answer, problem)
+        return check_exact(answer, problem)
 
     def worked_solution(self, problem):
         a, b = (int(part) for part in problem.problem.split("*"))

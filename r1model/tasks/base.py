@@ -132,6 +132,16 @@ def parse_integer(text: str) -> int | None:
     return int(cleaned) if _INTEGER.fullmatch(cleaned) else None
 
 
+def check_exact(answer: str, problem: Problem, parse=parse_integer, what: str = "an integer") -> CheckResult:
+    """`answer` read by `parse` against the problem's integer answer: unparseable (not WHAT), correct or wrong."""
+    value = parse(answer)
+    if value is None:
+        return CheckResult("unparseable", f"answer is not {what}", answer)
+    if value == int(problem.answer):
+        return CheckResult("correct", "", answer)
+    return CheckResult("wrong", f"{value} != {problem.answer}", answer)
+
+
 def parse_number(text: str) -> Fraction | None:
     """An exact rational from '5', '-2.5', '7/2', '\\frac{7}{2}' or 'x = 3'; None for anything else."""
     cleaned = text.strip().rstrip(".").replace(" ", "").replace(",", "").replace("\u2212", "-")

@@ -1,8 +1,8 @@
 """Linear equations in one unknown with an integer solution: 'Solve for x: 3x+5=20'."""
 from __future__ import annotations
 
-from r1model.tasks.base import Task, parse_number
-from r1model.tasks.problem import CheckResult, Problem
+from r1model.tasks.base import Task, check_exact, parse_number
+from r1model.tasks.problem import Problem
 
 
 def _side(coef: int, const: int) -> str:
@@ -53,10 +53,4 @@ class LinearEquationTask(Task):
         return "\n".join(lines)
 
     def check_answer(self, answer, problem):
-        answer = answer.strip()
-        value = parse_number(answer)
-        if value is None:
-            return CheckResult("unparseable", "answer is not a number", answer)
-        if value == int(problem.answer):
-            return CheckResult("correct", "", answer)
-        return CheckResult("wrong", f"{value} != {problem.answer}", answer)
+        return check_exact(answer.strip(), problem, parse_number, "a number")
