@@ -11,6 +11,7 @@ Imports without torch (the lab reads and validates configs). Presets:
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +55,22 @@ def is_model_folder(path: str | Path) -> bool:
     built-in model, or any transformers model's folder). The one check of model.source, recipes, chains
     and merge (no torch)."""
     return (Path(path) / CONFIG_NAME).is_file()
+
+
+def read_folder_config(folder: str | Path) -> tuple[dict, str]:
+    """A model folder's config.json and its model_type; ValueError saying what is wrong with it (no config.json,
+    not JSON, no model_type) for the caller to put after the field it names (no torch)."""
+    path = Path(folder) / CONFIG_NAME
+    if not path.is_file():
+        raise ValueError(f"{folder} has no {CONFIG_NAME} (not a model folder)")
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path} is not valid JSON ({exc})") from None
+    model_type = data.get("model_type") if isinstance(data, dict) else None
+    if not model_type:
+        raise ValueError(f"{path} has no model_type")
+    return data, str(model_type)
 
 
 @dataclass

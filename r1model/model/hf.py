@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from r1model.model.config import parse_hub_id
+from r1model.model.config import parse_hub_id, read_folder_config
 
 # what a model folder needs from a hub repository (no other weight formats, no training artefacts)
 HUB_FILES = ["*.json", "*.safetensors", "*.jinja", "tokenizer*", "*.model", "*.tiktoken", "*.txt"]
@@ -70,17 +70,10 @@ def download_hub_model(source: str, timeout_s: float = 10.0) -> Path:
 
 
 def read_model_type(folder: Path, source: str) -> str:
-    path = folder / "config.json"
-    if not path.is_file():
-        raise ModelSourceError(f"model.source {source!r}: {folder} has no config.json (not a model folder)")
     try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ModelSourceError(f"model.source {source!r}: {path} is not valid JSON ({exc})") from exc
-    model_type = data.get("model_type") if isinstance(data, dict) else None
-    if not model_type:
-        raise ModelSourceError(f"model.source {source!r}: {path} has no model_type")
-    return str(model_type)
+        return read_folder_config(folder)[1]
+    except ValueError as exc:
+        raise ModelSourceError(f"model.source {source!r}: {exc}") from None
 
 
 # ---- tokenizer -----------------------------------------------------------------------------------

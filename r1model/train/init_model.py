@@ -17,10 +17,11 @@ encode). Vocabularies may differ from the teacher's: the student learns the teac
 """
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import Any
+
+from r1model.model.config import read_folder_config
 
 FRESH_ARCHS = ("qwen2", "llama")
 SPEC_KEYS = {"arch", "hidden_size", "layers", "head_dim", "vocab_size", "init_std", "seed", "source"}
@@ -73,16 +74,10 @@ def check_spec(spec: dict, where: str) -> dict:
 
 
 def _check_source_config(folder: Path, where: str) -> str:
-    path = folder / "config.json"
-    if not path.is_file():
-        raise ModelSpecError(f"{where}: no config.json there (not a model folder)")
     try:
-        config = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise ModelSpecError(f"{where}: config.json is not valid JSON ({exc})") from None
-    model_type = config.get("model_type") if isinstance(config, dict) else None
-    if not model_type:
-        raise ModelSpecError(f"{where}: config.json has no model_type")
+        config, model_type = read_folder_config(folder)
+    except ValueError as exc:
+        raise ModelSpecError(f"{where}: {exc}") from None
     if model_type == "deepseek_v3":
         return model_type
     if config.get("is_encoder_decoder"):
