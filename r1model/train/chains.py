@@ -125,6 +125,7 @@ class Chain:
     # or a comparison of its own: (chain directory, chain) -> (comparison.json's dict, the closing name=value line)
     summarise: Callable[[Path, "Chain"], tuple[dict, str]] | None = None
     quick_sets: tuple[tuple[str, Any], ...] = ()  # --quick changes for every run stage (before the stages' own)
+    full_sets: tuple[tuple[str, Any], ...] = ()  # ... and these without --quick
     finding: str = ""  # the report's claim the chain tests (comparison.json's "finding")
     # flat metrics (one seed's comparison["metrics"], or the seeds' means) -> {"outcome": ..., "reasons": [...]}
     verdict: Callable[[dict], dict] | None = None
@@ -261,6 +262,10 @@ L2S_STEPS, L2S_PROMPTS, L2S_G = 40, 16, 8  # Kimi samples n = 8 per problem for 
 L2S_QUICK = (2, 4, 4)
 L2S_SFT_BATCH, L2S_QUICK_SFT_BATCH = 32, 8
 L2S_BUDGETS, L2S_QUICK_BUDGETS = [8, 16, 32], [8, 16]
+# the full scale fits 15 CPU-minutes a seed: 2-digit sums on a 300-step base, 70% worked (distill-mini's teacher,
+# which its GRPO lifts to ~0.9+), where aha-mini's 4-digit 1,200-step base alone costs ~12 CPU-minutes
+L2S_TASK = {"digits": 2, "min_digits": 2}
+L2S_BASE_STEPS, L2S_LONG_STEPS, L2S_EVAL_SIZE = 300, 40, 200
 L2S_METHODS = {"long": "eval-long", "length-penalty": "eval-length-rl", "shortest-rejection": "eval-short-sft",
                "merge": "eval-merge"}
 L2S_ROUTES = {"long": (), "length-penalty": ("length-rl",), "shortest-rejection": ("long-samples", "short-sft"),
@@ -298,9 +303,10 @@ LONG2SHORT = Chain(
     "response token) per method, the headline.",
     stages=(
         Stage("base", "pretrain the tiny preset (aha-mini's base)", build=_aha_base,
-              quick_sets=(("total_steps", 60), ("supervised.worked_fraction", 0.7))),
+              sets=(("total_steps", L2S_BASE_STEPS), ("supervised.worked_fraction", 0.7)),
+              quick_sets=(("total_steps", 60),)),
         Stage("long", "the long model: aha-mini GRPO (accuracy + format), the length grows", recipe="aha-mini",
-              model=From("base")),
+              model=From("base"), sets=(("total_steps", L2S_LONG_STEPS),), quick_sets=(("total_steps", 2),)),
         Stage("length-rl", "(a) long2short RL: + the length penalty, max_new_tokens halved", recipe="aha-mini",
               model=From("long"), sets=(_L2S_LENGTH_REWARDS, ("sampling.max_new_tokens", 32)) + _NO_EVAL + _l2s_scale(False),
               quick_sets=(("sampling.max_new_tokens", 24),) + _l2s_scale(True)),
@@ -328,6 +334,7 @@ LONG2SHORT = Chain(
     "token) at little cost in accuracy (Kimi k1.5 §2.4).",
     verdict=lambda metrics: long2short_verdict(metrics),
     quick_sets=(("datasets.0.difficulty", {"digits": 1}), ("datasets.0.eval_size", 4)),
+    full_sets=(("datasets.0.difficulty", L2S_TASK), ("datasets.0.eval_size", L2S_EVAL_SIZE)),
 )
 
 CHAINS: dict[str, Chain] = {R1_MINI.name: R1_MINI, LONG2SHORT.name: LONG2SHORT}
@@ -397,7 +404,7 @@ def split_sets(sets: Iterable[tuple[str, Any]], chain: Chain) -> dict[str | None
 
 def stage_config(chain: Chain, stage: Stage, *, quick: bool = False, seed: int | None = None,
                  sets: Iterable[tuple[str, Any]] = (), inputs: dict[str, str] | None = None) -> RunConfig:
-    """The RunConfig of a run stage: the recipe (or builder) at its scale, the chain's quick sets (--quick),
+    """The RunConfig of a run stage: the recipe (or builder) at its scale, the chain's quick (or full) sets,
     the stage's sets (and quick sets), the user's sets (for every stage, then those addressed `STAGE:`), then
     the inputs from earlier stages (model.source, datasets: paths) — last, so a set never points a stage
     elsewhere. ConfigError naming the stage."""
@@ -407,7 +414,7 @@ def stage_config(chain: Chain, stage: Stage, *, quick: bool = False, seed: int |
         data["seed"] = seed
     by_stage = split_sets(sets, chain)
     source = f"chain {chain.name} stage {stage.name}"
-    changes = ((list(chain.quick_sets) if quick else []) + list(stage.sets) + (list(stage.quick_sets) if quick else [])
+    changes = (list(chain.quick_sets if quick else chain.full_sets) + list(stage.sets) + (list(stage.quick_sets) if quick else [])
                + by_stage.get(None, []) + by_stage.get(stage.name, []))
     for key, value in changes:
         try:

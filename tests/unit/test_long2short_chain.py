@@ -42,6 +42,17 @@ def test_each_method_gets_equal_compute_and_the_rl_a_shorter_rollout_and_the_len
     assert all(e == evals[0] for e in evals) and evals[0].think_budgets and evals[0].temperature == 0
 
 
+def test_full_sets_apply_to_every_run_stage_without_quick_and_a_user_set_still_wins():
+    trained = [s.name for s in LONG2SHORT.stages if s.kind == "run" and s.dataset is None]
+    assert {_config(name, quick=False).datasets[0].difficulty["digits"] for name in trained} == {2}
+    assert {_config(name, quick=True).datasets[0].difficulty["digits"] for name in trained} == {1}
+    assert _config("base", quick=False).total_steps == 300 and _config("base", quick=True).total_steps == 60
+    stage = next(s for s in LONG2SHORT.stages if s.name == "eval-long")
+    config = stage_config(LONG2SHORT, stage, sets=[("datasets.0.difficulty", {"digits": 3})],
+                          inputs={"model.source": "/somewhere/step-2"})
+    assert config.datasets[0].difficulty == {"digits": 3}
+
+
 def _eval_run(path: Path, values: dict, budgets: dict) -> None:
     path.mkdir(parents=True)
     (path / "config.json").write_text(json.dumps({"kind": "evaluate", "evaluation": {"think_budgets": [int(b) for b in budgets]}}))
