@@ -4,20 +4,15 @@ downsampling computed from the stored points instead of the summaries kept at in
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/lab_metrics_api.py [--postgres | --postgres-fresh]
 """
-import os
-
-import lab_world
-from lab_world import client_for, p95, setup_django, timed, world
+from lab_world import open_world, p95, report, timed
 
 REPEATS = 40
 
 if __name__ == "__main__":
-    setup_django()
+    client, big, _ = open_world()
     from lab.models import Metric
     from lab.selectors.metrics import metric_names
 
-    user, big, _ = world()
-    client = client_for(user)
     names = metric_names(big.id)[:10]
     url = f"/api/v1/runs/{big.id}/metrics/series?names={','.join(names)}"
     response = client.get(url)
@@ -51,5 +46,4 @@ if __name__ == "__main__":
     print(f"peer_raw_query_only_p95_ms={p95(peer):.1f} (10 full series read, no downsampling, no HTTP)")
     print(f"downsampling only (no HTTP): from summaries p95_ms={p95(from_summaries):.1f}, from the stored points "
           f"p95_ms={p95(from_points):.1f}, ratio {p95(from_points) / p95(from_summaries):.1f}x")
-    print(f"database={lab_world.BACKEND} load_average_1min={os.getloadavg()[0]:.1f} (other helpers share the 2 cores)")
-    print(f"metrics_api_p95_ms={p95(ours):.1f}")
+    report("metrics_api_p95_ms", p95(ours))

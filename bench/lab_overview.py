@@ -3,22 +3,17 @@ in the same run: one best-score query per run (the N+1 pattern).
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/lab_overview.py [--postgres | --postgres-fresh]
 """
-import os
-
-import lab_world
-from lab_world import client_for, p95, setup_django, timed, world
+from lab_world import open_world, p95, report, timed
 
 REPEATS = 15
 
 if __name__ == "__main__":
-    setup_django()
+    client, _, many = open_world()
     from django.db.models import Max
 
     from lab.access import SESSION_TEAM_KEY
     from lab.models import EvalResult, Run
 
-    user, _, many = world()
-    client = client_for(user)
     session = client.session
     session[SESSION_TEAM_KEY] = many.id
     session.save()
@@ -43,5 +38,4 @@ if __name__ == "__main__":
     print(f"runs={Run.objects.filter(team=many).count()} default_page_100_rows_p95_ms={p95(default_page):.1f}")
     print(f"peer_n_plus_one_best_scores_p95_ms={p95(peer):.1f} (queries only, no rendering)")
     print(f"sorted_by_best_gsm8k_1000_rows_p95_ms={p95(sorted_best):.1f} sorted_by_progress_1000_rows_p95_ms={p95(sorted_progress):.1f}")
-    print(f"database={lab_world.BACKEND} load_average_1min={os.getloadavg()[0]:.1f} (other helpers share the 2 cores)")
-    print(f"overview_1000_runs_p95_ms={p95(ours):.1f}")
+    report("overview_1000_runs_p95_ms", p95(ours))

@@ -3,10 +3,7 @@ run: the same filters through Django's Paginator (which adds COUNT(*) of all mat
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/lab_trace_filter.py [--postgres | --postgres-fresh]
 """
-import os
-
-import lab_world
-from lab_world import client_for, p95, setup_django, timed, world
+from lab_world import open_world, p95, report, timed
 
 FILTERS = [
     "",
@@ -19,15 +16,13 @@ FILTERS = [
 REPEATS = 8
 
 if __name__ == "__main__":
-    setup_django()
+    client, big, _ = open_world()
     from django.core.paginator import Paginator
     from django.http import QueryDict
 
     from lab.models import Trace
     from lab.selectors.traces import LIST_FIELDS, TraceFilter
 
-    user, big, _ = world()
-    client = client_for(user)
     ours, peer = [], []
     for query in FILTERS:
         url = f"/runs/{big.id}/traces/?{query}"
@@ -45,5 +40,4 @@ if __name__ == "__main__":
     print(f"traces={Trace.objects.filter(run=big).count()} filters={len(FILTERS)} samples={len(ours)}")
     print(f"peer_paginator_with_count_p95_ms={p95(peer):.1f} (query only, no rendering)")
     print(f"full_text_search_last_500_steps_p95_ms={p95(search):.1f}")
-    print(f"database={lab_world.BACKEND} load_average_1min={os.getloadavg()[0]:.1f} (other helpers share the 2 cores)")
-    print(f"trace_filter_page_p95_ms={p95(ours):.1f}")
+    report("trace_filter_page_p95_ms", p95(ours))

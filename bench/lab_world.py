@@ -157,6 +157,19 @@ def client_for(user):
     return client
 
 
+def open_world():
+    """Django set up and the world built: (a client logged in as the bench user, the big run, the overview team)."""
+    setup_django()
+    user, big, many = world()
+    return client_for(user), big, many
+
+
+def report(headline: str, p95_ms: float) -> None:
+    """The closing lines of a lab bench: the database and the machine's load, then `headline=<p95 ms>`."""
+    print(f"database={BACKEND} load_average_1min={os.getloadavg()[0]:.1f} (other helpers share the 2 cores)")
+    print(f"{headline}={p95_ms:.1f}")
+
+
 def timed(fn, repeats: int) -> list[float]:
     """Milliseconds of `repeats` calls after one warm-up."""
     fn()
