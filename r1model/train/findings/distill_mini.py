@@ -84,16 +84,24 @@ def _pretrain(steps: dict, model: dict, evaluate: bool):
     return build
 
 
+def _group_job(quick: bool, kind: str, name: str, sizes: dict, format_weight: float, **grpo) -> dict:
+    """A job sampling groups (GRPO or rollout) at `sizes[quick]` (total_steps, prompts_per_step, group_size), with
+    accuracy + format_weight × format rewards and the other `grpo` settings."""
+    size = sizes[quick]
+    config = _common(quick, kind, name)
+    config.update(
+        total_steps=size["total_steps"],
+        rewards=[{"name": "accuracy", "weight": 1.0}, {"name": "format", "weight": format_weight}],
+        grpo={"group_size": size["group_size"], "prompts_per_step": size["prompts_per_step"], **grpo})
+    return config
+
+
 def _zero_rl(quick: bool) -> dict:
     """aha-mini's GRPO (accuracy + 0.1 format, β 0, lr 1e-4, T 1): the teacher's RL and each student's."""
-    config = _common(quick, "grpo", "zero-rl")
-    config.update(
-        total_steps=RL[quick]["total_steps"],
-        rewards=[{"name": "accuracy", "weight": 1.0}, {"name": "format", "weight": 0.1}],
-        grpo={"group_size": RL[quick]["group_size"], "prompts_per_step": RL[quick]["prompts_per_step"],
-              "learning_rate": 1e-4, "lr_schedule": "constant", "beta": 0.0, "num_iterations": 1, "minibatches": 1,
-              "temperature": 1.0, "max_new_tokens": MAX_NEW_TOKENS[quick], "loss_aggregation": "grpo"},
-        traces_per_step=1)
+    config = _group_job(quick, "grpo", "zero-rl", RL, 0.1, learning_rate=1e-4, lr_schedule="constant", beta=0.0,
+                        num_iterations=1, minibatches=1, temperature=1.0, max_new_tokens=MAX_NEW_TOKENS[quick],
+                        loss_aggregation="grpo")
+    config["traces_per_step"] = 1
     return config
 
 
@@ -102,13 +110,8 @@ def rl_sequences(quick: bool) -> int:
 
 
 def _rejection_sampling(quick: bool) -> dict:
-    config = _common(quick, "rollout", "teacher-samples")
-    config.update(
-        total_steps=SAMPLES[quick]["total_steps"],
-        rewards=[{"name": "accuracy", "weight": 1.0}, {"name": "format", "weight": 0.5}],
-        grpo={"group_size": SAMPLES[quick]["group_size"], "prompts_per_step": SAMPLES[quick]["prompts_per_step"],
-              "temperature": 0.6, "top_p": 0.95, "max_new_tokens": MAX_NEW_TOKENS[quick]})
-    return config
+    return _group_job(quick, "rollout", "teacher-samples", SAMPLES, 0.5, temperature=0.6, top_p=0.95,
+                      max_new_tokens=MAX_NEW_TOKENS[quick])
 
 
 def _distill(quick: bool) -> dict:
