@@ -266,6 +266,30 @@ class GRPOConfig(_Strict):
         return self
 
 
+class BaseProbe(_Strict):
+    """A measured base budget: sample the base on held-out problems while it pretrains and stop when it is right
+    often enough at the RL's temperature (the sampled skill GRPO amplifies: bench/RESULTS.md, weak-base)."""
+
+    first: int | None = Field(
+        None, ge=1, description="First probe at this pretraining step (null = at `steps`, the schedule's end)."
+    )
+    interval: int = Field(100, ge=1, description="Then a probe every N steps.")
+    extra_steps: int = Field(
+        0, ge=0, description="While no probe has passed, pretrain up to `steps` + extra_steps at the schedule's "
+        "last learning rate (the cap; the base is the cap's when none passes).",
+    )
+    min_accuracy: float = Field(
+        0.2, ge=0, le=1, description="Stop at the first probe whose pass@1 (sampled) is at least this."
+    )
+    problems: int = Field(
+        64, ge=1, description="Probe problems: the test split drawn with a seed of its own (not the run's "
+        "held-out evaluation set); a dataset file's held-out rows.",
+    )
+    samples_per_problem: int = Field(4, ge=1, description="Samples per probe problem.")
+    temperature: float = Field(1.0, ge=0, description="Probe sampling temperature (the RL's).")
+    max_new_tokens: int = Field(64, ge=1, description="Probe completion length limit.")
+
+
 class BaseStage(_Strict):
     """Build the base model inside the run before the main job (how the lab makes its base models)."""
 
@@ -281,6 +305,11 @@ class BaseStage(_Strict):
         None,
         description="The base's corpus when it differs from the run's datasets (e.g. mixed operand lengths, "
         "which teach digit alignment sooner); null = the run's datasets.",
+    )
+    probe: BaseProbe | None = Field(
+        None,
+        description="Measure the base while it pretrains and stop when a probe passes (null = pretrain `steps`). "
+        "`steps` stays the learning-rate schedule's length.",
     )
 
 

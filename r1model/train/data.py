@@ -17,6 +17,7 @@ from r1model.template import format_completion
 from r1model.train.config import DatasetSpec, RunConfig
 
 EVAL_SEED = 0  # held-out problems are the same for every run seed, so seeds compare on one set
+PROBE_SEED = 7919  # a base's probe problems: the test split, other draws than the held-out set's
 HELDOUT_SHARE = 0.2  # a dataset file's held-out tail is at most this share of its problems: training keeps most
 
 
@@ -173,6 +174,14 @@ class DataSource:
                     out.append((problem.problem, format_completion(worked, problem.answer)))
         rng.shuffle(out)
         return out
+
+    def probe_problems(self, n: int, seed: int = PROBE_SEED) -> list[Problem]:
+        """n problems of the first dataset to probe a base with (config.base.probe): a task's test split drawn
+        with `seed`, not the held-out evaluation set's; a file's first n held-out rows."""
+        spec = self.specs[0]
+        if spec.path is None:
+            return get_task(spec.task).generate("test", n, seed=seed, **spec.difficulty)
+        return self._heldout_rows(0)[:n]
 
     def eval_problems(self) -> list[Problem]:
         """The held-out set ('heldout' benchmark): each dataset's test split, eval_size problems each."""

@@ -101,6 +101,10 @@ def _quick_scale(config: dict, *, total_steps: int, base: dict | None = None, ba
     return config
 
 
+_AHA_PROBE = {"first": 800, "interval": 100, "extra_steps": 800, "min_accuracy": 0.2, "problems": 64,
+              "samples_per_problem": 4, "temperature": 1.0, "max_new_tokens": 64}
+
+
 def _aha_mini(quick: bool) -> dict:
     """R1-Zero in miniature: a tiny base that prefers short direct answers but
     can write steps, then GRPO with accuracy + format rewards only — no length reward — and the length grows."""
@@ -109,7 +113,11 @@ def _aha_mini(quick: bool) -> dict:
         "name": "aha-mini",
         # MTP off: it costs a third of each pretraining step and GRPO does not use it
         "model": {"source": "tiny", "overrides": {"num_nextn_predict_layers": 0}},
-        "base": {"steps": 1200, "checkpoint_interval": 300},
+        # a measured base budget: the cosine spans 1,200 steps; the base stops at the first probe (sampled pass@1
+        # at T 1 on 64 test-split problems, the weak-base chain's probe) ≥ 0.2 from step 800, else pretrains on
+        # to 2,000 at the schedule's last rate. A fixed budget leaves some seeds' bases below the sampled skill
+        # GRPO needs (weak-base: +98 points from ≥ 0.22, +20 from 0.02) and others answering directly
+        "base": {"steps": 1200, "checkpoint_interval": 300, "probe": _AHA_PROBE},
         # 4-digit sums: within this budget the tiny MLA/MoE base learns the worked (digit by digit) route but
         # not direct answers; with 6 digits 1,500 steps left it unable to finish either (accuracy 0, no signal)
         "datasets": [{"task": "addition", "difficulty": {"digits": 4, "min_digits": 4}, "eval_size": 200}],
@@ -149,7 +157,9 @@ def _aha_mini(quick: bool) -> dict:
             "top_p": 1.0,
         },
     }
-    return _quick_scale(config, total_steps=2, base={"steps": 30}) if quick else config
+    quick_base = {"steps": 30, "probe": {**_AHA_PROBE, "first": None, "interval": 10, "extra_steps": 10,
+                                         "problems": 8, "samples_per_problem": 2, "max_new_tokens": QUICK_MAX_NEW_TOKENS}}
+    return _quick_scale(config, total_steps=2, base=quick_base) if quick else config
 
 
 def _r1_zero(quick: bool) -> dict:

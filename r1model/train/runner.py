@@ -39,8 +39,11 @@ def _device(choice: str) -> torch.device:
 
 
 def _base_steps(config: RunConfig) -> int:
-    """Steps of the base pretraining that runs before the main job (none when the job is a pretraining)."""
-    return config.base.steps if config.kind != "pretrain" else 0
+    """Steps of the base pretraining that runs before the main job (none when the job is a pretraining); with
+    a probe (config.base.probe) the most it may run, the cap."""
+    if config.kind == "pretrain" or not config.base.steps:
+        return 0
+    return config.base.steps + (config.base.probe.extra_steps if config.base.probe is not None else 0)
 
 
 def stage_plan(config: RunConfig) -> list[dict]:
@@ -130,7 +133,7 @@ def _run_stages(ctx: RunContext) -> bool:
     # a resumed attempt starts at its checkpoint's step, counted in the stage that wrote it
     step = int(state.get("step", 0))
     if main_latest is None and _base_steps(config):
-        ctx.enter_stage("base", config.base.steps, step)
+        ctx.enter_stage("base", _base_steps(config), step)
     else:
         ctx.enter_stage("main", config.total_steps, step)
     ctx.status("starting", message=f"resuming from {resumed_from}" if resumed_from else "starting",
@@ -151,7 +154,8 @@ def _starting_model(ctx: RunContext, data: DataSource, base_latest: Path | None)
         model, tokenizer = modeling.build_model(config.model, ctx.device, config.seed, config.precision)
         return model, tokenizer, True
     base_dir = ctx.run_dir / "base" / "checkpoints"
-    if base_latest is not None and ckpt.list_checkpoints(base_dir)[-1][0] >= steps:
+    if base_latest is not None and (ckpt.list_checkpoints(base_dir)[-1][0] >= steps
+                                    or _state_of(base_latest).get("stopped_early")):
         model, tokenizer = modeling.load_model(base_latest, ctx.device, precision=config.precision)
         ckpt.restore_running_state(base_latest, model)  # as the model the base stage left in memory
         return model, tokenizer, True
@@ -159,11 +163,17 @@ def _starting_model(ctx: RunContext, data: DataSource, base_latest: Path | None)
         model, tokenizer = modeling.load_model(base_latest, ctx.device, precision=config.precision)
     else:
         model, tokenizer = modeling.build_model(config.model, ctx.device, config.seed, config.precision)
+    stop = None
+    if config.base.probe is not None:  # probed on the run's datasets (the RL's), not a base corpus of its own
+        from r1model.train.base_probe import make_stop_check
+
+        stop = make_stop_check(ctx, model, tokenizer, data, config.base.steps, config.base.probe)
     if config.base.datasets:
         data = DataSource(config.model_copy(update={"datasets": config.base.datasets}))
     finished = train_supervised(
         ctx, model, tokenizer, data, steps=steps, phase="pretrain", checkpoint_dir=base_dir,
         resume_from=base_latest, checkpoint_interval=config.base.checkpoint_interval,
+        schedule_steps=config.base.steps, stop=stop,
     )
     return model, tokenizer, finished
 

@@ -88,14 +88,18 @@ def train_supervised(
     resume_from: Path | None = None,
     checkpoint_interval: int = 0,
     evaluate=None,
+    schedule_steps: int | None = None,
+    stop=None,
 ) -> bool:
     """Train `model` in place for `steps` optimizer steps. Returns False when stopped by a signal (a
     checkpoint was written), True when all steps are done. `evaluate(step)` runs every
-    evaluation.interval steps when given."""
+    evaluation.interval steps when given. The learning rate follows a schedule of `schedule_steps` (default
+    `steps`; past it the schedule's last rate). `stop(step)` -> True ends the training at that step (a
+    checkpoint marked `stopped_early` is written: base_probe)."""
     config, hp, events = ctx.config, ctx.config.supervised, ctx.events
     worked = hp.worked_fraction if worked_fraction is None else worked_fraction
     optimizer = make_optimizer(model, hp.learning_rate, hp.weight_decay, betas=(0.9, 0.95))
-    scheduler = make_scheduler(optimizer, steps, hp.warmup_steps, hp.lr_schedule, hp.min_lr_ratio)
+    scheduler = make_scheduler(optimizer, schedule_steps or steps, hp.warmup_steps, hp.lr_schedule, hp.min_lr_ratio)
     dist = ctx.dist
     stepper = dist.stepper(model, optimizer, hp.max_grad_norm)  # plain torch, or this rank's DeepSpeed engine
     start = 0
@@ -104,12 +108,12 @@ def train_supervised(
         stepper.load(resume_from)
         start = state["step"]
 
-    def save(step: int) -> Path:
+    def save(step: int, **extra) -> Path:
         ctx.status("checkpointing", step, message=f"{phase} checkpoint step {step}")
         return save_checkpoint(
             ctx, stepper, checkpoint_dir, step, model, tokenizer,
             optimizer=None if dist.enabled else optimizer, scheduler=scheduler,
-            state={"phase": phase, "data_cursor": step}, keep=config.keep_checkpoints, events=events,
+            state={"phase": phase, "data_cursor": step, **extra}, keep=config.keep_checkpoints, events=events,
         )
 
     ctx.progress.begin(phase, start, steps)
@@ -171,6 +175,9 @@ def train_supervised(
             ctx.status(phase, step, eta_s=ctx.progress.eta(step))
         if evaluate is not None and config.evaluation.interval and step % config.evaluation.interval == 0 and step < steps:
             evaluate(step)
+        if stop is not None and stop(step) and step < steps:  # the cap's probe is logged, the base ends anyway
+            save(step, stopped_early=True)
+            return True
         if ctx.should_stop():
             save(step)
             return False
