@@ -8,6 +8,8 @@ Each seed runs `python -m r1model recipe run aha-mini --run-dir OUT/seed-N --see
 the figure is exactly what a user gets. Writes OUT/summary.json and OUT/curves.md (the two curves as a
 table: eval accuracy and mean length against step, and the training-batch curves every few steps).
 The peer measured in the same run is the step-0 base model itself (before vs after GRPO).
+Per seed it also prints the base's pretraining steps and, with the recipe's measured base (base.probe), each probe's
+sampled pass@1 (the base stops at the first ≥ min_accuracy).
 Last line: aha_mini_accuracy_gain_points=<mean over seeds>.
 """
 from __future__ import annotations
@@ -78,7 +80,10 @@ def summarise_seed(run_dir: Path) -> dict:
         if e["type"] == "eval" and e["benchmark"] == "heldout":
             evals.setdefault(e["step"], {})[e["metric"]] = e["value"]
     train = {e["step"]: e["values"] for e in events if e["type"] == "metric" and e.get("phase") == "grpo"}
-    pretrain = [e for e in events if e["type"] == "metric" and e.get("phase") == "pretrain"]
+    pretrain = [e for e in events if e["type"] == "metric" and e.get("phase") == "pretrain" and "train/loss" in e["values"]]
+    # the measured base budget (config base.probe): sampled pass@1 at each probe, the step the base stopped at
+    probes = {e["step"]: e["values"]["probe/pass@1"] for e in events
+              if e["type"] == "metric" and e.get("phase") == "pretrain" and "probe/pass@1" in e["values"]}
     times = {e["type"] + ":" + str(e.get("phase")): e["time"] for e in events if e["type"] == "status"}
     first_t, last_t = events[0]["time"], events[-1]["time"]
     grpo_start = next((e["time"] for e in events if e["type"] == "status" and e.get("phase") == "grpo"), None)
@@ -99,6 +104,8 @@ def summarise_seed(run_dir: Path) -> dict:
         "train_curve": {s: {k: v for k, v in vals.items() if k in ("accuracy", "completions/mean_length", "reward", "time/step")}
                         for s, vals in train.items()},
         "pretrain_final_loss": pretrain[-1]["values"].get("train/loss") if pretrain else None,
+        "base_steps": pretrain[-1]["step"] if pretrain else None,
+        "probes": probes,
         "wall_s": last_t - first_t,
         "pretrain_s": (grpo_start - first_t) if grpo_start else None,
         "trace_before": first_traces[0]["completion"] if first_traces else "",
@@ -168,7 +175,8 @@ def main() -> None:
               f"(+{r['accuracy_gain_points']:.1f} points), length {r['length_before']:.1f} -> {r['length_after']:.1f} "
               f"({r['length_ratio']:.2f}x), worked {r['worked_before']:.2f} -> {r['worked_after']:.2f}, "
               f"wall {r['wall_s'] / 60:.1f} min (before GRPO {(r['pretrain_s'] or 0) / 60:.1f} min), "
-              f"CPU {r['process'].get('cpu_s', float('nan')) / 60:.1f} min, done={r['done']}")
+              f"CPU {r['process'].get('cpu_s', float('nan')) / 60:.1f} min, done={r['done']}, base {r['base_steps']} steps"
+              + (f" (probe pass@1 {', '.join(f'{k}: {v:.3f}' for k, v in r['probes'].items())})" if r["probes"] else ""))
     gains = [r["accuracy_gain_points"] for r in per_seed.values()]
     ratios = [r["length_ratio"] for r in per_seed.values()]
     summary = {
