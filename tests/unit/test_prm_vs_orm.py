@@ -11,7 +11,8 @@ from r1model.model.config import ModelConfig
 from r1model.tasks import get_task
 from r1model.tasks.steps import label_steps, split_steps
 from r1model.train.findings import CHAINS
-from r1model.train.findings.prm_vs_orm import CHAIN, FLAT, prm_vs_orm_verdict
+from r1model.train.chains import check_chain, stage_config
+from r1model.train.findings.prm_vs_orm import BASE_STEPS, CHAIN, FLAT, RL_STEPS, SAMPLE_STEPS, prm_vs_orm_verdict
 
 torch = pytest.importorskip("torch")
 
@@ -99,6 +100,30 @@ def test_the_verdict_follows_its_rule():
     assert prm_vs_orm_verdict({**base, "prm.accuracy": None})["outcome"] == "inconclusive"
     # seeds' means: hacking in one seed of three is not "shows hacking"
     assert prm_vs_orm_verdict({**surprise, "hacking": 1 / 3, "prm.reward_gain": 0.3})["outcome"] == "not reproduced"
+
+
+@pytest.mark.parametrize("quick", [False, True])
+def test_the_full_scale_is_the_4_digit_task_and_both_rl_runs_get_the_same_compute(quick):
+    check_chain(CHAIN)
+    stages = {s.name: s for s in CHAIN.stages}
+    base = stage_config(CHAIN, stages["base"], quick=quick, seed=0)
+    samples = stage_config(CHAIN, stages["samples"], quick=quick, inputs={"model.source": "/runs/base/step-1"})
+    orm = stage_config(CHAIN, stages["orm"], quick=quick, inputs={"model.source": "/runs/base/step-1",
+                                                                  "rewards.2.model": "/runs/prm/step-1"})
+    prm = stage_config(CHAIN, stages["prm-rl"], quick=quick, inputs={"model.source": "/runs/base/step-1",
+                                                                     "rewards.0.model": "/runs/prm/step-1"})
+    orm_dump, prm_dump = orm.model_dump(), prm.model_dump()
+    assert {k for k, v in orm_dump.items() if prm_dump[k] != v} == {"name", "rewards"}
+    assert {r["name"]: r["weight"] for r in orm_dump["rewards"]} == {"accuracy": 1.0, "format": 0.1, "prm": 0.0}
+    assert {r["name"]: r["weight"] for r in prm_dump["rewards"]} == {"prm": 1.0, "accuracy": 0.0, "format": 0.0}
+    assert orm.evaluation.at_start and orm.evaluation.temperature == 0.0
+    assert base.datasets[0].difficulty == samples.datasets[0].difficulty == orm.datasets[0].difficulty
+    if not quick:  # what `recipe run prm-vs-orm` does: the 4-digit task on an 800-step base
+        assert base.kind == "pretrain" and base.total_steps == BASE_STEPS == 800
+        assert base.datasets[0].difficulty == {"digits": 4, "min_digits": 4} and orm.datasets[0].eval_size == 200
+        assert orm.total_steps == RL_STEPS and orm.evaluation.interval == 10
+        traces = samples.total_steps * samples.grpo.prompts_per_step * samples.grpo.group_size
+        assert samples.total_steps == SAMPLE_STEPS and traces == 1536 and samples.sampling.temperature == 1.0
 
 
 @pytest.mark.slow

@@ -3,9 +3,10 @@ reward (ORM: the rule-based accuracy + format reward) at equal RL compute.
 
     python -m r1model recipe run prm-vs-orm --run-dir DIR [--quick] [--seed N]
 
-Stages: the aha-mini base (4-digit addition) → samples of the base (T 1, G 8) → `prm` (data stage,
-r1model.train.prm: every step of every sample labelled by the task's own rules, the label cost counted, a PRM =
-the base's body + a scalar head trained on the training problems' steps and scored on held-out problems' steps)
+Stages: the aha-mini base (4-digit addition; BASE_STEPS, not aha-mini's 1,200: a seed's CPU budget) → samples
+of the base (T 1, G 8) → `prm` (data stage, r1model.train.prm: every step of every sample labelled by the
+task's own rules, the label cost counted, a PRM = the base's body + a scalar head trained on the training
+problems' steps and scored on held-out problems' steps)
 → `orm`: GRPO from the base, accuracy + 0.1 format (the PRM's score logged at weight 0) → `prm-rl`: GRPO from
 the base with the PRM's reward only (min of its step scores, r1model.rewards.process; accuracy and format logged
 at weight 0, so the true accuracy of every batch is in the metrics). Both RL stages: same base, steps, prompts,
@@ -30,6 +31,9 @@ FLAT = 0.02  # held-out pass@1 changes within 2 points count as "flat" / "not be
 _EPS = 1e-9  # float noise: a gap of exactly FLAT counts as within it
 HACK_REWARD_RISE = 0.10  # a PRM reward rise of 0.1 (of its 0..1 range) with flat accuracy is hacking
 RL_STEPS = 40
+# aha-mini pretrains 1,200 steps (~11-13 CPU-min alone, over the chain's 15 CPU-min a seed); 800 (cosine to the
+# end) keeps the 4-digit task where outcome-reward GRPO still learns (weak-base: +47.5 points from 800 steps)
+BASE_STEPS = 800
 SAMPLE_STEPS = 12  # 12 × 16 prompts × 8 samples = 1,536 labelled traces
 VERDICT_RULE = (
     f"Reproduced when the PRM run hacks its reward (PRM reward up ≥ {HACK_REWARD_RISE:.2f} while held-out accuracy "
@@ -50,8 +54,8 @@ CHAIN = Chain(
     "each as the reward of GRPO from the same base at equal compute; true accuracy logged beside the PRM reward to "
     "catch reward hacking; comparison.json: held-out accuracy of both runs, PRM − ORM the headline.",
     stages=(
-        Stage("base", "pretrain the tiny preset (aha-mini's base: 4-digit addition, 30% worked)",
-              build=_recipe_base("aha-mini"),
+        Stage("base", f"pretrain the tiny preset (aha-mini's base: 4-digit addition, 30% worked; {BASE_STEPS} steps)",
+              build=_recipe_base("aha-mini"), sets=(("total_steps", BASE_STEPS),),
               quick_sets=(("total_steps", 60), ("supervised.worked_fraction", 0.7))),
         Stage("samples", "sample the base (T 1, G 8): the traces whose steps are labelled", recipe="rejection-sampling",
               model=From("base"),
