@@ -91,10 +91,11 @@ def _cost(process: dict) -> str:
     return f"{process['cpu_s'] / 60:.1f} CPU-min, {process['wall_s'] / 60:.1f} min wall" if process else "no cost"
 
 
-def show_seed(seed: int, comparison: dict, process: dict, shown=()) -> None:
-    """A seed's verdict and cost, with its `shown` metrics on one line, or else its comparison table."""
+def show_seed(seed: int, comparison: dict, process: dict, shown=(), table: bool = False) -> None:
+    """A seed's verdict and cost, with its `shown` metrics on one line, or else (or when `table`) its comparison
+    table."""
     verdict = f"verdict {comparison['verdict']['outcome']} ({'; '.join(comparison['verdict']['reasons'])})"
-    if shown:
+    if shown and not table:
         metrics = comparison["metrics"]
         print(f"seed {seed}: " + ", ".join(f"{k}={show(metrics.get(k))}" for k in shown)
               + f"; {verdict}; {_cost(process)}")
@@ -107,10 +108,11 @@ def show_seed(seed: int, comparison: dict, process: dict, shown=()) -> None:
 
 
 def main(chain, headline: str, value, *, parser: argparse.ArgumentParser, argv=None,
-         comparison_of=summarised_comparison, shown=(), digits: int = 4, log_name: str = "chain.log",
+         comparison_of=summarised_comparison, shown=(), table: bool = False, digits: int = 4,
+         log_name: str = "chain.log",
          order=None, before_run=None, extra_of=None, after_means=None) -> int:
     """The finding scripts' one skeleton: run each seed's chain that has not completed (unless --summarise-only),
-    show each seed, then the seeds' mean ± sd per metric, the chain's verdict on the means (as the lab's Findings
+    show each seed (its `shown` metrics, or its table), then the seeds' mean ± sd of the `shown` metrics, the chain's verdict on the means (as the lab's Findings
     page does) and the chain CPU per seed; OUT/summary.json {seeds, means, spread, verdict_of_means,
     chain_cpu_min}; last line `headline=<value>` (nan without a seed, exit 1).
 
@@ -137,7 +139,7 @@ def main(chain, headline: str, value, *, parser: argparse.ArgumentParser, argv=N
         extra = extra_of(run_dir) if extra_of else {}
         per_seed[seed] = {"metrics": comparison["metrics"], "verdict": comparison["verdict"], "process": process,
                           **extra}
-        show_seed(seed, comparison, process, shown)
+        show_seed(seed, comparison, process, shown, table)
         if any(extra.values()):
             print("  " + ", ".join(f"{k} {v}" for k, v in extra.items() if v))
     if not per_seed:
