@@ -115,30 +115,30 @@ def summarise_seed(run_dir: Path) -> dict:
     }
 
 
-def curves_markdown(per_seed: dict[int, dict]) -> str:
-    lines = ["# aha-mini curves (held-out accuracy / mean response length in tokens, greedy)", ""]
+def _curve_table(per_seed: dict[int, dict], curve: str, steps: list[int], point_of) -> list[str]:
+    """A markdown table of one curve: a row per step, per seed the (accuracy, length) point_of(its point)."""
     seeds = sorted(per_seed)
-    steps = sorted({s for r in per_seed.values() for s in r["eval_steps"]})
-    lines.append("| step | " + " | ".join(f"seed {s} acc | seed {s} len" for s in seeds) + " |")
-    lines.append("| --- |" + " --- | --- |" * len(seeds))
+    lines = ["| step | " + " | ".join(f"seed {s} acc | seed {s} len" for s in seeds) + " |",
+             "| --- |" + " --- | --- |" * len(seeds)]
     for step in steps:
         cells = []
         for s in seeds:
-            point = per_seed[s]["eval_curve"].get(step) or per_seed[s]["eval_curve"].get(str(step))
-            cells += [f"{point['pass@1']:.3f}", f"{point['mean_length']:.1f}"] if point else ["", ""]
+            point = per_seed[s][curve].get(step) or per_seed[s][curve].get(str(step))
+            cells += [f"{point_of(point)[0]:.3f}", f"{point_of(point)[1]:.1f}"] if point else ["", ""]
         lines.append(f"| {step} | " + " | ".join(cells) + " |")
-    lines += ["", "## training batches (sampled at temperature 1): accuracy / mean length per GRPO step", ""]
-    lines.append("| step | " + " | ".join(f"seed {s} acc | seed {s} len" for s in seeds) + " |")
-    lines.append("| --- |" + " --- | --- |" * len(seeds))
+    return lines
+
+
+def curves_markdown(per_seed: dict[int, dict]) -> str:
+    seeds = sorted(per_seed)
+    steps = sorted({s for r in per_seed.values() for s in r["eval_steps"]})
     train_steps = sorted({int(k) for r in per_seed.values() for k in r["train_curve"]})
-    for step in train_steps:
-        if step not in (1, 2, 3, train_steps[-1]) and step % 5:
-            continue
-        cells = []
-        for s in seeds:
-            point = per_seed[s]["train_curve"].get(step) or per_seed[s]["train_curve"].get(str(step))
-            cells += [f"{point.get('accuracy', 0):.3f}", f"{point['completions/mean_length']:.1f}"] if point else ["", ""]
-        lines.append(f"| {step} | " + " | ".join(cells) + " |")
+    lines = ["# aha-mini curves (held-out accuracy / mean response length in tokens, greedy)", ""]
+    lines += _curve_table(per_seed, "eval_curve", steps, lambda p: (p["pass@1"], p["mean_length"]))
+    lines += ["", "## training batches (sampled at temperature 1): accuracy / mean length per GRPO step", ""]
+    lines += _curve_table(per_seed, "train_curve",
+                          [s for s in train_steps if s in (1, 2, 3, train_steps[-1]) or not s % 5],
+                          lambda p: (p.get("accuracy", 0), p["completions/mean_length"]))
     lines += ["", "## one held-out completion before and after GRPO", ""]
     for s in seeds:
         lines += [f"seed {s}, step 0:", "```", per_seed[s]["trace_before"], "```",
