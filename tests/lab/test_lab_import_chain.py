@@ -1,10 +1,7 @@
 """lab_import_chain: a chain directory made by the CLI becomes a chain run with a run per stage, shown on the
 Findings page like a chain the lab ran; importing again adds nothing; bad folders are refused by path."""
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,8 +11,8 @@ from django.core.management import CommandError, call_command
 from lab.models import CheckpointRecord, EvalResult, Metric, Project, Run, RunLog, RunStatus, Trace
 from lab.services.chains import chain_import
 from tests.lab.conftest import _client_for
+from tests.trainer_cli import run_quick
 
-ROOT = Path(__file__).resolve().parents[2]
 CHAIN = "language-mixing"  # the quickest chain at --quick that writes a comparison.json with a verdict
 pytestmark = pytest.mark.slow
 
@@ -24,10 +21,7 @@ pytestmark = pytest.mark.slow
 def chain_dir(tmp_path_factory):
     """A real chain directory: `python -m r1model recipe run language-mixing --quick --seed 0 --run-dir D`."""
     run_dir = tmp_path_factory.mktemp("cli") / "lm-seed0"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-m", "r1model", "recipe", "run", CHAIN, "--quick", "--seed", "0",
-                           "--run-dir", str(run_dir)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_quick(CHAIN, run_dir, "--seed", "0")
     return run_dir
 
 

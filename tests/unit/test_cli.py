@@ -1,15 +1,10 @@
 """`python -m r1model`: recipes, config validation and a 2-step aha-mini --quick end to end."""
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 from r1model.__main__ import main
 from r1model.events import read_events
 from r1model.train.metrics import describe
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.trainer_cli import run_quick
 
 
 def test_recipe_list_names_aha_mini(capsys):
@@ -49,10 +44,7 @@ def test_train_with_an_invalid_config_exits_2_before_any_work(tmp_path):
 
 def test_quick_aha_mini_recipe_runs_end_to_end(tmp_path):
     run_dir = tmp_path / "aha"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-m", "r1model", "recipe", "run", "aha-mini", "--quick", "--run-dir", str(run_dir)],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_quick("aha-mini", run_dir, timeout=600)
     events = read_events(run_dir)
     assert events[-1]["type"] == "status" and events[-1]["phase"] == "done"
     grpo = [e for e in events if e["type"] == "metric" and e.get("phase") == "grpo"]

@@ -5,29 +5,19 @@ aha-mini → rejection-sampling from its checkpoint → distill into a fresh stu
 The teacher is aha-mini --quick on 1-digit sums with a longer base stage (60 steps, ~10 s): the first
 model that gets some answers right, so rejection sampling has something to keep."""
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from r1model.events import read_events
 from r1model.template import parse_completion
+from tests.trainer_cli import r1model, run_quick
 
-ROOT = Path(__file__).resolve().parents[2]
 ONE_DIGIT = ["--set", 'datasets.0.difficulty={"digits": 1}', "--set", "datasets.0.eval_size=4"]
 
 
-def cli(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "r1model", *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=600)
-
-
 def recipe_run(name: str, run_dir: Path, *args: str) -> list[dict]:
-    proc = cli("recipe", "run", name, "--quick", "--run-dir", str(run_dir), *args)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_quick(name, run_dir, *args, timeout=600)
     events = read_events(run_dir)
     assert events[-1]["type"] == "status" and events[-1]["phase"] == "done"
     return events
@@ -79,8 +69,8 @@ def test_sft_bad_line_fails_naming_the_file_and_the_line(tmp_path):
     good = json.dumps({"prompt": "1+1", "completion": "<think></think><answer>2</answer>"})
     data.write_text(f"{good}\n{good}\n{{\"prompt\": \"2+2\", \"completion\n{good}\n")
     run_dir = tmp_path / "sft"
-    proc = cli("recipe", "run", "cold-start-sft", "--quick", "--run-dir", str(run_dir), "--dataset", str(data),
-               "--set", "base.steps=0")
+    proc = r1model("recipe", "run", "cold-start-sft", "--quick", "--run-dir", str(run_dir), "--dataset", str(data),
+                   "--set", "base.steps=0", timeout=600)
     assert proc.returncode == 1
     assert str(data) in proc.stderr and "line 3" in proc.stderr
     failed = read_events(run_dir)[-1]
