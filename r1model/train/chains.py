@@ -899,10 +899,12 @@ def long2short_comparison(root: Path, chain: Chain, benchmark: str = "heldout") 
 
 L2S_METRICS = ("accuracy", "mean_length", "token_efficiency")
 L2S_TOLERANCE = 0.05  # "at little accuracy cost": at most 5 points of pass@1 below the long model
+L2S_SHORTER = 0.05  # "shorter": at least 5% fewer mean response tokens than the long model, when both are known
 L2S_RULE = ("Reproduced when a shortening method (length-penalty RL, shortest rejection sampling + SFT, merging) "
             "has higher token efficiency (pass@1 per response token) than the long model at accuracy at most "
-            f"{L2S_TOLERANCE:.2f} below the long model's; a long model that solves nothing, or methods that all "
-            "score the same as it, is inconclusive.")
+            f"{L2S_TOLERANCE:.2f} below the long model's and answers at least {L2S_SHORTER:.0%} shorter (an "
+            "efficiency raised by accuracy alone is no shortening); a long model that solves nothing, or methods "
+            "that all score the same as it, is inconclusive.")
 
 
 def long2short_verdict(metrics: dict) -> dict:
@@ -910,6 +912,7 @@ def long2short_verdict(metrics: dict) -> dict:
     L2S_METHODS; one seed's or the seeds' means), by L2S_RULE."""
     out = {"outcome": "inconclusive", "reasons": [], "rule": L2S_RULE}
     long_acc, long_eff = metrics.get("long.accuracy"), metrics.get("long.token_efficiency")
+    long_length = metrics.get("long.mean_length")
     if long_acc is None or long_eff is None:
         return {**out, "reasons": ["the long model has no evaluation"]}
     if long_acc <= 0:
@@ -927,6 +930,10 @@ def long2short_verdict(metrics: dict) -> dict:
             failed.append(f"{method}: token efficiency {eff:.4f} not above the long model's {long_eff:.4f}")
         elif acc < long_acc - L2S_TOLERANCE:
             failed.append(f"{method}: accuracy {acc:.2f} is {long_acc - acc:.2f} below the long model's")
+        elif (length := metrics.get(f"{method}.mean_length")) is not None and long_length is not None \
+                and length > long_length * (1 - L2S_SHORTER):
+            failed.append(f"{method}: mean length {length:.1f} tokens, not {L2S_SHORTER:.0%} below the long model's "
+                          f"{long_length:.1f} (its efficiency rose with accuracy alone)")
         else:
             shorter.append(f"{method}: token efficiency {eff:.4f} vs {long_eff:.4f} at accuracy {acc:.2f} "
                            f"(long {long_acc:.2f})")
