@@ -15,6 +15,7 @@ import pytest
 from r1model.__main__ import main
 from r1model.train import filters
 from r1model.train.chains import CHAINS, R1_MINI, Chain, ChainError, From, Stage, check_chain, run_chain, stage_config
+from tests.trainer_cli import chain_state, run_quick_chain
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -179,21 +180,11 @@ def test_cli_lists_and_shows_chains(capsys):
 
 # ------------------------------------------------------------------------------------------ running
 
-def chain_state(run_dir: Path) -> dict:
-    return json.loads((run_dir / "chain.json").read_text())
-
-
 @pytest.mark.slow
 def test_r1_mini_quick_runs_every_stage_and_records_lineage(tmp_path):
     run_dir = tmp_path / "r1-mini"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-m", "r1model", "recipe", "run", "r1-mini", "--quick", "--run-dir",
-                           str(run_dir)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    state = chain_state(run_dir)
-    assert state["status"] == "completed"
-    assert [s["status"] for s in state["stages"]] == ["completed"] * len(R1_MINI.stages)
-    stages = {s["name"]: s for s in state["stages"]}
+    last, state, stages = run_quick_chain("r1-mini", run_dir)
+    assert len(stages) == len(R1_MINI.stages)
     for name in ("base", "zero", "cold-start-sft", "reasoning-rl", "sft", "final-rl"):
         checkpoint = run_dir / stages[name]["artifacts"]["checkpoint"]
         assert (checkpoint / "model.safetensors").is_file()
@@ -222,7 +213,7 @@ def test_r1_mini_quick_runs_every_stage_and_records_lineage(tmp_path):
         assert comparison[side]["mixing_rate"] == 0.0  # the char tokenizer writes ASCII only
     diff = comparison["difference"]["accuracy"]
     assert diff == pytest.approx(comparison["final"]["accuracy"] - comparison["baseline"]["accuracy"])
-    assert f"r1_mini_minus_zero_accuracy={diff:.4f}" in proc.stdout.splitlines()
+    assert f"r1_mini_minus_zero_accuracy={diff:.4f}" == last
 
 
 @pytest.mark.slow

@@ -2,9 +2,6 @@
 to the target on golden curves (never reached → None, not 0), the verdict, comparison.json from written events,
 the two RL arms configured alike, and the --quick chain end to end through the CLI."""
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,8 +12,7 @@ from r1model.train.findings import CHAINS, MODULES
 from r1model.train.findings import cold_start
 from r1model.train.findings.cold_start import (CHAIN, cpu_minutes_to, steps_to_target, summarise,
                                                supervised_cpu_minutes, verdict)
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.trainer_cli import run_quick_chain
 
 
 # ------------------------------------------------------------------------------------------ golden curves
@@ -180,16 +176,11 @@ def test_the_chain_is_registered_and_both_rl_arms_get_the_same_rl():
 @pytest.mark.slow
 def test_quick_chain_completes_with_lineage_and_a_comparison_from_its_runs(tmp_path):
     run_dir = tmp_path / "cold"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-m", "r1model", "recipe", "run", "cold-start-vs-zero", "--quick",
-                           "--run-dir", str(run_dir)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    state = json.loads((run_dir / "chain.json").read_text())
-    assert state["status"] == "completed" and [s["status"] for s in state["stages"]] == ["completed"] * 4
+    last, state, stages = run_quick_chain("cold-start-vs-zero", run_dir)
+    assert len(stages) == 4
     edges = {(e["from"], e["to"], e["as"]) for e in state["lineage"]}
     assert edges == {("base", "zero", "model.source"), ("base", "cold-start-sft", "model.source"),
                      ("cold-start-sft", "cold-start-rl", "model.source")}
-    stages = {s["name"]: s for s in state["stages"]}
     cold_config = json.loads((run_dir / stages["cold-start-rl"]["dir"] / "config.json").read_text())
     assert cold_config["model"]["source"] == str(run_dir / stages["cold-start-sft"]["artifacts"]["checkpoint"])
 
@@ -209,5 +200,5 @@ def test_quick_chain_completes_with_lineage_and_a_comparison_from_its_runs(tmp_p
               for stage in ("zero", "cold-start-rl")}
     assert worked["zero"][0] == worked["cold-start-rl"][0] == 0 and worked["cold-start-rl"][1] > worked["zero"][1]
     assert comparison["verdict"] == verdict(m)
-    assert proc.stdout.strip().splitlines()[-1] == (
+    assert last == (
         f"cold_start_rl_steps_saved={'nan' if m['rl_steps_saved'] is None else m['rl_steps_saved']}")

@@ -3,8 +3,6 @@ student from its own base), the verdict, the comparison from stage evaluations, 
 students the chain refuses (field named, before the teacher trains), and the --quick chain end to end."""
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,8 +13,8 @@ from r1model.train.chains import ChainError, check_chain, model_spec, run_chain,
 from r1model.train.findings import CHAINS
 from r1model.train.findings import distill_mini as dm
 from r1model.train.init_model import ModelSpecError, check_spec, normalise_spec
+from tests.trainer_cli import run_quick_chain
 
-ROOT = Path(__file__).resolve().parents[2]
 CHAIN = dm.CHAIN
 STAGES = {stage.name: stage for stage in CHAIN.stages}
 FAKE = {"model.source": "/somewhere/checkpoints/step-3", "datasets": "/somewhere/data.jsonl"}
@@ -238,13 +236,7 @@ def test_comparison_reads_each_students_evaluations_and_takes_the_smallest_gap(t
 @pytest.mark.slow
 def test_quick_chain_completes_records_each_students_lineage_and_compares_every_student(tmp_path):
     run_dir = tmp_path / "distill"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-m", "r1model", "recipe", "run", "distill-mini", "--quick", "--run-dir",
-                           str(run_dir)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    state = json.loads((run_dir / "chain.json").read_text())
-    assert state["status"] == "completed" and all(s["status"] == "completed" for s in state["stages"])
-    stages = {s["name"]: s for s in state["stages"]}
+    last, state, stages = run_quick_chain("distill-mini", run_dir)
     edges = {(e["from"], e["artifact"], e["to"], e["as"]) for e in state["lineage"]}
     assert ("teacher-samples", "rollouts", "distill-data", "source") in edges
     for student in dm.STUDENTS:
@@ -270,4 +262,4 @@ def test_quick_chain_completes_records_each_students_lineage_and_compares_every_
                                     - comparison["metrics"][f"{student}_rl_accuracy"])
         assert comparison["students"][student]["lineage"][f"{student}-distill"]["datasets"]["from"] == "distill-data"
     assert comparison["verdict"] == dm.verdict(comparison["metrics"])
-    assert proc.stdout.strip().splitlines()[-1].startswith("distill_minus_rl_min=")
+    assert last.startswith("distill_minus_rl_min=")

@@ -3,10 +3,7 @@ addition corpus (both languages, switching inside one solution, answers and work
 language-consistency reward on golden thinks, the verdict rule on golden metrics, the comparison on written
 evaluation traces, the chain's definition (one base, the same budget) and the --quick chain end to end."""
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,8 +17,8 @@ from r1model.template import parse_completion
 from r1model.train.chains import check_chain, stage_config
 from r1model.train.findings import CHAINS
 from r1model.train.findings.language_mixing import CHAIN, summarise, verdict
+from tests.trainer_cli import run_quick_chain
 
-ROOT = Path(__file__).resolve().parents[2]
 BILINGUAL = {"digits": 2, "min_digits": 2, "language": "en+zh", "code_switch": 0.3}
 EN_LINE = re.compile(r"(\d) plus (\d) plus carry (\d) is (\d+)")
 ZH_LINE = re.compile(r"(\d)加(\d)加进位(\d)等于(\d+)")
@@ -207,14 +204,8 @@ def test_both_rl_runs_start_from_the_bilingual_base_with_the_same_budget(quick):
 
 def test_quick_chain_completes_with_lineage_and_every_evaluated_sample_counted(tmp_path):
     run_dir = tmp_path / "language-mixing"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-m", "r1model", "recipe", "run", "language-mixing", "--quick",
-                           "--run-dir", str(run_dir)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert proc.stdout.strip().splitlines()[-1].startswith("mixing_rate_drop=")
-    state = json.loads((run_dir / "chain.json").read_text())
-    assert state["status"] == "completed" and all(s["status"] == "completed" for s in state["stages"])
-    stages = {s["name"]: s for s in state["stages"]}
+    last, state, stages = run_quick_chain("language-mixing", run_dir)
+    assert last.startswith("mixing_rate_drop=")
     edges = {(e["from"], e["artifact"], e["to"], e["as"]) for e in state["lineage"]}
     assert {("base", "checkpoint", "zero", "model.source"), ("base", "checkpoint", "language-rl", "model.source"),
             ("zero", "checkpoint", "eval-zero", "model.source"),

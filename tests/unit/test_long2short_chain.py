@@ -1,16 +1,13 @@
 """The long2short chain (Kimi k1.5 §2.4): definitions, equal compute, the comparison, and the quick run end to end."""
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from r1model.events import EventWriter
 from r1model.train.chains import CHAINS, LONG2SHORT, L2S_METHODS, check_chain, long2short_comparison, stage_config
+from tests.trainer_cli import run_quick_chain
 
-ROOT = Path(__file__).resolve().parents[2]
 INPUTS = {"model.source": "/somewhere/step-2", "datasets": "/somewhere/data.jsonl"}
 
 
@@ -91,14 +88,8 @@ def test_comparison_ranks_methods_by_token_efficiency_and_counts_their_compute(t
 @pytest.mark.slow
 def test_long2short_quick_runs_every_stage_and_compares_every_method(tmp_path):
     run_dir = tmp_path / "l2s"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-m", "r1model", "recipe", "run", "long2short", "--quick", "--run-dir",
-                           str(run_dir)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert proc.stdout.strip().splitlines()[-1].startswith("long2short_best_token_efficiency=")
-    state = json.loads((run_dir / "chain.json").read_text())
-    assert state["status"] == "completed" and all(s["status"] == "completed" for s in state["stages"])
-    stages = {s["name"]: s for s in state["stages"]}
+    last, state, stages = run_quick_chain("long2short", run_dir)
+    assert last.startswith("long2short_best_token_efficiency=")
     merged = run_dir / stages["merge"]["artifacts"]["checkpoint"]
     assert (merged / "model.safetensors").is_file() and json.loads((merged / "merge.json").read_text())["weight"] == 0.5
     assert {(x["from"], x["as"]) for x in state["lineage"] if x["to"] == "merge"} == {("long", "merge.a"),

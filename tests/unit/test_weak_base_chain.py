@@ -3,9 +3,6 @@ taking a given step's checkpoint of an earlier stage (From step=), and the --qui
 import json
 import os
 import statistics
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -13,8 +10,7 @@ from r1model.train import chains
 from r1model.train.chains import Chain, ChainError, From, Stage, check_chain, run_chain, stage_config
 from r1model.train.findings import CHAINS
 from r1model.train.findings.weak_base import BUDGETS, CHAIN, QUICK_BUDGETS, weak_base_verdict
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.trainer_cli import run_quick_chain
 
 
 def metrics(rows):
@@ -125,13 +121,8 @@ def test_a_stage_takes_the_checkpoint_at_its_step_and_fails_naming_a_missing_one
 @pytest.mark.slow
 def test_quick_weak_base_runs_every_budget_from_its_own_checkpoint(tmp_path):
     run_dir = tmp_path / "weak-base"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-m", "r1model", "recipe", "run", "weak-base", "--quick", "--run-dir",
-                           str(run_dir)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    state = json.loads((run_dir / "chain.json").read_text())
-    assert [s["status"] for s in state["stages"]] == ["completed"] * len(CHAIN.stages)
-    stages = {s["name"]: s for s in state["stages"]}
+    last, _, stages = run_quick_chain("weak-base", run_dir, timeout=600)
+    assert len(stages) == len(CHAIN.stages)
     weights = set()
     for budget, steps in zip(BUDGETS, QUICK_BUDGETS):
         checkpoint = run_dir / stages["base"]["artifacts"][f"checkpoint@{steps}"]
@@ -154,4 +145,4 @@ def test_quick_weak_base_runs_every_budget_from_its_own_checkpoint(tmp_path):
     assert comparison["verdict"]["outcome"] == "inconclusive"  # 2 GRPO steps move nothing
     headline = comparison["headline"]
     assert headline["name"] == "weak_base_gain_rise_points"
-    assert proc.stdout.strip().splitlines()[-1] == f"weak_base_gain_rise_points={headline['value']:.1f}"
+    assert last == f"weak_base_gain_rise_points={headline['value']:.1f}"
