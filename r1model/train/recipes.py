@@ -120,7 +120,7 @@ def _aha_mini(quick: bool) -> dict:
         "base": {"steps": 1200, "checkpoint_interval": 300, "probe": _AHA_PROBE},
         # 4-digit sums: within this budget the tiny MLA/MoE base learns the worked (digit by digit) route but
         # not direct answers; with 6 digits 1,500 steps left it unable to finish either (accuracy 0, no signal)
-        "datasets": [{"task": "addition", "difficulty": {"digits": 4, "min_digits": 4}, "eval_size": 200}],
+        "datasets": [{**_ADDITION, "eval_size": 200}],
         "template": "mini",
         "rewards": [{"name": "accuracy", "weight": 1.0}, {"name": "format", "weight": 0.1}],
         "deterministic": False,
@@ -129,15 +129,7 @@ def _aha_mini(quick: bool) -> dict:
         "checkpoint_interval": 20,
         "keep_checkpoints": 2,
         "traces_per_step": 1,
-        "supervised": {
-            "batch_size": 64,
-            "learning_rate": 3e-3,
-            "lr_schedule": "cosine",
-            "warmup_steps": 50,
-            "worked_fraction": 0.3,
-            "completion_only_loss": True,
-            "max_seq_len": 128,
-        },
+        "supervised": dict(_BASE_SUPERVISED),
         "grpo": {
             "group_size": 8,
             "prompts_per_step": 16,
