@@ -98,3 +98,12 @@ def make_member(username: str, password: str, *, slug: str, team_name: str, role
     team = Team.objects.create(slug=slug, name=team_name)
     Membership.objects.create(team=team, user=user, role=role)
     return user, team
+
+
+def make_project_member(username: str, password: str, *, slug: str, team_name: str,
+                        project: str = "R1-Zero in miniature"):
+    """make_member, and a project in the new team; returns (user, team, project)."""
+    from lab.models import Project
+
+    user, team = make_member(username, password, slug=slug, team_name=team_name)
+    return user, team, Project.objects.create(team=team, name=project)

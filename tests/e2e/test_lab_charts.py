@@ -61,6 +61,13 @@ def _layouts(page):
     }""")
 
 
+def _open_charts(page, base: str, path: str) -> None:
+    """Logged in as ada, `path` open with its first chart drawn."""
+    login(page, base, "ada", PASSWORD)
+    page.goto(f"{base}{path}")
+    page.wait_for_selector(".chart .main-svg", timeout=20000)
+
+
 def _scroll_all_charts_into_view(page):
     for _ in range(12):  # charts load as they scroll into view
         page.mouse.wheel(0, 700)
@@ -70,9 +77,7 @@ def _scroll_all_charts_into_view(page):
 def test_pretraining_lr_has_its_own_axis_apart_from_the_grad_norm(live_server, pretrain_run):
     base = live_server.url
     with chromium_page(base) as page:
-        login(page, base, "ada", PASSWORD)
-        page.goto(f"{base}/runs/{pretrain_run.id}/")
-        page.wait_for_selector(".chart .main-svg", timeout=20000)
+        _open_charts(page, base, f"/runs/{pretrain_run.id}/")
         _scroll_all_charts_into_view(page)
         wait_until(lambda: "Pretraining lr and grad norm" in _layouts(page), page)
         chart = _layouts(page)["Pretraining lr and grad norm"]
@@ -84,9 +89,7 @@ def test_pretraining_lr_has_its_own_axis_apart_from_the_grad_norm(live_server, p
 def test_evaluation_rates_and_lengths_are_drawn_apart(live_server, pretrain_run):
     base = live_server.url
     with chromium_page(base) as page:
-        login(page, base, "ada", PASSWORD)
-        page.goto(f"{base}/runs/{pretrain_run.id}/benchmarks/")
-        page.wait_for_selector(".chart .main-svg", timeout=20000)
+        _open_charts(page, base, f"/runs/{pretrain_run.id}/benchmarks/")
         wait_until(lambda: len(_layouts(page)) == 2, page)
         charts = _layouts(page)
         shot(page, "lab-run-benchmarks-split")

@@ -3,7 +3,7 @@ a benchmark, the best score starred, quick runs hidden on request, and the team 
 of one benchmark across runs and checkpoints. Screenshots: tests/artifacts/lab-manager-*.png."""
 import pytest
 
-from tests.e2e.lab_browser import chromium_page, login, make_member, shot, wait_until
+from tests.e2e.lab_browser import chromium_page, login, make_project_member, shot, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 PASSWORD = "browser-password-1"
@@ -13,10 +13,9 @@ PASSWORD = "browser-password-1"
 def world(db):
     from django.utils import timezone
 
-    from lab.models import EvalResult, Project, Run
+    from lab.models import EvalResult, Run
 
-    user, team = make_member("grace", PASSWORD, slug="mgr", team_name="Manager's lab")
-    project = Project.objects.create(team=team, name="R1-Zero in miniature")
+    user, team, project = make_project_member("grace", PASSWORD, slug="mgr", team_name="Manager's lab")
     now = timezone.now()
 
     def run(name, **fields):

@@ -3,7 +3,7 @@ run's dashboard and a trace group, annotate, see the benchmark table. Screenshot
 import pytest
 
 from tests.e2e.lab_browser import (
-    chromium_page, create_generated_dataset, login, make_member, save_staged_dataset, shot, wait_until,
+    chromium_page, create_generated_dataset, login, make_project_member, save_staged_dataset, shot, wait_until,
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -12,11 +12,9 @@ PASSWORD = "browser-password-1"
 
 @pytest.fixture
 def world(db):
-    from lab.models import Project
     from lab.services.synthetic import make_synthetic_run
 
-    user, team = make_member("ada", PASSWORD, slug="lab", team_name="Reasoning lab")
-    project = Project.objects.create(team=team, name="R1-Zero in miniature")
+    user, team, project = make_project_member("ada", PASSWORD, slug="lab", team_name="Reasoning lab")
     run = make_synthetic_run(team=team, user=user, name="aha-mini seed 0", steps=150, traces_per_step=8, group_size=4, project=project)
     make_synthetic_run(team=team, user=user, name="aha-mini seed 1", steps=120, traces_per_step=4, group_size=4, seed=1, status="running", project=project)
     return {"user": user, "team": team, "run": run}
