@@ -156,6 +156,29 @@ def trainer_log_tail(lab: LiveLab, run_id: int) -> str:
     return logs[0].read_text(errors="replace")[-3000:] if logs else "(no trainer.log)"
 
 
+def watch_until_finished(page, lab: LiveLab, run_id: int, timeout_s: float, each=None) -> list[str]:
+    """Poll the run's page (the lab's processes tracked between polls), calling each(status) every poll, until
+    its status is final or `timeout_s` passes; it must have completed (else the statuses seen, the status box and
+    trainer.log's tail). Returns the statuses seen, in order."""
+    statuses: list[str] = []
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        lab.track()
+        status = status_of(page)
+        if status and (not statuses or statuses[-1] != status):
+            statuses.append(status)
+        if each:
+            each(status)
+        if status in ("completed", "failed", "cancelled"):
+            break
+        page.wait_for_timeout(2000)
+    assert status_of(page) == "completed", (
+        f"run {run_id} ended as {status_of(page)!r} (statuses seen {statuses}):\n"
+        f"{page.inner_text('#run-status')}\n--- trainer.log ---\n{trainer_log_tail(lab, run_id)}"
+    )
+    return statuses
+
+
 def show_all_charts(page) -> None:
     """Charts load as they scroll into view: scroll through the grid, wait for every count."""
     for _ in range(12):
@@ -201,31 +224,21 @@ def test_new_user_trains_a_quick_aha_mini_run_and_reviews_it_in_the_browser(tmp_
 
             # 4. Watch the dashboard fill by itself (no reload from here) until the run completes.
             seen: list[int] = []
-            statuses: list[str] = []
             timeline: list[tuple[float, str, int]] = []  # kept as an artifact: what the page showed when
             started = time.monotonic()
-            deadline = started + RUN_TIMEOUT_S
-            live_shot = False
-            while time.monotonic() < deadline:
-                lab.track()
-                status = status_of(page)
-                if status and (not statuses or statuses[-1] != status):
-                    statuses.append(status)
+            live_shots: list[str] = []
+
+            def watch(status: str) -> None:
                 points = raw_points(page, LENGTH_SERIES)
                 if not seen or seen[-1] != points:
                     seen.append(points)
                 if not timeline or timeline[-1][1:] != (status, points):
                     timeline.append((round(time.monotonic() - started, 1), status, points))
-                if status == "running" and page.locator("#chart-grid .chart .main-svg").count() and not live_shot:
+                if status == "running" and page.locator("#chart-grid .chart .main-svg").count() and not live_shots:
                     shot(page, "e2e-run-live")
-                    live_shot = True
-                if status in ("completed", "failed", "cancelled"):
-                    break
-                page.wait_for_timeout(2000)
-            assert status_of(page) == "completed", (
-                f"run {run_id} ended as {status_of(page)!r} (statuses seen {statuses}):\n"
-                f"{page.inner_text('#run-status')}\n--- trainer.log ---\n{trainer_log_tail(lab, run_id)}"
-            )
+                    live_shots.append(status)
+
+            statuses = watch_until_finished(page, lab, run_id, RUN_TIMEOUT_S, watch)
             progress = re.search(r"step (\d+) / (\d+)", page.inner_text("#run-status"))
             assert progress and progress.group(1) == progress.group(2), page.inner_text("#run-status")
             total_steps = int(progress.group(2))  # one response-length point per GRPO step

@@ -15,7 +15,7 @@ import time
 import pytest
 
 from tests.e2e.lab_browser import chromium_page, login, shot
-from tests.e2e.test_lab_full_flow import ROOT, START_TIMEOUT_S, live_lab, status_of, trainer_log_tail
+from tests.e2e.test_lab_full_flow import ROOT, START_TIMEOUT_S, live_lab, watch_until_finished
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -100,20 +100,7 @@ def test_register_a_qwen2_folder_train_grpo_on_it_and_find_its_checkpoint_with_l
             assert "queued on cpu" in page.inner_text("main")
 
             # 3. A real worker runs the real trainer on the Qwen2 folder until the run completes.
-            statuses: list[str] = []
-            deadline = time.monotonic() + RUN_TIMEOUT_S
-            while time.monotonic() < deadline:
-                lab.track()
-                status = status_of(page)
-                if status and (not statuses or statuses[-1] != status):
-                    statuses.append(status)
-                if status in ("completed", "failed", "cancelled"):
-                    break
-                page.wait_for_timeout(2000)
-            assert status_of(page) == "completed", (
-                f"run {run_id} ended as {status_of(page)!r} (statuses seen {statuses}):\n"
-                f"{page.inner_text('#run-status')}\n--- trainer.log ---\n{trainer_log_tail(lab, run_id)}"
-            )
+            watch_until_finished(page, lab, run_id, RUN_TIMEOUT_S)
             assert re.search(r"step 2 / 2", page.inner_text("#run-status")), page.inner_text("#run-status")
             shot(page, "e2e-real-model-run-completed")
 
