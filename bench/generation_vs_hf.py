@@ -32,6 +32,8 @@ torch.set_num_threads(1)
 from r1model.generation import SamplingParams  # noqa: E402
 from r1model.generation.engine import left_pad  # noqa: E402
 
+from _generation import addition_prompts, hf_sample, load_hf, qwen2_folder  # noqa: E402
+
 BATCH, NEW_TOKENS, REPEATS = 64, 128, 3
 
 
@@ -54,19 +56,12 @@ def tiny_deepseek():
 
 def qwen2_tiny(out: Path):
     """(engine, transformers model, prompts, pad id) for the Qwen2 test fixture, both loaded from one folder."""
-    from transformers import AutoModelForCausalLM
-
-    from r1model.testing.fixtures import make_tiny_hf_model
     from r1model.train import modeling
 
-    folder = out / "qwen2_tiny"
-    if not (folder / "config.json").exists():
-        make_tiny_hf_model(folder, "qwen2")
+    folder = qwen2_folder(out, "tiny")
     model, tok = modeling.load_model(folder, torch.device("cpu"))
     model.eval()
-    hf = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32).eval()
-    prompts = [tok.encode(f"User: What is {1000 + 37 * i} + {5 * i * i}?\nAssistant:") for i in range(BATCH)]
-    return modeling.make_engine(model, tok), hf, prompts, tok.pad_id, model
+    return modeling.make_engine(model, tok), load_hf(folder), addition_prompts(tok, BATCH), tok.pad_id, model
 
 
 def main(argv=None) -> None:
@@ -78,21 +73,16 @@ def main(argv=None) -> None:
     engine, hf, prompts, pad_id, model = tiny_deepseek() if args.model == "tiny" else qwen2_tiny(args.out)
     params = SamplingParams(temperature=1.0, max_new_tokens=NEW_TOKENS, seed=0, ignore_eos=True)
     ids, mask = left_pad(prompts, pad_id, "cpu")
-    hf.generation_config.eos_token_id = None
-    hf.generation_config.pad_token_id = pad_id
     engine.generate(prompts[:4], SamplingParams(max_new_tokens=4, seed=0))  # warm-up
-    with torch.inference_mode():
-        hf.generate(ids[:4], attention_mask=mask[:4], max_new_tokens=4, do_sample=True)  # warm-up
+    hf_sample(hf, ids[:4], mask[:4], 4, pad_id)  # warm-up
     ours_s = hf_s = float("inf")
     for _ in range(REPEATS):  # interleaved, best of REPEATS each: the machine is shared
         start = time.perf_counter()
         ours = engine.generate(prompts, params)
         ours_s = min(ours_s, time.perf_counter() - start)
-        with torch.inference_mode():
-            start = time.perf_counter()
-            out = hf.generate(ids, attention_mask=mask, max_new_tokens=NEW_TOKENS, min_new_tokens=NEW_TOKENS,
-                              do_sample=True, temperature=1.0, top_p=1.0, top_k=0)
-            hf_s = min(hf_s, time.perf_counter() - start)
+        start = time.perf_counter()
+        out = hf_sample(hf, ids, mask, NEW_TOKENS, pad_id)
+        hf_s = min(hf_s, time.perf_counter() - start)
     ours_tokens = sum(len(c.token_ids) for c in ours)
     hf_tokens = (out.shape[1] - ids.shape[1]) * BATCH
 

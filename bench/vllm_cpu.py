@@ -8,7 +8,6 @@ Without it, one line says so (skipped=...). Last line: name=value pairs.
 """
 from __future__ import annotations
 
-import os
 import sys
 import tempfile
 import time
@@ -16,12 +15,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from _generation import vllm_python  # noqa: E402
 
 
 def main() -> int:
-    python = os.environ.get("R1LAB_VLLM_PYTHON") or str(ROOT / ".venv-vllm" / "bin" / "python")
-    if not Path(python).exists():
-        print(f"skipped=no_vllm_python ({python} missing; set R1LAB_VLLM_PYTHON)")
+    python, why = vllm_python()
+    if python is None:
+        print(f"skipped=no_vllm_python ({why})")
         return 0
     import torch
 

@@ -109,15 +109,17 @@ def tiny_config(arch: str, tokenizer, *, hidden_size: int = 64, head_dim: int = 
 
 
 def make_tiny_hf_model(folder: str | Path, arch: str = "qwen2", *, instruct: bool = True, tags_special: bool = True,
-                       seed: int = 0, eos: bool = True, init_std: float = 0.2) -> Path:
+                       seed: int = 0, eos: bool = True, init_std: float = 0.2, hidden_size: int = 64,
+                       head_dim: int = 32, layers: int = 2) -> Path:
     """Write a tiny random `arch` model with its tokenizer to `folder` (HF layout); returns the folder.
-    init_std: a larger initialisation than transformers' 0.02, so that sampled completions vary."""
+    init_std: a larger initialisation than transformers' 0.02, so that sampled completions vary;
+    hidden_size, head_dim, layers: as tiny_config (larger ones for benches)."""
     import torch
     from transformers import AutoModelForCausalLM
 
     folder = Path(folder)
     tokenizer = train_tokenizer(arch, instruct=instruct, tags_special=tags_special, eos=eos)
-    config = tiny_config(arch, tokenizer)
+    config = tiny_config(arch, tokenizer, hidden_size=hidden_size, head_dim=head_dim, layers=layers)
     config.initializer_range = init_std
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_config(config)
