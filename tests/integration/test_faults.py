@@ -29,6 +29,13 @@ def supervisor_info(lab, run_id, attempt: int = 1) -> dict:
     return json.loads((Path(state["run_dir"]) / "supervisor.json").read_text())
 
 
+def start_one_run(lab, trainer, **run) -> tuple[int, int]:
+    """Worker cpu1 started and one run created: (the run's id, its trainer's process group once it started)."""
+    lab.start_worker("cpu1", **trainer.worker_env)
+    [run_id] = lab.create_runs(1, **run, **trainer.run_kwargs)
+    return run_id, supervisor_info(lab, run_id)["pgid"]
+
+
 def wait_group_gone(pgid: int, timeout: float = 15) -> None:
     deadline = time.monotonic() + timeout
     while group_alive(pgid) and time.monotonic() < deadline:
@@ -81,9 +88,7 @@ def kill_at_next_checkpoint_write(checkpoints: Path, pgid: int, timeout: float =
 
 def test_worker_sigkill_mid_run_is_resumed_by_another_worker(redis_lab, trainer):
     lab = redis_lab
-    lab.start_worker("cpu1", **trainer.worker_env)
-    [run_id] = lab.create_runs(1, **trainer.run_kwargs)
-    pgid = supervisor_info(lab, run_id)["pgid"]
+    run_id, pgid = start_one_run(lab, trainer)
     lab.wait_for(run_id, lambda s: s["step"] >= 2 * trainer.checkpoint_every + 2, what="two checkpoints")
     lab.kill_worker("cpu1", signal.SIGKILL)
     wait_group_gone(pgid)  # the trainer died with its supervisor: no orphan keeps writing
@@ -105,9 +110,7 @@ def test_restarted_worker_takes_back_the_run_its_earlier_life_held(fs_lab, train
 
 def test_trainer_sigkill_mid_step_is_retried_from_its_checkpoint(fs_lab, trainer):
     lab = fs_lab
-    lab.start_worker(**trainer.worker_env)
-    [run_id] = lab.create_runs(1, **trainer.run_kwargs)
-    pgid = supervisor_info(lab, run_id)["pgid"]
+    run_id, pgid = start_one_run(lab, trainer)
     lab.wait_for(run_id, lambda s: s["step"] >= trainer.checkpoint_every + 2, what="a checkpoint")
     os.killpg(pgid, signal.SIGKILL)
     assert_completed_on_second_attempt_from_checkpoint(lab, run_id)
@@ -115,9 +118,7 @@ def test_trainer_sigkill_mid_step_is_retried_from_its_checkpoint(fs_lab, trainer
 
 def test_sigkill_during_a_checkpoint_write_resumes_from_the_previous_complete_one(fs_lab, trainer):
     lab = fs_lab
-    lab.start_worker(**trainer.worker_env)
-    [run_id] = lab.create_runs(1, **trainer.run_kwargs)
-    pgid = supervisor_info(lab, run_id)["pgid"]
+    run_id, pgid = start_one_run(lab, trainer)
     state = lab.wait_for(run_id, lambda s: s["step"] >= trainer.checkpoint_every + 1, what="a checkpoint")
     checkpoints = Path(state["run_dir"]) / "checkpoints"
     torn = kill_at_next_checkpoint_write(checkpoints, pgid)
@@ -190,9 +191,7 @@ def test_run_longer_than_the_visibility_timeout_runs_once(redis_lab, trainer):
 
 def test_run_out_of_attempts_fails_clearly(fs_lab, trainer):
     lab = fs_lab
-    lab.start_worker(**trainer.worker_env)
-    [run_id] = lab.create_runs(1, max_attempts=1, **trainer.run_kwargs)
-    pgid = supervisor_info(lab, run_id)["pgid"]
+    run_id, pgid = start_one_run(lab, trainer, max_attempts=1)
     lab.wait_for(run_id, lambda s: s["step"] >= 2, what="step 2")
     os.killpg(pgid, signal.SIGKILL)
     state = lab.wait_finished(run_id)
@@ -203,9 +202,7 @@ def test_run_out_of_attempts_fails_clearly(fs_lab, trainer):
 
 def test_worker_shutdown_checkpoints_the_trainer_and_requeues_its_run(fs_lab, trainer):
     lab = fs_lab
-    lab.start_worker("cpu1", **trainer.worker_env)
-    [run_id] = lab.create_runs(1, **trainer.run_kwargs)
-    pgid = supervisor_info(lab, run_id)["pgid"]
+    run_id, pgid = start_one_run(lab, trainer)
     lab.wait_for(run_id, lambda s: s["step"] >= 3, what="step 3")
     lab.kill_worker("cpu1", signal.SIGTERM)  # warm shutdown, e.g. `docker compose stop`
     assert group_alive(pgid) == []
