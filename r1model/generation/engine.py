@@ -5,6 +5,10 @@
 each distinct prompt prefilled once (GRPO sends every prompt G times) and its cache rows copied,
 temperature / top-p / top-k, stop on eos or ``</answer>``, seeded, finished rows dropped from the batch
 (in batches, once a quarter of it has finished).
+
+A generate call draws from one generator for the whole batch, or, given ``RowGenerators``, each row from its
+own stream: a row's completion then depends on its prompt and seed only, not on the other rows of the batch
+(GRPO seeds row g of a step's global batch with base + g, so N ranks sample what one process samples).
 """
 
 from __future__ import annotations
@@ -58,7 +62,7 @@ class GenerationEngine(abc.ABC):
 
     @abc.abstractmethod
     def generate(self, prompts: list[list[int]], params: SamplingParams,
-                 generator: torch.Generator | None = None) -> list[Completion]:
+                 generator: torch.Generator | RowGenerators | None = None) -> list[Completion]:
         ...
 
     def update_weights(self, model: torch.nn.Module) -> None:
@@ -94,7 +98,7 @@ class BuiltinEngine(GenerationEngine):
     def generate(self, prompts: list[list[int]], params: SamplingParams,
                  generator: torch.Generator | None = None) -> list[Completion]:
         """Completions of every prompt (see the module docstring); the model's training mode is restored."""
-        _check_prompts(prompts)
+        _check_prompts(prompts, generator)
         model = self.model
         generator = _generator(params, generator, model.device)
         stop = torch.tensor(sorted(self.stop_ids(params)), dtype=torch.long, device=model.device)
@@ -130,7 +134,7 @@ class BuiltinEngine(GenerationEngine):
         entropies: list[list[float]] = [[] for _ in prompts]
         live = torch.ones(len(prompts), dtype=torch.bool, device=model.device)
         for step in range(params.max_new_tokens):
-            tok, lp = sample(logits, params, generator)
+            tok, lp = sample(logits, params, generator, rows)
             ent = tempered_entropy(logits, params.temperature)
             for r, alive, t, l, e in zip(rows.tolist(), live.tolist(), tok.tolist(), lp.tolist(), ent.tolist()):
                 if alive:
@@ -166,9 +170,48 @@ def left_pad(prompts: list[list[int]], pad_id: int, device) -> tuple[torch.Tenso
     return ids.to(device), mask.to(device)
 
 
-def sample(logits: torch.Tensor, params: SamplingParams,
-           generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """logits (N, V) -> (token (N,), its logprob under softmax(logits / T) before filtering (N,))."""
+class RowGenerators:
+    """One random stream per row of a generate call, row i's seeded `seeds[i]` (CPU generators; the draws
+    move to the model's device). Pass it as generate's `generator`: every draw of a batch row comes from that
+    row's stream, one draw per row per draw call, so a row's samples do not depend on the batch around it."""
+
+    def __init__(self, seeds):
+        self.seeds = [int(s) for s in seeds]
+        self.generators = [torch.Generator().manual_seed(s) for s in self.seeds]
+
+    def __len__(self) -> int:
+        return len(self.seeds)
+
+    def uniform(self, rows, device) -> torch.Tensor:
+        """One uniform in [0, 1) for each of `rows` (the call's row index of each batch row), shape (len(rows),)."""
+        rows = rows.tolist() if isinstance(rows, torch.Tensor) else list(rows)
+        return torch.cat([torch.rand(1, generator=self.generators[r]) for r in rows]).to(device)
+
+
+def uniform(n: int, generator, rows, device) -> torch.Tensor:
+    """(n,) uniforms in [0, 1): from `generator`, or each batch row's own stream (RowGenerators; rows: the
+    call's row index of each batch row, None = 0..n-1)."""
+    if isinstance(generator, RowGenerators):
+        return generator.uniform(range(n) if rows is None else rows, device)
+    return torch.rand((n,), generator=generator, device=device)
+
+
+def categorical(probs: torch.Tensor, generator, rows=None) -> torch.Tensor:
+    """One token (N,) from each row of probs (N, V): torch.multinomial with one generator; with RowGenerators
+    by inverse CDF on the row's own uniform (never a token of probability 0)."""
+    if not isinstance(generator, RowGenerators):
+        return torch.multinomial(probs, 1, generator=generator).squeeze(1)
+    cdf = probs.cumsum(-1)
+    u = uniform(len(probs), generator, rows, probs.device).to(cdf.dtype)[:, None] * cdf[:, -1:]
+    tok = torch.searchsorted(cdf, u, right=True).squeeze(1)
+    over = tok >= cdf.shape[1]  # u rounded up to the total: the likeliest token
+    return torch.where(over, probs.argmax(-1), tok)
+
+
+def sample(logits: torch.Tensor, params: SamplingParams, generator,
+           rows=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """logits (N, V) -> (token (N,), its logprob under softmax(logits / T) before filtering (N,)).
+    `rows`: the call's row index of each batch row (RowGenerators only; None = 0..N-1)."""
     logits = logits.float()
     if params.temperature == 0:
         tok = logits.argmax(-1)
@@ -176,7 +219,7 @@ def sample(logits: torch.Tensor, params: SamplingParams,
     scaled = logits / params.temperature
     logp = scaled.log_softmax(-1)
     probs = filter_probs(scaled, params.top_k, params.top_p)
-    tok = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+    tok = categorical(probs, generator, rows)
     return tok, logp.gather(1, tok[:, None]).squeeze(1)
 
 
@@ -201,15 +244,17 @@ def filter_probs(scaled: torch.Tensor, top_k: int, top_p: float) -> torch.Tensor
     return probs
 
 
-def _check_prompts(prompts) -> None:
+def _check_prompts(prompts, generator=None) -> None:
     if not prompts:
         raise ValueError("prompts: empty batch")
     for i, p in enumerate(prompts):
         if len(p) == 0:
             raise ValueError(f"prompts[{i}]: empty prompt")
+    if isinstance(generator, RowGenerators) and len(generator) != len(prompts):
+        raise ValueError(f"generator: {len(generator)} row streams for {len(prompts)} prompts")
 
 
-def _generator(params: SamplingParams, generator, device) -> torch.Generator:
+def _generator(params: SamplingParams, generator, device) -> torch.Generator | RowGenerators:
     if generator is not None:
         return generator
     g = torch.Generator(device=device)

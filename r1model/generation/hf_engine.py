@@ -28,18 +28,20 @@ import torch.nn.functional as F
 from r1model.model.hf import positions_of
 from r1model.generation.engine import (
     Completion, GenerationStats, GenerationEngine, SamplingParams, _check_prompts, _generator, filter_probs, left_pad,
+    uniform,
 )
 
 ANSWER_END = "</answer>"
 LEAN_MODEL_TYPES = ("qwen2", "llama", "mistral")
 
 
-def sample_with_entropy(logits: torch.Tensor, params: SamplingParams, generator: torch.Generator | None
+def sample_with_entropy(logits: torch.Tensor, params: SamplingParams, generator, rows=None
                         ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """logits (N, V) -> token (N,), its logprob under softmax(logits / T) before filtering (N,), and the
     entropy of softmax(logits / T) (N,); T = 0 is greedy with the logprobs and entropy of T = 1 (as
     engine.sample / tempered_entropy). Sampling by inverse CDF: the first token whose cumulative
-    probability exceeds u · total, u uniform in [0, 1)."""
+    probability exceeds u · total, u uniform in [0, 1) (each batch row's own with RowGenerators: `rows` as
+    engine.sample)."""
     logits = logits.float()
     scaled = logits / params.temperature if params.temperature else logits
     logp = scaled.log_softmax(-1)
@@ -52,7 +54,7 @@ def sample_with_entropy(logits: torch.Tensor, params: SamplingParams, generator:
         else:
             probs = logp.exp()
         cdf = probs.cumsum(-1)
-        u = torch.rand((len(cdf), 1), generator=generator, device=cdf.device) * cdf[:, -1:]
+        u = uniform(len(cdf), generator, rows, cdf.device).to(cdf.dtype)[:, None] * cdf[:, -1:]
         tok = torch.searchsorted(cdf, u, right=True).squeeze(1)  # never a token of probability 0 ...
         over = tok >= cdf.shape[1]  # ... unless u rounded up to the total: then the likeliest token
         if bool(over.any()):
@@ -180,7 +182,7 @@ class HFEngine(GenerationEngine):
 
     def generate(self, prompts: list[list[int]], params: SamplingParams,
                  generator: torch.Generator | None = None) -> list[Completion]:
-        _check_prompts(prompts)
+        _check_prompts(prompts, generator)
         model = self.model
         device = model.device
         generator = _generator(params, generator, device)
@@ -226,7 +228,7 @@ class HFEngine(GenerationEngine):
         rows = torch.arange(n, device=device)
         live = torch.ones(n, dtype=torch.bool, device=device)
         for step in range(steps):
-            tok, lp, ent = sample_with_entropy(logits, params, generator)
+            tok, lp, ent = sample_with_entropy(logits, params, generator, rows)
             out_tok[rows, step], out_lp[rows, step], out_ent[rows, step] = tok, lp, ent
             ended = torch.isin(tok, stop) & live
             if text_stop:  # '</answer>' as text: decode the tail of rows whose new token holds '>'

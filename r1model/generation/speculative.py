@@ -16,23 +16,24 @@ from __future__ import annotations
 import torch
 
 from r1model.generation.engine import (
-    BuiltinEngine, Completion, SamplingParams, filter_probs, left_pad, sample, tempered_entropy,
+    BuiltinEngine, Completion, SamplingParams, categorical, filter_probs, left_pad, sample, tempered_entropy, uniform,
 )
 from r1model.generation.logprobs import entropy_of
 
 
 def accept_or_resample(p: torch.Tensor, q: torch.Tensor, draft: torch.Tensor,
-                       generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+                       generator, rows=None) -> tuple[torch.Tensor, torch.Tensor]:
     """Speculative sampling: p, q (N, V) target / draft probabilities, draft (N,) ~ q.
-    Returns (accepted (N,) bool, token (N,)): the draft where accepted, else a draw from norm(max(0, p - q))."""
-    u = torch.rand(draft.shape, generator=generator, device=p.device)
+    Returns (accepted (N,) bool, token (N,)): the draft where accepted, else a draw from norm(max(0, p - q)).
+    `rows`: as engine.sample (RowGenerators)."""
+    u = uniform(len(draft), generator, rows, p.device)
     p_d = p.gather(1, draft[:, None]).squeeze(1)
     q_d = q.gather(1, draft[:, None]).squeeze(1)
     accepted = u * q_d < p_d  # u < min(1, p/q)
     residual = (p - q).clamp(min=0)
     mass = residual.sum(-1, keepdim=True)
     residual = torch.where(mass > 0, residual / mass.clamp(min=1e-30), p)  # p == q: never rejected anyway
-    resampled = torch.multinomial(residual, 1, generator=generator).squeeze(1)
+    resampled = categorical(residual, generator, rows)
     return accepted, torch.where(accepted, draft, resampled)
 
 
@@ -45,12 +46,12 @@ class SpeculativeEngine(BuiltinEngine):
             raise ValueError("num_nextn_predict_layers: speculative decoding needs an MTP module (got 0)")
         return super().generate(prompts, params, generator)
 
-    def _draft(self, logits: torch.Tensor, params: SamplingParams, generator):
+    def _draft(self, logits: torch.Tensor, params: SamplingParams, generator, rows):
         """MTP logits (N, V) -> (draft token (N,), its filtered draft probabilities q (N, V) or None)."""
         if params.temperature == 0:
             return logits.argmax(-1), None
         q = filter_probs(logits.float() / params.temperature, params.top_k, params.top_p)
-        return torch.multinomial(q, 1, generator=generator).squeeze(1), q
+        return categorical(q, generator, rows), q
 
     def _decode(self, prompts, params: SamplingParams, generator, stop):
         model, device = self.model, self.model.device
@@ -61,13 +62,13 @@ class SpeculativeEngine(BuiltinEngine):
         cache, mtp_cache = model.new_cache(n, max_len), model.new_cache(n, max_len, mtp=True)
         positions = (mask.cumsum(1) - 1).clamp(min=0)
         out = model(ids, attention_mask=mask, position_ids=positions, cache=cache)
-        nxt, lp = sample(out.logits[:, -1], params, generator)
+        rows = torch.arange(n, device=device)
+        nxt, lp = sample(out.logits[:, -1], params, generator, rows)
         # MTP over the prompt: position i sees h_i and token i+1 (the last one is the token just chosen)
         following = torch.cat([ids[:, 1:], nxt[:, None]], 1)
         _, mtp_logits = model.mtp_forward(out.hidden_states, following, mask, positions, mtp_cache)
-        draft, q = self._draft(mtp_logits[:, -1], params, generator)
+        draft, q = self._draft(mtp_logits[:, -1], params, generator, rows)
         pos = positions[:, -1] + 1  # RoPE position of `nxt`
-        rows = torch.arange(n, device=device)
         tokens: list[list[int]] = [[] for _ in prompts]
         logprobs: list[list[float]] = [[] for _ in prompts]
         entropies: list[list[float]] = [[] for _ in prompts]  # of the main model's tempered distribution
@@ -96,8 +97,8 @@ class SpeculativeEngine(BuiltinEngine):
                 ok = choice == draft
             else:
                 p0 = filter_probs(out.logits[:, 0] / params.temperature, params.top_k, params.top_p)
-                ok, choice = accept_or_resample(p0, q, draft, generator)
-            bonus, _ = sample(out.logits[:, 1], params, generator)
+                ok, choice = accept_or_resample(p0, q, draft, generator, rows)
+            bonus, _ = sample(out.logits[:, 1], params, generator, rows)
             cache.key_mask[:, slot] = ok  # a rejected draft's slot becomes a hole
             drafts += len(ok)
             accepted_total += int(ok.sum())
@@ -126,7 +127,7 @@ class SpeculativeEngine(BuiltinEngine):
             mtp_mask = torch.stack([torch.ones_like(ok), ok], 1)
             _, mtp_logits = model.mtp_forward(out.hidden_states, following, mtp_mask, two_pos, mtp_cache)
             last = torch.where(ok, 1, 0)
-            draft, q = self._draft(mtp_logits[torch.arange(len(ok), device=device), last], params, generator)
+            draft, q = self._draft(mtp_logits[torch.arange(len(ok), device=device), last], params, generator, rows)
             nxt, pos = new_next, pos + 1 + ok.long()
         extras = {"drafts": drafts, "accepted": accepted_total, "acceptance": accepted_total / drafts if drafts else 0.0}
         return tokens, logprobs, entropies, extras

@@ -41,7 +41,9 @@ from pathlib import Path
 
 import torch
 
-from r1model.generation.engine import Completion, GenerationStats, GenerationEngine, SamplingParams, _check_prompts
+from r1model.generation.engine import (
+    Completion, GenerationStats, GenerationEngine, RowGenerators, SamplingParams, _check_prompts,
+)
 
 ANSWER_END = "</answer>"
 SERVED_NAME = "policy"
@@ -68,6 +70,14 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def row_seeds(params: SamplingParams, generator, n: int) -> list[int]:
+    """vLLM's seed of each of n rows: RowGenerators' own seeds, else seed + row (seed from _sampling_seed)."""
+    if isinstance(generator, RowGenerators):
+        return [s % (2**31) for s in generator.seeds]
+    seed = _sampling_seed(params, generator)
+    return [(seed + i) % (2**31) for i in range(n)]
+
+
 def _sampling_seed(params: SamplingParams, generator: torch.Generator | None) -> int:
     if params.seed is not None:
         return int(params.seed)
@@ -83,6 +93,27 @@ def group_prompts(prompts: list[list[int]]) -> list[tuple[list[int], list[int]]]
     for i, p in enumerate(prompts):
         rows.setdefault(tuple(p), []).append(i)
     return [(list(p), r) for p, r in rows.items()]
+
+
+def request_groups(params: SamplingParams, generator, prompts: list[list[int]]) -> list[tuple[list[int], list[int], int]]:
+    """[(prompt, its rows, the request's seed)]: vLLM seeds a request's n samples seed, seed + 1, ..., so a
+    group's seed is seed + the rows before it (group order). With RowGenerators a group whose rows' own
+    seeds run s, s + 1, ... is one request seeded s; any other row is a request of its own, its own seed."""
+    out = []
+    if not isinstance(generator, RowGenerators):
+        seed, offset = _sampling_seed(params, generator), 0
+        for prompt, rows in group_prompts(prompts):
+            out.append((prompt, rows, (seed + offset) % (2**31)))
+            offset += len(rows)
+        return out
+    seeds = generator.seeds
+    for prompt, rows in group_prompts(prompts):
+        first = seeds[rows[0]] % (2**31)
+        if all(seeds[r] % (2**31) == first + k for k, r in enumerate(rows)):
+            out.append((prompt, rows, first))
+        else:
+            out.extend((prompt, [r], seeds[r] % (2**31)) for r in rows)
+    return out
 
 
 def completion_request(prompt: list[int], n: int, params: SamplingParams, seed: int, stop_ids) -> dict:
@@ -290,21 +321,17 @@ class VLLMServerEngine(_VersionedEngine):
 
     def generate(self, prompts: list[list[int]], params: SamplingParams,
                  generator: torch.Generator | None = None) -> list[Completion]:
-        _check_prompts(prompts)
+        _check_prompts(prompts, generator)
         started = time.perf_counter()
         server = self.start()
         self._sync()
-        seed = _sampling_seed(params, generator)
         stop = self.stop_ids(params)
-        groups = group_prompts(prompts)
-        bodies, offset = [], 0
-        for prompt, rows in groups:
-            bodies.append(completion_request(prompt, len(rows), params, (seed + offset) % (2**31), stop))
-            offset += len(rows)
+        groups = request_groups(params, generator, prompts)
+        bodies = [completion_request(prompt, len(rows), params, seed, stop) for prompt, rows, seed in groups]
         with ThreadPoolExecutor(max_workers=max(1, min(self.concurrency, len(bodies)))) as pool:
             responses = list(pool.map(lambda b: server.post("/v1/completions", b), bodies))
         out: list[Completion | None] = [None] * len(prompts)
-        for (prompt, rows), response in zip(groups, responses):
+        for (prompt, rows, _), response in zip(groups, responses):
             for row, (ids, lps, finish) in zip(rows, parse_choices(response, len(rows))):
                 out[row] = make_completion(self.tokenizer, prompt, ids, lps, finish)
         self.last_stats = GenerationStats(len(prompts), sum(len(c.token_ids) for c in out),
@@ -375,18 +402,18 @@ class VLLMColocatedEngine(_VersionedEngine):
         import vllm
         from vllm.inputs import TokensPrompt
 
-        _check_prompts(prompts)
+        _check_prompts(prompts, generator)
         started = time.perf_counter()
         self._wake()
         self._sync()
-        seed = _sampling_seed(params, generator)
+        seeds = row_seeds(params, generator, len(prompts))
         stop = self.stop_ids(params)
         requests, per_row = [], []
         for i, p in enumerate(prompts):  # one request per row, each its own seed
             requests.append(TokensPrompt(prompt_token_ids=list(p)))
             per_row.append(vllm.SamplingParams(
                 n=1, max_tokens=params.max_new_tokens, temperature=params.temperature, top_p=params.top_p,
-                top_k=params.top_k or 0, seed=(seed + i) % (2**31), logprobs=0, ignore_eos=params.ignore_eos,
+                top_k=params.top_k or 0, seed=seeds[i], logprobs=0, ignore_eos=params.ignore_eos,
                 stop=None if params.ignore_eos else [ANSWER_END], include_stop_str_in_output=True,
                 stop_token_ids=sorted(stop), skip_special_tokens=False))
         try:

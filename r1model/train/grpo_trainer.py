@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from r1model.evaluate.score import trace_verdict
+from r1model.generation.engine import RowGenerators
 from r1model.rewards import compute_rewards
 from r1model.generation.logprob_check import LogprobCheck, LogprobMismatch
 from r1model.template import parse_completion
@@ -56,6 +57,15 @@ def _one_pass_logits(model, prompts, group: torch.Tensor, ids: torch.Tensor, mas
     full = torch.cat([prompt_ids[group], ids], dim=1)
     attention = torch.cat([prompt_mask[group].to(mask.dtype), mask], dim=1)
     return model(full, attention_mask=attention).logits[:, prompt_ids.shape[1] - 1:-1]
+
+
+def rollout_seeds(seed: int, step: int, first_prompt: int, prompts: int, group_size: int) -> list[int]:
+    """The sampling seed of each rollout row: sample j of the step's prompt p (p: its index in the step's global
+    batch) is seeded base + p·G + j. A prompt's samples depend on (seed, step, p) alone — the same whichever
+    rank draws them and whatever else shares its batch (engine.RowGenerators), so N ranks sample what one
+    process samples."""
+    base = step_seed(seed, step, "sample") % (2**31)
+    return [(base + (first_prompt + i) * group_size + j) % (2**31) for i in range(prompts) for j in range(group_size)]
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -152,7 +162,7 @@ class GRPOTrainer:
         started, cpu_started = time.perf_counter(), time.process_time()
 
         # 1–2. prompts and G completions each (on N ranks: each rank its contiguous share of the prompts,
-        # sampled with its own seed; rewards and metrics are gathered below)
+        # each prompt's samples seeded by its global index; rewards and metrics are gathered below)
         dist = self.dist
         all_problems = self.data.grpo_problems(step, hp.prompts_per_step)
         all_prompt_texts = [modeling.prompt_text(self.tokenizer, p.problem, config.template, config.prompt_format)
@@ -161,15 +171,15 @@ class GRPOTrainer:
         prompt_ids = [modeling.encode(self.tokenizer, text) for text in prompt_texts]
         rows_problem = [p for p in problems for _ in range(G)]
         rows_prompt = [ids for ids in prompt_ids for _ in range(G)]
-        purpose = "sample" if dist.world == 1 else f"sample/rank{dist.rank}"
+        seeds = rollout_seeds(config.seed, step, dist.rank * len(problems) if dist.enabled else 0, len(problems), G)
         params = modeling.sampling_params(
             self.tokenizer, temperature=self.sampling.temperature, top_p=self.sampling.top_p, top_k=self.sampling.top_k,
-            max_new_tokens=self.sampling.max_new_tokens, seed=step_seed(config.seed, step, purpose) % (2**31),
+            max_new_tokens=self.sampling.max_new_tokens, seed=seeds[0],
         )
         self.model.eval()
         with torch.no_grad(), ctx.autocast(), dist.gathered(self.model):
             modeling.sync_engine(self.engine, self.model)
-            completions = self.engine.generate(rows_prompt, params)
+            completions = self.engine.generate(rows_prompt, params, RowGenerators(seeds))
         t_generate = time.perf_counter() - started
         checked = self._check_logprobs(step, completions)
 
@@ -298,6 +308,36 @@ class GRPOTrainer:
                       else _one_pass_logits(model, prefix, group, ids, mask))
         return token_logprobs(logits, ids, self.sampling.temperature)
 
+    def _count_prompts_once(self, prompts, group: torch.Tensor) -> None:
+        """The one-pass forward (ZeRO-3) routes a prompt once per completion row; the shared-prefix forward once.
+        Take the repeats out of the experts' token counts, so the DeepSeekMoE routing-bias update sees what it
+        sees on one process: a prompt's tokens route the same in every copy (causal attention, the same left
+        padding), so a train-mode forward of the repeated copies alone adds exactly what is taken out. Every
+        rank runs that forward once per micro-batch (ZeRO-3 gathers the weights in collectives all ranks enter):
+        one with no repeated prompt runs a prompt in eval mode, which counts nothing."""
+        if not callable(getattr(self.model, "moe_layers", None)):
+            return
+        gates = [moe.gate for _, moe in self.model.moe_layers()]
+        if not gates:
+            return
+        ids, mask = prompts
+        repeats = (torch.bincount(group, minlength=len(ids)) - 1).clamp(min=0)
+        rows = torch.repeat_interleave(torch.arange(len(ids), device=ids.device), repeats)
+        counting = len(rows) > 0
+        if not counting:
+            rows = rows.new_zeros(1)
+        before = [gate.tokens_per_expert.clone() for gate in gates]
+        was_training = self.model.training
+        self.model.train(counting)
+        try:
+            with torch.no_grad(), self.ctx.autocast():
+                self.model(ids[rows], attention_mask=mask[rows])
+        finally:
+            self.model.train(was_training)
+        if counting:
+            for gate, counts in zip(gates, before):
+                gate.tokens_per_expert.copy_(2 * counts - gate.tokens_per_expert)
+
     def _encode(self, model, prompts):
         if not self.shared_prefix:  # the prompts run with their completions (_one_pass_logits)
             return prompts
@@ -368,6 +408,8 @@ class GRPOTrainer:
                         continue
                     micro, used, group, ids, mask = micros[index]
                     prefix = self._encode(self.model, self._prompt_rows(prompts, used))
+                    if not self.shared_prefix:
+                        self._count_prompts_once(prefix, group)
                     keep = mask.bool()
                     logp, entropy = self._logprobs(self.model, prefix, group, ids, mask)
                     old = logp.detach().clone() if on_policy else torch.zeros_like(logp)
