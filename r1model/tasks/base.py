@@ -61,11 +61,12 @@ class Task:
         bucket = stable_hash(f"{self.name}|{self.key(problem)}") % 10_000
         return "test" if bucket < self.test_share * 10_000 else "train"
 
-    def generate(self, split: str, n: int, seed: int = 0, **difficulty) -> list[Problem]:
+    def generate(self, split: str, n: int, seed: int = 0, *, at_most: bool = False, **difficulty) -> list[Problem]:
         """n problems of one split, the same for the same (split, n, seed, difficulty).
 
         The test split holds distinct problems; the train split samples with replacement (small
-        difficulty settings have few problems)."""
+        difficulty settings have few problems). A test split with fewer than n distinct problems is an error,
+        or with `at_most` all it has."""
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, not {split!r}")
         if n < 0:
@@ -80,6 +81,8 @@ class Task:
         while len(problems) < n:
             attempts += 1
             if attempts > budget:
+                if at_most and problems:
+                    break
                 raise ValueError(f"task {self.name!r} could not find {n} distinct {split} problems with "
                                  f"{knobs}; found {len(problems)} - raise the difficulty or lower n")
             problem = self.make(rng, **knobs)

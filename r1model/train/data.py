@@ -177,10 +177,11 @@ class DataSource:
 
     def probe_problems(self, n: int, seed: int = PROBE_SEED) -> list[Problem]:
         """n problems of the first dataset to probe a base with (config.base.probe): a task's test split drawn
-        with `seed`, not the held-out evaluation set's; a file's first n held-out rows."""
+        with `seed`, not the held-out evaluation set's (all it has when that is fewer, e.g. 1-digit sums); a
+        file's first n held-out rows."""
         spec = self.specs[0]
         if spec.path is None:
-            return get_task(spec.task).generate("test", n, seed=seed, **spec.difficulty)
+            return get_task(spec.task).generate("test", n, seed=seed, at_most=True, **spec.difficulty)
         return self._heldout_rows(0)[:n]
 
     def eval_problems(self) -> list[Problem]:

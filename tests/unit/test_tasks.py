@@ -33,6 +33,15 @@ def test_train_and_test_splits_never_share_a_problem(name):
     assert not test & train
 
 
+def test_a_test_split_too_small_for_n_is_an_error_or_with_at_most_all_it_has():
+    task = get_task("addition")
+    with pytest.raises(ValueError, match="could not find 64 distinct test problems"):
+        task.generate("test", 64, digits=1)
+    few = task.generate("test", 64, at_most=True, digits=1)
+    assert 0 < len(few) < 64 and len({task.key(p) for p in few}) == len(few)
+    assert all(task.split_of(p) == "test" for p in few)
+
+
 @pytest.mark.parametrize("name", ARITHMETIC_TASKS)
 def test_checker_accepts_the_generators_answer_on_10k_problems(name):
     task = get_task(name)
