@@ -17,6 +17,7 @@ import abc
 import time
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 from r1model.model.tokenizer import ANSWER_END
@@ -170,22 +171,36 @@ def left_pad(prompts: list[list[int]], pad_id: int, device) -> tuple[torch.Tenso
     return ids.to(device), mask.to(device)
 
 
+def _splitmix64(x: np.ndarray) -> np.ndarray:
+    """SplitMix64's output function on uint64 (wrapping arithmetic): a counter-based stream's k-th number."""
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
 class RowGenerators:
-    """One random stream per row of a generate call, row i's seeded `seeds[i]` (CPU generators; the draws
-    move to the model's device). Pass it as generate's `generator`: every draw of a batch row comes from that
-    row's stream, one draw per row per draw call, so a row's samples do not depend on the batch around it."""
+    """One random stream per row of a generate call, row i's seeded `seeds[i]`: a counter-based SplitMix64
+    stream per row, drawn for a whole batch at once on the CPU (the draws move to the model's device). Pass it
+    as generate's `generator`: every draw of a batch row comes from that row's stream, one draw per row per
+    draw call, so a row's samples do not depend on the batch around it."""
+
+    _GAMMA = np.uint64(0x9E3779B97F4A7C15)
 
     def __init__(self, seeds):
         self.seeds = [int(s) for s in seeds]
-        self.generators = [torch.Generator().manual_seed(s) for s in self.seeds]
+        self._keys = _splitmix64(np.array([s % 2**64 for s in self.seeds], dtype=np.uint64))
+        self._drawn = np.zeros(len(self.seeds), dtype=np.uint64)
 
     def __len__(self) -> int:
         return len(self.seeds)
 
     def uniform(self, rows, device) -> torch.Tensor:
-        """One uniform in [0, 1) for each of `rows` (the call's row index of each batch row), shape (len(rows),)."""
-        rows = rows.tolist() if isinstance(rows, torch.Tensor) else list(rows)
-        return torch.cat([torch.rand(1, generator=self.generators[r]) for r in rows]).to(device)
+        """One uniform in [0, 1) for each of `rows` (the call's row index of each batch row, distinct), shape
+        (len(rows),), float64 (53 random bits)."""
+        rows = np.asarray(rows.tolist() if isinstance(rows, torch.Tensor) else list(rows), dtype=np.int64)
+        self._drawn[rows] += np.uint64(1)
+        bits = _splitmix64(self._keys[rows] + self._drawn[rows] * self._GAMMA)
+        return torch.from_numpy((bits >> np.uint64(11)).astype(np.float64) * 2.0**-53).to(device)
 
 
 def uniform(n: int, generator, rows, device) -> torch.Tensor:
