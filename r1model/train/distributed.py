@@ -14,6 +14,8 @@ over the ranks, and:
     so the averaged gradient is the single-process gradient of the same global batch;
   * every rank calls backward the same number of times per step, with every parameter in the graph
     (a zero-weighted term), because ZeRO reduces gradients in collectives that all ranks must enter;
+  * GRPO seeds each rollout by its prompt's index in the step's global batch (grpo_trainer.rollout_seeds,
+    one stream per row: engine.RowGenerators), so N ranks sample the completions one process samples;
   * only rank 0 writes events, traces and checkpoints; checkpoints hold the consolidated weights in the
     model's HF layout (ZeRO-3 gathers them) plus `deepspeed/` (each rank's optimizer partition) for exact resume.
 deepspeed is imported here only, and only when the config asks for it.
