@@ -103,10 +103,12 @@ class GRPOTrainer:
             if self.sampling.engine == "vllm" else None
         self.dist = ctx.dist
         self.stepper = self.dist.stepper(model, self.optimizer, self.hp.max_grad_norm)
-        # ZeRO-3 gathers a layer's parameters once per use and reduces their gradients once per backward: the
-        # shared-prefix update runs each layer twice in one backward (prompts, then completions), so under
-        # ZeRO-3 each prompt+completion runs in one forward instead (_one_pass_logits; the same numbers)
-        self.shared_prefix = not (self.dist.enabled and self.dist.settings.zero_stage == 3)
+        # ZeRO-3 partitions the weights, so every rank takes part in every forward and backward; it gathers a
+        # layer's parameters once per use and reduces their gradients once per backward: the shared-prefix
+        # update runs each layer twice in one backward (prompts, then completions), so under ZeRO-3 each
+        # prompt+completion runs in one forward instead (_one_pass_logits; the same numbers)
+        self.zero3 = self.dist.enabled and self.dist.settings.zero_stage == 3
+        self.shared_prefix = not self.zero3
         self.start_step = 0
         self.pad = modeling.pad_id(tokenizer)
 
@@ -359,11 +361,13 @@ class GRPOTrainer:
         With β = 0 a completion whose advantage is exactly 0 (e.g. every one of a group whose rewards are
         all equal) adds exactly nothing to the gradient: min(ρ·0, clip(ρ)·0) = 0 whatever ρ is. Such rows
         skip the forward and backward (when the engine reported the entropy metric, which needs them
-        otherwise); they still count in the loss's normaliser, so the update is the same as with them.
+        otherwise, and not under ZeRO-3, where a rank left without rows would stall the others in their
+        collectives); they still count in the loss's normaliser, so the update is the same as with them.
         """
         hp, ctx, dist = self.hp, self.ctx, self.dist
         on_policy = hp.num_iterations == 1 and hp.minibatches == 1
-        skip_zero = hp.beta == 0 and dist.sum(not all(_has_entropies(completions[i]) for i in rows)) == 0
+        skip_zero = (hp.beta == 0 and not self.zero3
+                     and dist.sum(not all(_has_entropies(completions[i]) for i in rows)) == 0)
         needs_grad = (lambda i: bool(all_advantages[i] != 0)) if skip_zero else (lambda i: True)  # noqa: E731
         old_logp: dict[int, torch.Tensor] = {}  # row → log π_old of its completion tokens (1-D)
         ref_logp: dict[int, torch.Tensor] = {}

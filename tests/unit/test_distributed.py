@@ -323,3 +323,18 @@ def test_transformers_model_zero3_checkpoint_loads_in_transformers(tmp_path):
     assert sum(not torch.equal(saved[name], start[name]) for name in saved) > len(saved) // 2  # trained
     ids = torch.tensor([[1, 2, 3, 4]])
     assert torch.isfinite(model(ids).logits).all()
+
+
+@needs_deepspeed
+@pytest.mark.slow
+def test_grpo_zero3_with_beta_0_trains_a_step_whose_every_advantage_is_zero(tmp_path):
+    """β = 0 and accuracy alone on a random model: every group's rewards are equal, every advantage 0. One process
+    skips such rows (they add nothing); under ZeRO-3 each rank still runs them, since a rank with no forward and
+    backward would leave the other waiting in ZeRO-3's collectives (it used to stop with "a rank had no rows")."""
+    run_dir = tmp_path / "zero3_beta0"
+    data = config("grpo", stage=3, total_steps=1, rewards=[{"name": "accuracy"}])
+    data["grpo"] = {**data["grpo"], "beta": 0.0}
+    torchrun(tmp_path, data, run_dir)
+    events = assert_written_once(run_dir, 1)
+    [metric] = [e for e in events if e["type"] == "metric"]
+    assert metric["values"]["reward"] == 0.0 and metric["values"]["grad_norm"] == 0.0
