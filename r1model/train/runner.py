@@ -18,6 +18,7 @@ import torch
 from r1model.events import EventWriteError, EventWriter
 from r1model.train import checkpoint as ckpt
 from r1model.train import modeling
+from r1model.train.base_probe import make_stop_check, probe_budget
 from r1model.train.config import RunConfig
 from r1model.train.context import Progress, RunContext, TrainingFailed
 from r1model.train.data import DataSource
@@ -43,7 +44,7 @@ def _base_steps(config: RunConfig) -> int:
     a probe (config.base.probe) the most it may run, the cap."""
     if config.kind == "pretrain" or not config.base.steps:
         return 0
-    return config.base.steps + (config.base.probe.extra_steps if config.base.probe is not None else 0)
+    return probe_budget(config.base.steps, config.base.probe)
 
 
 def stage_plan(config: RunConfig) -> list[dict]:
@@ -165,8 +166,6 @@ def _starting_model(ctx: RunContext, data: DataSource, base_latest: Path | None)
         model, tokenizer = modeling.build_model(config.model, ctx.device, config.seed, config.precision)
     stop = None
     if config.base.probe is not None:  # probed on the run's datasets (the RL's), not a base corpus of its own
-        from r1model.train.base_probe import make_stop_check
-
         stop = make_stop_check(ctx, model, tokenizer, data, config.base.steps, config.base.probe)
     if config.base.datasets:
         data = DataSource(config.model_copy(update={"datasets": config.base.datasets}))
