@@ -93,6 +93,7 @@ class Stage:
     dataset: From | None = None  # -> datasets (recipes.use_dataset)
     sets: tuple[tuple[str, Any], ...] = ()  # config changes, applied after the recipe's
     quick_sets: tuple[tuple[str, Any], ...] = ()  # ... and these only with --quick
+    full_sets: tuple[tuple[str, Any], ...] = ()  # ... or these only without it (the full CPU-minutes scale)
     make: str | None = None  # a data stage: a builder of DATA_BUILDERS, reading `source`
     source: From | None = None
     merge: tuple[From, From] | None = None  # a merge stage: weight · A + (1 − weight) · B (r1model.train.merge)
@@ -151,8 +152,9 @@ class Builder:
 
 
 def builder_settings(chain: Chain, stage: Stage, quick: bool, sets: Iterable[tuple[str, Any]]) -> list[tuple[str, Any]]:
-    """The settings a chain's own builder gets: the stage's sets, its quick_sets (--quick), the user's `STAGE:` sets."""
-    return (list(stage.sets) + (list(stage.quick_sets) if quick else [])
+    """The settings a chain's own builder gets: the stage's sets, its quick_sets (--quick) or full_sets, the user's
+    `STAGE:` sets."""
+    return (list(stage.sets) + list(stage.quick_sets if quick else stage.full_sets)
             + split_sets(sets, chain).get(stage.name, []))
 
 
@@ -212,36 +214,69 @@ def r1_mini_verdict(metrics: dict) -> dict:
     return {**out, "outcome": "reproduced", "reasons": better + [f"accuracy {acc:+.2f}"]}
 
 
+# The full scale (no --quick) fits a CPU: ≤ 15 CPU-minutes a seed. The language-mixing chain's bilingual corpus
+# (tiny-bpe, 2-digit sums whose worked lines are in English words or Chinese, switching line to line with
+# chance 0.3), so that Zero's thinks mix languages and readability has something to show; Zero and R1-mini
+# spend the same RL steps (Zero 60; reasoning RL 30 + final RL 30), both at language-mixing's GRPO scale.
+R1_MINI_TASK = {"digits": 2, "min_digits": 2, "language": "en+zh", "code_switch": 0.3}
+R1_MINI_BASE_STEPS, R1_MINI_ZERO_STEPS, R1_MINI_RL_STEPS = 400, 60, 30
+R1_MINI_SAMPLING_STEPS = 4  # × 16 prompts × G 8 = 512 samples for each of the two data stages
+_R1_MINI_GRPO = (("grpo.group_size", 8), ("grpo.prompts_per_step", 16), ("sampling.max_new_tokens", 64))
+_R1_MINI_RL = _R1_MINI_GRPO + (("grpo.beta", 0.0), ("evaluation.interval", 30), ("evaluation.samples_per_problem", 1),
+                               ("checkpoint_interval", 0))
+_R1_MINI_SAMPLES = _R1_MINI_GRPO + (("total_steps", R1_MINI_SAMPLING_STEPS),)
+_R1_MINI_EVAL = (("evaluation.max_new_tokens", 64),)  # 200 held-out problems × 4 samples at T 0.6, top-p 0.95
+
+
+def _r1_mini_eval(name: str, model: str, what: str) -> Stage:
+    """An evaluate stage: every sample is written as a trace, so the mixing rate counts all 800 thinks (a
+    training run's evaluation traces a few problems only)."""
+    return Stage(name, f"evaluate {what} (held-out, k samples, every sample a trace)", recipe="evaluate",
+                 model=From(model), full_sets=_R1_MINI_EVAL)
+
+
 R1_MINI = Chain(
     name="r1-mini",
     description="DeepSeek-R1's pipeline in miniature: base → Zero RL → cold-start data from Zero's most readable "
     "correct samples → SFT of the base → reasoning RL (accuracy + format + language) → rejection sampling "
     "(correct, unmixed, untruncated, not repetitive; ~3:1 reasoning to direct answers) → SFT of the base → final "
-    "RL; comparison.json: Zero vs R1-mini (accuracy, format rate, mixing rate, length).",
+    "RL → Zero and R1-mini evaluated alike; comparison.json: Zero vs R1-mini (accuracy, format rate, mixing rate, "
+    "length).",
     stages=(
-        Stage("base", "pretrain the tiny preset (r1-zero's base)", build=_base_pretraining,
+        Stage("base", "pretrain the base (full: tiny-bpe on the bilingual corpus; --quick: the tiny preset)",
+              build=_base_pretraining,
               # --quick: long enough, and worked often enough, that Zero gets 1-digit sums right with steps
-              quick_sets=(("total_steps", 60), ("supervised.worked_fraction", 0.7))),
-        Stage("zero", "R1-Zero: GRPO on the base, accuracy + format", recipe="r1-zero", model=From("base")),
+              quick_sets=(("total_steps", 60), ("supervised.worked_fraction", 0.7)),
+              # full: language-mixing's bilingual base, every answer worked (so every think has words to mix)
+              full_sets=(("model.source", "tiny-bpe"), ("total_steps", R1_MINI_BASE_STEPS),
+                         ("checkpoint_interval", 0), ("supervised.worked_fraction", 1.0))),
+        Stage("zero", "R1-Zero: GRPO on the base, accuracy + format", recipe="r1-zero", model=From("base"),
+              full_sets=_R1_MINI_RL + (("total_steps", R1_MINI_ZERO_STEPS),)),
         Stage("zero-samples", "sample Zero (G per prompt) for the cold-start data", recipe="rejection-sampling",
-              model=From("zero"), quick_sets=_MORE_SAMPLES),
+              model=From("zero"), quick_sets=_MORE_SAMPLES, full_sets=_R1_MINI_SAMPLES),
         Stage("cold-start-data", "Zero's most readable correct samples", make="cold-start",
               source=From("zero-samples", "rollouts")),
         Stage("cold-start-sft", "SFT of the base on the cold-start data", recipe="cold-start-sft",
-              model=From("base"), dataset=From("cold-start-data", "data"), sets=_NO_EVAL),
+              model=From("base"), dataset=From("cold-start-data", "data"), sets=_NO_EVAL,
+              # full: ~64 readable samples, 5 passes (the cold-start finding's 20 × 16)
+              full_sets=(("total_steps", 20), ("supervised.batch_size", 16))),
         Stage("reasoning-rl", "reasoning RL: accuracy + format + language consistency", recipe="r1-zero",
-              model=From("cold-start-sft"), sets=(_R1_REWARDS,)),
+              model=From("cold-start-sft"), sets=(_R1_REWARDS,),
+              full_sets=_R1_MINI_RL + (("total_steps", R1_MINI_RL_STEPS),)),
         Stage("rejection-sampling", "sample the reasoning-RL checkpoint", recipe="rejection-sampling",
-              model=From("reasoning-rl"), quick_sets=_MORE_SAMPLES),
+              model=From("reasoning-rl"), quick_sets=_MORE_SAMPLES, full_sets=_R1_MINI_SAMPLES),
         Stage("sft-data", "filtered samples, ~3:1 reasoning to direct answers", make="sft-data",
               source=From("rejection-sampling", "rollouts")),
         Stage("sft", "SFT of the base on the rejection-sampled data", recipe="cold-start-sft",
               model=From("base"), dataset=From("sft-data", "data"), sets=_NO_EVAL + (("total_steps", 300),),
-              quick_sets=(("total_steps", 5),)),
+              quick_sets=(("total_steps", 5),), full_sets=(("total_steps", 60), ("supervised.batch_size", 16))),
         Stage("final-rl", "final RL: accuracy + format + language consistency", recipe="r1-zero",
-              model=From("sft"), sets=(_R1_REWARDS,)),
+              model=From("sft"), sets=(_R1_REWARDS,),
+              full_sets=_R1_MINI_RL + (("total_steps", R1_MINI_RL_STEPS),)),
+        _r1_mini_eval("eval-zero", "zero", "Zero"),
+        _r1_mini_eval("eval-r1-mini", "final-rl", "R1-mini (the final RL)"),
     ),
-    compare=("zero", "final-rl"),
+    compare=("eval-zero", "eval-r1-mini"),
     summarise=lambda root, chain: r1_mini_comparison(root, chain),
     finding="R1's pipeline (cold start, reasoning RL with a language-consistency reward, rejection sampling + SFT, "
     "final RL) reasons more readably than R1-Zero — no language mixing, well-formed output — at similar accuracy "
@@ -250,6 +285,7 @@ R1_MINI = Chain(
     # --quick: 1-digit sums (their test split holds 7 problems: 4 held out), where a 60-step base already
     # answers some correctly, so every filter has something to keep
     quick_sets=(("datasets.0.difficulty", {"digits": 1}), ("datasets.0.eval_size", 4)),
+    full_sets=(("datasets.0.difficulty", R1_MINI_TASK), ("datasets.0.eval_size", 200)),
 )
 
 
@@ -405,7 +441,7 @@ def split_sets(sets: Iterable[tuple[str, Any]], chain: Chain) -> dict[str | None
 def stage_config(chain: Chain, stage: Stage, *, quick: bool = False, seed: int | None = None,
                  sets: Iterable[tuple[str, Any]] = (), inputs: dict[str, str] | None = None) -> RunConfig:
     """The RunConfig of a run stage: the recipe (or builder) at its scale, the chain's quick (or full) sets,
-    the stage's sets (and quick sets), the user's sets (for every stage, then those addressed `STAGE:`), then
+    the stage's sets (then its quick or full sets), the user's sets (for every stage, then those addressed `STAGE:`), then
     the inputs from earlier stages (model.source, datasets: paths) — last, so a set never points a stage
     elsewhere. ConfigError naming the stage."""
     data = copy.deepcopy(RECIPES[stage.recipe].build(quick) if stage.recipe else stage.build(quick))
@@ -414,8 +450,8 @@ def stage_config(chain: Chain, stage: Stage, *, quick: bool = False, seed: int |
         data["seed"] = seed
     by_stage = split_sets(sets, chain)
     source = f"chain {chain.name} stage {stage.name}"
-    changes = (list(chain.quick_sets if quick else chain.full_sets) + list(stage.sets) + (list(stage.quick_sets) if quick else [])
-               + by_stage.get(None, []) + by_stage.get(stage.name, []))
+    changes = (list(chain.quick_sets if quick else chain.full_sets) + list(stage.sets)
+               + list(stage.quick_sets if quick else stage.full_sets) + by_stage.get(None, []) + by_stage.get(stage.name, []))
     for key, value in changes:
         try:
             set_path(data, key, value)
@@ -760,14 +796,16 @@ def run_summary(run_dir: str | os.PathLike, benchmark: str = "heldout") -> dict:
             "n": final["pass@1"]["n"] if "pass@1" in final else 0}
 
 
-def compare_runs(baseline_dir: Path, final_dir: Path, labels: tuple[str, str] = ("zero", "final-rl")) -> dict:
-    """comparison.json: the two runs' final evaluations side by side and final − baseline per metric."""
+def compare_runs(baseline_dir: Path, final_dir: Path, labels: tuple[str, str] = ("zero", "final-rl"),
+                 model_dir: Path | None = None) -> dict:
+    """comparison.json: the two runs' final evaluations side by side and final − baseline per metric; the note
+    names the tokenizer of model_dir's checkpoints (default final_dir's: an evaluate run has none of its own)."""
     baseline, final = run_summary(baseline_dir), run_summary(final_dir)
     difference = {}
     for key in ("accuracy", "format_rate", "mixing_rate", "mean_length", "worked_ratio"):
         a, b = baseline.get(key), final.get(key)
         difference[key] = None if a is None or b is None else b - a
-    tokenizer = _tokenizer_of(final_dir)
+    tokenizer = _tokenizer_of(model_dir or final_dir)
     note = ("mixing rate: language-consistency reward of the evaluation traces' thinks; the model's tokenizer is "
             f"{tokenizer!r}")
     if tokenizer == "char":
@@ -783,8 +821,9 @@ def r1_mini_comparison(root: Path, chain: Chain) -> tuple[dict, str]:
     the rates) and the headline R1-mini − Zero accuracy."""
     baseline, final = chain.compare or ("zero", "final-rl")
     dirs = dict(zip((stage.name for stage in chain.stages), chain.stage_dirs()))
+    final_model = next((s.model.stage for s in chain.stages if s.name == final and s.model), final)
     comparison = compare_runs(root / "stages" / dirs[baseline], root / "stages" / dirs[final],
-                              labels=(baseline, final))
+                              labels=(baseline, final), model_dir=root / "stages" / dirs[final_model])
     comparison.update(r1_mini_general(comparison, chain))
     stages = [s.name for s in chain.stages if s.kind == "run"]
     accuracy = [_eval_values(root / "stages" / dirs[name], "heldout")["accuracy"] for name in stages]

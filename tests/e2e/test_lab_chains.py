@@ -39,8 +39,8 @@ def test_findings_and_chain_pages(live_server, chains):
         shot(page, "findings")
         page.click(f"a[href='/runs/{chains[0].id}/chain/']")
         page.wait_for_selector("#chain-stages")
-        assert page.locator("#chain-stages tbody tr").count() == 10
-        assert page.locator("text=10 of 10 stages completed").count() == 1
+        assert page.locator("#chain-stages tbody tr").count() == 12
+        assert page.locator("text=12 of 12 stages completed").count() == 1
         shot(page, "chain_detail")
         page.click("#chain-stages a >> text=zero")
         page.wait_for_selector("#chain-link")

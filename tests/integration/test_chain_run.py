@@ -26,7 +26,8 @@ def test_r1_mini_quick_chain_runs_through_the_lab_and_shows_on_findings(fs_lab):
     stages = lab.query("SELECT chain_stage, status, kind, ingested_seq, run_dir FROM lab_run WHERE parent_id = ? "
                        "ORDER BY id", (chain_id,))
     assert [s[0] for s in stages] == ["base", "zero", "zero-samples", "cold-start-data", "cold-start-sft",
-                                      "reasoning-rl", "rejection-sampling", "sft-data", "sft", "final-rl"]
+                                      "reasoning-rl", "rejection-sampling", "sft-data", "sft", "final-rl",
+                                      "eval-zero", "eval-r1-mini"]
     assert all(s[1] == "completed" for s in stages), stages
     assert [s[2] for s in stages][:4] == ["pretrain", "grpo", "rejection_sampling", "data"]
     assert all(s[3] >= 0 for s in stages if s[2] != "data")  # each run stage's events stored in its own run
@@ -43,9 +44,9 @@ def test_r1_mini_quick_chain_runs_through_the_lab_and_shows_on_findings(fs_lab):
                   [findings.status_code, chain.status_code], "step": [run.step, run.total_steps],
                   "comparison": run.result.get("comparison"), "commit": run.result.get("commit")}}
     """)
-    assert page["codes"] == [200, 200] and page["step"] == [10, 10]
-    assert page["comparison"]["baseline"]["stage"] == "zero" and page["comparison"]["final"]["stage"] == "final-rl"
+    assert page["codes"] == [200, 200] and page["step"] == [12, 12]
+    assert page["comparison"]["baseline"]["stage"] == "eval-zero" and page["comparison"]["final"]["stage"] == "eval-r1-mini"
     assert page["commit"]
     assert 'id="finding-r1-mini"' in page["findings"] and "Verdict" in page["findings"]
-    assert "10 of 10 stages completed" in page["chain"]
+    assert "12 of 12 stages completed" in page["chain"]
     assert str(lab.data) not in page["findings"] + page["chain"]

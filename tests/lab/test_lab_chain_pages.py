@@ -6,6 +6,7 @@ import pytest
 
 from lab.models import EvalResult, Run, RunStatus
 from lab.services.chains import chain_create, chain_sync
+from r1model.train.chains import R1_MINI
 from tests.lab.conftest import _client_for
 from tests.lab.test_lab_chains import FakeChain
 
@@ -23,7 +24,7 @@ def _completed_chain(lab, name: str, seed=None, comparison=COMPARISON) -> Run:
     root = Path(run.run_dir)
     fake = FakeChain(root)
     fake.state.data["options"]["seed"] = seed
-    for index in range(10):
+    for index in range(len(R1_MINI.stages)):
         fake.start(index, "grpo" if index else "pretrain", done=True)
         fake.complete(index)
     fake.state.data["status"] = "completed"
@@ -49,7 +50,7 @@ def test_chain_page_lists_stages_with_runs_artifacts_and_lineage(lab, chains, ow
     assert page.status_code == 200
     html = page.content.decode()
     base = Run.objects.get(parent=run, chain_stage="base")
-    assert "10 of 10 stages completed" in html and f"run:{base.id}@3" in html
+    assert "12 of 12 stages completed" in html and f"run:{base.id}@3" in html
     assert f'href="/runs/{base.id}/"' in html and 'id="chain-lineage"' in html
     assert "mini &lt;b&gt;one&lt;/b&gt;" in html and "<b>one</b>" not in html
     assert str(tmp_path) not in html
@@ -106,7 +107,7 @@ def test_chain_form_starts_a_chain_and_refuses_server_paths_and_reviewers(lab, o
     assert (run.kind, run.recipe, run.status, run.config["seed"], run.config["model"]["source"]) == (
         "chain", "r1-mini", "queued", 4, "tiny-bpe")
     page = owner_client.get(made["Location"]).content.decode()
-    assert "0 of 10 stages completed" in page and "cold-start-data" in page  # the plan, all pending
+    assert "0 of 12 stages completed" in page and "cold-start-data" in page  # the plan, all pending
 
 
 def test_an_old_r1_mini_comparison_is_judged_by_the_chain_verdict():

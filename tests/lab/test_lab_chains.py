@@ -131,7 +131,7 @@ def test_stage_runs_are_made_once_per_started_stage_and_take_their_stage_events(
     assert zero.config["model"]["source"] == f"run:{base.id}@3"
     assert str(tmp_path) not in json.dumps(zero.config)
     chain_run.refresh_from_db()
-    assert (chain_run.step, chain_run.total_steps, chain_run.phase) == (1, 10, "zero")
+    assert (chain_run.step, chain_run.total_steps, chain_run.phase) == (1, 12, "zero")
     stages = chain_run.result["chain"]["stages"]
     assert [s["status"] for s in stages[:3]] == ["completed", "running", "pending"]
     assert stages[0]["artifacts"][0] == {"name": "checkpoint", "ref": f"run:{base.id}@3"}

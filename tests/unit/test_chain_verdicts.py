@@ -40,11 +40,11 @@ def test_r1_mini_verdict_on_flat_metrics():
 
 def test_r1_mini_comparison_keeps_its_keys_and_adds_the_general_ones(tmp_path):
     dirs = dict(zip((s.name for s in R1_MINI.stages), R1_MINI.stage_dirs()))
-    _evals(tmp_path / "stages" / dirs["zero"], {"heldout": {"pass@1": 0.5, "format_rate": 0.25, "mean_length": 40.0}})
+    _evals(tmp_path / "stages" / dirs["eval-zero"], {"heldout": {"pass@1": 0.5, "format_rate": 0.25, "mean_length": 40.0}})
     _evals(tmp_path / "stages" / dirs["reasoning-rl"], {"heldout": {"pass@1": 0.625}})
-    _evals(tmp_path / "stages" / dirs["final-rl"], {"heldout": {"pass@1": 0.75, "format_rate": 1.0, "mean_length": 30.0}})
+    _evals(tmp_path / "stages" / dirs["eval-r1-mini"], {"heldout": {"pass@1": 0.75, "format_rate": 1.0, "mean_length": 30.0}})
     comparison, line = r1_mini_comparison(tmp_path, R1_MINI)
-    assert comparison["baseline"]["stage"] == "zero" and comparison["final"]["accuracy"] == 0.75  # old keys
+    assert comparison["baseline"]["stage"] == "eval-zero" and comparison["final"]["accuracy"] == 0.75  # old keys
     assert comparison["difference"]["format_rate"] == pytest.approx(0.75)
     metrics = comparison["metrics"]
     assert metrics["zero.accuracy"] == 0.5 and metrics["r1-mini.mean_length"] == 30.0

@@ -131,8 +131,10 @@ def test_definitions_import_without_torch():
 def test_r1_mini_is_a_valid_chain_whose_inputs_come_from_earlier_stages():
     check_chain(R1_MINI)
     names = [s.name for s in R1_MINI.stages]
-    assert names[0] == "base" and names[-1] == "final-rl" and R1_MINI.compare == ("zero", "final-rl")
+    assert names[0] == "base" and names[-3:] == ["final-rl", "eval-zero", "eval-r1-mini"]
+    assert R1_MINI.compare == ("eval-zero", "eval-r1-mini")
     by_name = {s.name: s for s in R1_MINI.stages}
+    assert by_name["eval-zero"].model == From("zero") and by_name["eval-r1-mini"].model == From("final-rl")
     assert by_name["cold-start-sft"].model == From("base") and by_name["sft"].model == From("base")
     assert by_name["sft"].dataset == From("sft-data", "data")
     bad = Chain("bad", "", (Stage("a", recipe="r1-zero", model=From("b")), Stage("b", recipe="r1-zero")))
@@ -154,7 +156,29 @@ def test_stage_config_takes_inputs_last_and_stage_prefixed_sets_only_for_that_st
     assert base.kind == "pretrain" and base.total_steps == 11  # the user's set wins over the quick scale
     assert base.datasets[0].difficulty == {"digits": 1}  # the chain's quick scale
     full = stage_config(R1_MINI, R1_MINI.stages[0])
-    assert full.total_steps == 1200 and full.datasets[0].difficulty["digits"] == 4
+    assert full.total_steps == 400 and full.model.source == "tiny-bpe" and full.supervised.worked_fraction == 1.0
+    assert full.datasets[0].difficulty == {"digits": 2, "min_digits": 2, "language": "en+zh", "code_switch": 0.3}
+
+
+def test_r1_mini_full_scale_gives_zero_and_r1_mini_the_same_rl_steps_and_quick_keeps_its_own():
+    by_name = {s.name: s for s in R1_MINI.stages}
+
+    def config(name, quick=False, sets=()):
+        stage = by_name[name]
+        inputs = {"model.source": "m"} if stage.model else {}
+        inputs |= {"datasets": "d.jsonl"} if stage.dataset else {}
+        return stage_config(R1_MINI, stage, quick=quick, seed=0, sets=sets, inputs=inputs)
+
+    zero, reasoning, final = config("zero"), config("reasoning-rl"), config("final-rl")
+    assert zero.total_steps == reasoning.total_steps + final.total_steps == 60
+    for rl in (zero, reasoning, final):
+        assert (rl.grpo.group_size, rl.grpo.prompts_per_step, rl.grpo.beta, rl.sampling.max_new_tokens) == (8, 16, 0.0, 64)
+        assert rl.datasets[0].difficulty["language"] == "en+zh"
+    assert config("zero-samples").total_steps * 16 * 8 == 512
+    assert config("eval-zero").evaluation.samples_per_problem == 4 and config("eval-zero").datasets[0].eval_size == 200
+    # --quick keeps the quick scale (the full sets are not applied), and a user's stage set wins over the full one
+    assert config("zero", quick=True).total_steps == 2 and config("base", quick=True).model.source == "tiny"
+    assert config("zero", sets=[("zero:total_steps", 5)]).total_steps == 5
 
 
 def test_resuming_with_other_options_is_refused(tmp_path):
@@ -207,10 +231,11 @@ def test_r1_mini_quick_runs_every_stage_and_records_lineage(tmp_path):
     assert summary["reasoning"] + summary["non_reasoning"] == len(rows)
     assert summary["non_reasoning"] <= round(summary["reasoning"] / 3)
     comparison = json.loads((run_dir / "comparison.json").read_text())
-    assert comparison["baseline"]["stage"] == "zero" and comparison["final"]["stage"] == "final-rl"
+    assert comparison["baseline"]["stage"] == "eval-zero" and comparison["final"]["stage"] == "eval-r1-mini"
     for side in ("baseline", "final"):
         assert 0.0 <= comparison[side]["accuracy"] <= 1.0 and comparison[side]["format_rate"] is not None
         assert comparison[side]["mixing_rate"] == 0.0  # the char tokenizer writes ASCII only
+    assert "'char'" in comparison["note"]  # the tokenizer of the model the final evaluation ran
     diff = comparison["difference"]["accuracy"]
     assert diff == pytest.approx(comparison["final"]["accuracy"] - comparison["baseline"]["accuracy"])
     assert f"r1_mini_minus_zero_accuracy={diff:.4f}" == last
