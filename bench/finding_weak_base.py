@@ -1,7 +1,7 @@
 """The weak-base finding: RL gain vs base skill over several base budgets (r1model/train/findings/weak_base.py).
 
-    OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python bench/finding_weak_base.py --seeds 1 --out bench/out/weak_base
-    .venv/bin/python bench/finding_weak_base.py --seeds 1 --summarise-only --out bench/out/weak_base
+    OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python bench/finding_weak_base.py --seeds 0 1 2 --out bench/out/weak_base
+    .venv/bin/python bench/finding_weak_base.py --seeds 0 1 2 --summarise-only --out bench/out/weak_base
 
 Each seed runs `python -m r1model recipe run weak-base --seed N --run-dir OUT/seed-N` (seeds one after another;
 a stopped chain resumes). Prints each seed's table (base steps, greedy / sampled step-0 accuracy, worked shares,
@@ -30,7 +30,7 @@ def summarise(run_dir: Path, chain) -> dict | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _chain_seed.seed_parser(__doc__, out=ROOT / "bench" / "out" / "weak_base", seeds=(1,))
+    parser = _chain_seed.seed_parser(__doc__, out=ROOT / "bench" / "out" / "weak_base", seeds=(0, 1, 2))
     return _chain_seed.main(CHAIN, "weak_base_gain_rise_points", "gain_rise_points", digits=1, argv=argv,
                             parser=parser, comparison_of=summarise, log_name="trainer.log")
 

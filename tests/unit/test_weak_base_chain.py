@@ -9,7 +9,7 @@ import pytest
 from r1model.train import chains
 from r1model.train.chains import Chain, ChainError, From, Stage, check_chain, run_chain, stage_config
 from r1model.train.findings import CHAINS
-from r1model.train.findings.weak_base import BUDGETS, CHAIN, QUICK_BUDGETS, weak_base_verdict
+from r1model.train.findings.weak_base import BUDGETS, CHAIN, QUICK_BUDGETS, RL_STEPS, weak_base_verdict
 from tests.trainer_cli import run_quick_chain
 
 
@@ -75,8 +75,10 @@ def test_the_chain_is_registered_and_its_rl_stages_start_from_their_budgets_chec
     assert base.keep_checkpoints >= BUDGETS[-1] // base.checkpoint_interval
     quick = stage_config(CHAIN, CHAIN.stages[0], quick=True)
     assert all(b % quick.checkpoint_interval == 0 for b in QUICK_BUDGETS) and quick.total_steps == QUICK_BUDGETS[-1]
-    config = stage_config(CHAIN, rl[0], inputs={"model.source": "/x/step-600"})
-    assert config.model.source == "/x/step-600" and config.base.steps == 0
+    config = stage_config(CHAIN, rl[0], inputs={"model.source": "/x/step-300"})
+    assert config.model.source == "/x/step-300" and config.base.steps == 0
+    # every budget gets the same RL, evaluated at its step 0 (the base's greedy skill) and its end only
+    assert config.total_steps == RL_STEPS and config.evaluation.interval == 0 and config.evaluation.at_start
 
 
 def test_a_step_is_only_for_checkpoints():
