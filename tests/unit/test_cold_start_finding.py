@@ -171,6 +171,8 @@ def test_the_chain_is_registered_and_both_rl_arms_get_the_same_rl():
         examples = sft.total_steps * sft.supervised.batch_size
         assert examples == (32 if quick else 320)
     assert zero.total_steps == cold_start.RL_STEPS and zero.datasets[0].difficulty == {"digits": 4, "min_digits": 4}
+    assert stage_config(CHAIN, stages["base"]).total_steps == cold_start.BASE_STEPS  # the full scale's base
+    assert stage_config(CHAIN, stages["base"], quick=True).total_steps == 60
 
 
 @pytest.mark.slow

@@ -3,7 +3,7 @@ given accuracy sooner, and read better, than RL straight from the base.
 
     python -m r1model recipe run cold-start-vs-zero --run-dir DIR [--quick] [--seed N]
 
-Stages: base (r1-zero's in-run base: the tiny preset pretrained on 4-digit sums, 30% worked) → zero (GRPO from
+Stages: base (r1-zero's in-run base: the tiny preset pretrained on 4-digit sums, 30% worked, BASE_STEPS steps) → zero (GRPO from
 the base) ; cold-start-sft (SFT of the base on the task's own worked solutions) → cold-start-rl (the same GRPO from
 the cold-started model: same steps, rewards, sampling and evaluation schedule).
 
@@ -27,6 +27,9 @@ from r1model.train.chains import CHAIN_JSON, Chain, From, Stage, _recipe_base
 
 TARGET = 0.3  # held-out pass@1 (greedy, 200 problems): seed 0 (the pilot) reached it in both arms, 0.5 in Zero only
 QUICK_TARGET = 0.25  # 1-digit sums, 6 problems: only the plumbing is checked at --quick
+# the base is most of a seed's cost (~0.6 CPU-s a step on one thread): 900 steps keep a seed within 15 CPU-minutes
+# (r1-zero's 1,200 cost 17.6 with the two 60-step RL arms)
+BASE_STEPS = 900
 RL_STEPS, QUICK_RL_STEPS = 60, 4
 EVAL_INTERVAL, QUICK_EVAL_INTERVAL = 5, 2
 # cold-start data: SFT_STEPS × SFT_BATCH worked solutions, each seen once ("a few hundred")
@@ -268,8 +271,9 @@ CHAIN = Chain(
     "evaluation schedule; comparison.json: RL steps and CPU-minutes to a target held-out accuracy, final accuracy, "
     "format rate and worked ratio of both.",
     stages=(
-        Stage("base", "pretrain the tiny preset (r1-zero's base)", build=_recipe_base("r1-zero"),
-              quick_sets=(("total_steps", 60), ("supervised.worked_fraction", 0.7))),
+        Stage("base", "pretrain the tiny preset (r1-zero's base, 900 steps)", build=_recipe_base("r1-zero"),
+              quick_sets=(("total_steps", 60), ("supervised.worked_fraction", 0.7)),
+              full_sets=(("total_steps", BASE_STEPS),)),
         Stage("zero", "R1-Zero: GRPO from the base, held-out evaluation every few steps", build=_rl,
               model=From("base")),
         Stage("cold-start-sft", "SFT of the base on a few hundred of the task's worked solutions",
