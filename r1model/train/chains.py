@@ -220,11 +220,16 @@ def r1_mini_verdict(metrics: dict) -> dict:
 # spend the same RL steps (Zero 60; reasoning RL 30 + final RL 30), both at language-mixing's GRPO scale.
 R1_MINI_TASK = {"digits": 2, "min_digits": 2, "language": "en+zh", "code_switch": 0.3}
 R1_MINI_BASE_STEPS, R1_MINI_ZERO_STEPS, R1_MINI_RL_STEPS = 400, 60, 30
-R1_MINI_SAMPLING_STEPS = 4  # × 16 prompts × G 8 = 512 samples for each of the two data stages
 _R1_MINI_GRPO = (("grpo.group_size", 8), ("grpo.prompts_per_step", 16), ("sampling.max_new_tokens", 64))
 _R1_MINI_RL = _R1_MINI_GRPO + (("grpo.beta", 0.0), ("evaluation.interval", 30), ("evaluation.samples_per_problem", 1),
                                ("checkpoint_interval", 0))
-_R1_MINI_SAMPLES = _R1_MINI_GRPO + (("total_steps", R1_MINI_SAMPLING_STEPS),)
+# each data stage samples 4 steps × 64 prompts × 4 = 1,024 completions of 256 problems: at T 0.6 a problem's samples
+# are mostly one text, so the SFT data has ~one row a problem, and 16 prompts (64 problems) left the SFT of the base
+# over-fitting its few rows (first try: the base's 0.98 fell to 0.53 after the cold-start SFT; R1-mini ended 16
+# points below Zero)
+R1_MINI_SAMPLING = (("total_steps", 4), ("grpo.prompts_per_step", 64), ("grpo.group_size", 4),
+                    ("sampling.max_new_tokens", 64))
+R1_MINI_SFT_LR = 3e-4  # the base's last pretraining rate: the SFTs continue it (the recipe's 1e-3 is for a fresh start)
 _R1_MINI_EVAL = (("evaluation.max_new_tokens", 64),)  # 200 held-out problems × 4 samples at T 0.6, top-p 0.95
 
 
@@ -253,23 +258,24 @@ R1_MINI = Chain(
         Stage("zero", "R1-Zero: GRPO on the base, accuracy + format", recipe="r1-zero", model=From("base"),
               full_sets=_R1_MINI_RL + (("total_steps", R1_MINI_ZERO_STEPS),)),
         Stage("zero-samples", "sample Zero (G per prompt) for the cold-start data", recipe="rejection-sampling",
-              model=From("zero"), quick_sets=_MORE_SAMPLES, full_sets=_R1_MINI_SAMPLES),
+              model=From("zero"), quick_sets=_MORE_SAMPLES, full_sets=R1_MINI_SAMPLING),
         Stage("cold-start-data", "Zero's most readable correct samples", make="cold-start",
               source=From("zero-samples", "rollouts")),
         Stage("cold-start-sft", "SFT of the base on the cold-start data", recipe="cold-start-sft",
               model=From("base"), dataset=From("cold-start-data", "data"), sets=_NO_EVAL,
-              # full: ~64 readable samples, 5 passes (the cold-start finding's 20 × 16)
-              full_sets=(("total_steps", 20), ("supervised.batch_size", 16))),
+              # full: the cold-start finding's 20 × 16 examples, ~one pass over the readable samples
+              full_sets=(("total_steps", 20), ("supervised.batch_size", 16), ("supervised.learning_rate", R1_MINI_SFT_LR))),
         Stage("reasoning-rl", "reasoning RL: accuracy + format + language consistency", recipe="r1-zero",
               model=From("cold-start-sft"), sets=(_R1_REWARDS,),
               full_sets=_R1_MINI_RL + (("total_steps", R1_MINI_RL_STEPS),)),
         Stage("rejection-sampling", "sample the reasoning-RL checkpoint", recipe="rejection-sampling",
-              model=From("reasoning-rl"), quick_sets=_MORE_SAMPLES, full_sets=_R1_MINI_SAMPLES),
+              model=From("reasoning-rl"), quick_sets=_MORE_SAMPLES, full_sets=R1_MINI_SAMPLING),
         Stage("sft-data", "filtered samples, ~3:1 reasoning to direct answers", make="sft-data",
               source=From("rejection-sampling", "rollouts")),
         Stage("sft", "SFT of the base on the rejection-sampled data", recipe="cold-start-sft",
               model=From("base"), dataset=From("sft-data", "data"), sets=_NO_EVAL + (("total_steps", 300),),
-              quick_sets=(("total_steps", 5),), full_sets=(("total_steps", 60), ("supervised.batch_size", 16))),
+              quick_sets=(("total_steps", 5),),
+              full_sets=(("total_steps", 60), ("supervised.batch_size", 16), ("supervised.learning_rate", R1_MINI_SFT_LR))),
         Stage("final-rl", "final RL: accuracy + format + language consistency", recipe="r1-zero",
               model=From("sft"), sets=(_R1_REWARDS,),
               full_sets=_R1_MINI_RL + (("total_steps", R1_MINI_RL_STEPS),)),

@@ -174,7 +174,9 @@ def test_r1_mini_full_scale_gives_zero_and_r1_mini_the_same_rl_steps_and_quick_k
     for rl in (zero, reasoning, final):
         assert (rl.grpo.group_size, rl.grpo.prompts_per_step, rl.grpo.beta, rl.sampling.max_new_tokens) == (8, 16, 0.0, 64)
         assert rl.datasets[0].difficulty["language"] == "en+zh"
-    assert config("zero-samples").total_steps * 16 * 8 == 512
+    samples = config("zero-samples")
+    assert samples.total_steps * samples.grpo.prompts_per_step * samples.grpo.group_size == 1024
+    assert config("sft").supervised.learning_rate == config("cold-start-sft").supervised.learning_rate == 3e-4
     assert config("eval-zero").evaluation.samples_per_problem == 4 and config("eval-zero").datasets[0].eval_size == 200
     # --quick keeps the quick scale (the full sets are not applied), and a user's stage set wins over the full one
     assert config("zero", quick=True).total_steps == 2 and config("base", quick=True).model.source == "tiny"
