@@ -8,7 +8,8 @@ Each seed runs `python -m r1model recipe run r1-mini --seed N --run-dir OUT/seed
 after another (start one process per seed to run them side by side); a completed seed is not run again. The
 full scale is the chain's CPU miniature (r1model/train/chains.py: the bilingual tiny-bpe base, Zero 60 GRPO steps,
 reasoning RL 30 + final RL 30, both evaluated on 200 held-out problems × 4 samples). Its CPU time is the child's
-own (OUT/seed-N/process.json). Writes OUT/summary.json. Last line: the headline,
+own (OUT/seed-N/process.json). A completed seed's comparison.json is written again from its runs by today's code
+(the verdict rule included). Writes OUT/summary.json. Last line: the headline,
 r1_mini_minus_zero_mixing_rate=<mean over seeds> (negative: R1-mini mixes less).
 """
 from __future__ import annotations
@@ -29,7 +30,7 @@ SHOWN = tuple(f"{side}.{metric}" for side in ("zero", "r1-mini", "difference")
 def main(argv: list[str] | None = None) -> int:
     parser = _chain_seed.seed_parser(__doc__, out=ROOT / "bench" / "out" / "r1_mini", seeds=(0,), sets=True)
     return _chain_seed.main(R1_MINI, "r1_mini_minus_zero_mixing_rate", "difference.mixing_rate", argv=argv,
-                            parser=parser, comparison_of=_chain_seed.recorded_comparison, shown=SHOWN)
+                            parser=parser, shown=SHOWN)  # comparison_of: today's summarise, rewritten
 
 
 if __name__ == "__main__":

@@ -185,10 +185,12 @@ _MORE_SAMPLES = (("grpo.group_size", 8), ("grpo.prompts_per_step", 8))
 R1_MINI_SIDES = (("zero", "baseline"), ("r1-mini", "final"), ("difference", "difference"))
 R1_MINI_METRICS = ("accuracy", "format_rate", "mixing_rate", "mean_length")
 R1_MINI_TOLERANCE = 0.05  # "similar accuracy": R1-mini at most 5 points of pass@1 below Zero
+# a rate within one point is the same rate: one malformed answer in 800 (format 0.999) is not a fall
+R1_MINI_RATE_TOLERANCE = 0.01
 R1_MINI_RULE = (
     "Reproduced when R1-mini is more readable than Zero — format rate not lower and language-mixing rate not "
-    "higher, and one of them better — at similar or better accuracy (pass@1 at most "
-    f"{R1_MINI_TOLERANCE:.2f} below Zero's); no difference in readability is inconclusive."
+    f"higher (within {R1_MINI_RATE_TOLERANCE:.2f}), and one of them better by more than that — at similar or better "
+    f"accuracy (pass@1 at most {R1_MINI_TOLERANCE:.2f} below Zero's); no difference in readability is inconclusive."
 )
 
 
@@ -200,17 +202,19 @@ def r1_mini_verdict(metrics: dict) -> dict:
     if acc is None or fmt is None:
         return {**out, "reasons": ["accuracy or format rate missing for Zero or R1-mini"]}
     reasons = []
-    if fmt < 0:
+    if fmt < -R1_MINI_RATE_TOLERANCE:
         reasons.append(f"format rate fell by {-fmt:.2f}")
-    if mix is not None and mix > 0:
+    if mix is not None and mix > R1_MINI_RATE_TOLERANCE:
         reasons.append(f"mixing rate rose by {mix:.2f}")
     if acc < -R1_MINI_TOLERANCE:
         reasons.append(f"accuracy fell by {-acc:.2f}")
     if reasons:
         return {**out, "outcome": "not reproduced", "reasons": reasons}
-    if fmt <= 0 and not (mix or 0) < 0:
-        return {**out, "reasons": ["R1-mini reads no better than Zero: format and mixing rates equal"]}
-    better = ([f"format rate up {fmt:.2f}"] if fmt > 0 else []) + ([f"mixing rate down {-mix:.2f}"] if mix and mix < 0 else [])
+    fmt_better, mix_better = fmt > R1_MINI_RATE_TOLERANCE, mix is not None and mix < -R1_MINI_RATE_TOLERANCE
+    if not (fmt_better or mix_better):
+        return {**out, "reasons": [f"R1-mini reads no better than Zero: format and mixing rates within "
+                                   f"{R1_MINI_RATE_TOLERANCE:.2f} of Zero's"]}
+    better = ([f"format rate up {fmt:.2f}"] if fmt_better else []) + ([f"mixing rate down {-mix:.2f}"] if mix_better else [])
     return {**out, "outcome": "reproduced", "reasons": better + [f"accuracy {acc:+.2f}"]}
 
 

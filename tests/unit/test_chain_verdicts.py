@@ -34,6 +34,12 @@ def test_r1_mini_verdict_on_flat_metrics():
     assert worse["reasons"] == ["format rate fell by 0.10", "mixing rate rose by 0.20", "accuracy fell by 0.25"]
     same = r1_mini_verdict(_diff(0.0, 0.0, 0.0))
     assert same["outcome"] == "inconclusive" and "no better" in same["reasons"][0]
+    # a rate within one point is the same rate: one malformed answer in 800 is not a fall (r1-mini seed 1) ...
+    noise = r1_mini_verdict(_diff(-0.003, -0.00125, -0.285))
+    assert noise["outcome"] == "reproduced" and noise["reasons"] == ["mixing rate down 0.28", "accuracy -0.00"]
+    # ... nor is a rate better by less than a point an improvement, and more than a point lower is a fall
+    assert r1_mini_verdict(_diff(0.0, 0.005, -0.005))["outcome"] == "inconclusive"
+    assert r1_mini_verdict(_diff(0.0, -0.02, -0.3))["reasons"] == ["format rate fell by 0.02"]
     assert r1_mini_verdict({})["outcome"] == "inconclusive"
     assert CHAINS["r1-mini"].verdict is r1_mini_verdict and CHAINS["r1-mini"].finding
 
