@@ -105,7 +105,7 @@ def test_a_base_no_probe_passes_pretrains_to_the_cap_at_the_schedules_last_rate(
 
 def test_aha_mini_measures_its_base_and_the_chains_on_its_base_keep_a_fixed_budget():
     from r1model.train.chains import _recipe_base
-    from r1model.train.findings.weak_base import CHAIN as WEAK_BASE
+    from r1model.train.findings.weak_base import BUDGETS, CHAIN as WEAK_BASE
     from r1model.train.recipes import recipe_config
 
     probe = recipe_config("aha-mini").base.probe
@@ -116,6 +116,6 @@ def test_aha_mini_measures_its_base_and_the_chains_on_its_base_keep_a_fixed_budg
     assert base["kind"] == "pretrain" and base["total_steps"] == 1200 and "probe" not in base
     assert validate_run_config(base).base.probe is None
     stage = next(s for s in WEAK_BASE.stages if s.name == "base")
-    assert dict(stage.sets)["total_steps"] == 1200
+    assert dict(stage.sets)["total_steps"] == BUDGETS[-1]  # a fixed budget of its own: no probe
     # a stage that starts aha-mini's GRPO from a checkpoint runs no base, probed or not
     assert recipe_config("aha-mini", model="/some/checkpoint").base.steps == 0
