@@ -1,7 +1,7 @@
 // Findings and chain pages: the charts of each finding (comparison.json's `charts`, and heldout accuracy per
 // stage), from the page's json_script "findings-charts". Titles, labels and series names are data, never markup.
 // x values that are text (stages, metrics, methods) are categories: grouped bars when every series has a value
-// for every category (at most 4 series); lines with markers otherwise (a series with `dash`: a dashed reference line).
+// for every category (at most 8 series: e.g. two sides × 3 seeds); lines with markers otherwise (a series with `dash`: a dashed reference line).
 (function () {
   "use strict";
   var COLORS = LabCharts.COLORS;
@@ -14,7 +14,7 @@
     if (!plot) return;
     var categorical = chart.series.some(function (s) { return s.x.some(function (x) { return typeof x === "string"; }); });
     var complete = chart.series.every(function (s) { return s.y.every(isNumber); });
-    var bars = categorical && complete && chart.series.length <= 4;
+    var bars = categorical && complete && chart.series.length <= 8;
     var traces = chart.series.map(function (s, i) {
       var trace = {
         x: s.x.map(function (x) { return typeof x === "string" ? plain(x) : x; }), y: s.y, name: plain(s.name),

@@ -20,7 +20,8 @@ def chains(db, settings, tmp_path):
     lab = SimpleNamespace(team=team, owner=user)
     runs = [_completed_chain(lab, "r1-mini seed 1", seed=1),
             _completed_chain(lab, "r1-mini seed 2", seed=2, comparison={**COMPARISON, "difference": {
-                **COMPARISON["difference"], "format_rate": 0.5}})]
+                **COMPARISON["difference"], "format_rate": 0.5}}),
+            _completed_chain(lab, "r1-mini seed 3", seed=3)]
     for offset, run in enumerate(runs):
         for index, child in enumerate(Run.objects.filter(parent=run).exclude(kind="data").order_by("id")):
             EvalResult.objects.create(run=child, seq=10_000, step=99, benchmark="heldout", metric="pass@1",
@@ -34,8 +35,12 @@ def test_findings_and_chain_pages(live_server, chains):
         login(page, base, "ada", PASSWORD)
         page.click("text=Findings")
         page.wait_for_function("() => { const p = document.getElementById('chart-0-0'); return p && p._fullData; }")
-        assert page.evaluate("() => document.getElementById('chart-0-0')._fullData.length") == 2
-        assert page.locator("text=Verdict on the means of 2 seeds: reproduced").count() == 1
+        assert page.evaluate("() => document.getElementById('chart-0-0')._fullData.length") == 3
+        assert page.locator("text=Verdict on the means of 3 seeds: reproduced").count() == 1
+        # Zero vs R1-mini over 3 seeds: 6 series over 3 metrics (categories) are grouped bars, not lines joining
+        # one metric to the next
+        types = page.evaluate("() => document.getElementById('chart-0-1')._fullData.map(t => t.type)")
+        assert types == ["bar"] * 6
         shot(page, "findings")
         page.click(f"a[href='/runs/{chains[0].id}/chain/']")
         page.wait_for_selector("#chain-stages")
