@@ -565,6 +565,7 @@ class _State:
             if self.data.get("options") != options:
                 raise ChainError(f"{self.path} was started with {self.data.get('options')}; resume it with the same "
                                  f"options (got {options}) or use another --run-dir")
+            self._add_new_stages(chain)
         else:
             plan = chain_plan(chain)
             self.data = {"chain": chain.name, "description": chain.description, "options": options,
@@ -573,6 +574,24 @@ class _State:
             for entry in self.data["stages"]:
                 entry.update(status="pending", reason=None, artifacts={}, attempts=0)
             self.save()
+
+    def _add_new_stages(self, chain: Chain) -> None:
+        """A chain directory from before the chain gained stages at its end (r1-mini's evaluate stages) resumes
+        with them appended, pending; stages that differ otherwise are refused (ChainError)."""
+        plan = chain_plan(chain)
+        stored = [entry.get("name") for entry in self.data.get("stages", [])]
+        names = [entry["name"] for entry in plan["stages"]]
+        if stored == names:
+            return
+        if names[:len(stored)] != stored:
+            raise ChainError(f"{self.path} has stages {', '.join(map(str, stored))}; chain {chain.name} now has "
+                             f"{', '.join(names)}: use another --run-dir")
+        for entry in plan["stages"][len(stored):]:
+            self.data["stages"].append({**entry, "status": "pending", "reason": None, "artifacts": {}, "attempts": 0})
+        self.data["compare"] = plan["compare"]
+        if self.data.get("status") == "completed":
+            self.data["status"] = "pending"
+        self.save()
 
     def stage(self, index: int) -> dict:
         return self.data["stages"][index]

@@ -192,6 +192,30 @@ def test_resuming_with_other_options_is_refused(tmp_path):
         run_chain("r1-mini", tmp_path / "other", sets=[("nope:total_steps", 1)])
 
 
+def test_a_chain_directory_from_before_the_chain_gained_stages_resumes_with_them_pending(tmp_path):
+    from r1model.train.chains import _State, chain_plan
+
+    options = {"quick": True, "seed": None, "sets": []}
+    old = chain_plan(R1_MINI)["stages"][:10]  # r1-mini before eval-zero / eval-r1-mini
+    for entry in old:
+        entry.update(status="completed", reason=None, artifacts={"checkpoint": "x"}, attempts=1)
+    (tmp_path / "chain.json").write_text(json.dumps({"chain": "r1-mini", "options": options, "status": "completed",
+                                                     "stages": old, "compare": ["zero", "final-rl"], "lineage": []}))
+    state = _State(R1_MINI, tmp_path, options)
+    stored = json.loads((tmp_path / "chain.json").read_text())
+    assert [e["name"] for e in stored["stages"]] == [s.name for s in R1_MINI.stages]
+    assert [e["status"] for e in stored["stages"][-3:]] == ["completed", "pending", "pending"]
+    assert stored["status"] == "pending" and stored["compare"] == ["eval-zero", "eval-r1-mini"]
+    assert state.stage(11)["name"] == "eval-r1-mini"
+    # stages that differ other than by new ones at the end are refused, naming both lists
+    other = tmp_path / "other"
+    other.mkdir()
+    renamed = [{**e, "name": "old-" + e["name"]} if e["name"] == "sft" else e for e in old]
+    (other / "chain.json").write_text(json.dumps({"chain": "r1-mini", "options": options, "stages": renamed}))
+    with pytest.raises(ChainError, match="old-sft.*use another --run-dir"):
+        _State(R1_MINI, other, options)
+
+
 def test_cli_lists_and_shows_chains(capsys):
     assert main(["recipe", "list"]) == 0
     line = next(l for l in capsys.readouterr().out.splitlines() if l.startswith("r1-mini"))
