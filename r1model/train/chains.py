@@ -218,11 +218,16 @@ def r1_mini_verdict(metrics: dict) -> dict:
     return {**out, "outcome": "reproduced", "reasons": better + [f"accuracy {acc:+.2f}"]}
 
 
-# The full scale (no --quick) fits a CPU: ≤ 15 CPU-minutes a seed. The language-mixing chain's bilingual corpus
-# (tiny-bpe, 2-digit sums whose worked lines are in English words or Chinese, switching line to line with
-# chance 0.3), so that Zero's thinks mix languages and readability has something to show; Zero and R1-mini
-# spend the same RL steps (Zero 60; reasoning RL 30 + final RL 30), both at language-mixing's GRPO scale.
-R1_MINI_TASK = {"digits": 2, "min_digits": 2, "language": "en+zh", "code_switch": 0.3}
+# The bilingual corpus (the language-mixing chain's, and r1-mini's at full scale): 2-digit sums whose worked lines
+# are in English words or Chinese, English first, each next line switching language with this chance.
+BILINGUAL_CODE_SWITCH = 0.3
+BILINGUAL_DIGITS = {"digits": 2, "min_digits": 2}
+BILINGUAL_LANGUAGE = {"language": "en+zh", "code_switch": BILINGUAL_CODE_SWITCH}
+
+# The full scale (no --quick) fits a CPU: ≤ 15 CPU-minutes a seed. The bilingual corpus on tiny-bpe, so that
+# Zero's thinks mix languages and readability has something to show; Zero and R1-mini spend the same RL steps
+# (Zero 60; reasoning RL 30 + final RL 30), both at language-mixing's GRPO scale.
+R1_MINI_TASK = {**BILINGUAL_DIGITS, **BILINGUAL_LANGUAGE}
 R1_MINI_BASE_STEPS, R1_MINI_ZERO_STEPS, R1_MINI_RL_STEPS = 400, 60, 30
 _R1_MINI_GRPO = (("grpo.group_size", 8), ("grpo.prompts_per_step", 16), ("sampling.max_new_tokens", 64))
 _R1_MINI_RL = _R1_MINI_GRPO + (("grpo.beta", 0.0), ("evaluation.interval", 30), ("evaluation.samples_per_problem", 1),
@@ -234,6 +239,7 @@ _R1_MINI_RL = _R1_MINI_GRPO + (("grpo.beta", 0.0), ("evaluation.interval", 30), 
 R1_MINI_SAMPLING = (("total_steps", 4), ("grpo.prompts_per_step", 64), ("grpo.group_size", 4),
                     ("sampling.max_new_tokens", 64))
 R1_MINI_SFT_LR = 3e-4  # the base's last pretraining rate: the SFTs continue it (the recipe's 1e-3 is for a fresh start)
+_R1_MINI_SFT = (("supervised.batch_size", 16), ("supervised.learning_rate", R1_MINI_SFT_LR))
 _R1_MINI_EVAL = (("evaluation.max_new_tokens", 64),)  # 200 held-out problems × 4 samples at T 0.6, top-p 0.95
 
 
@@ -268,7 +274,7 @@ R1_MINI = Chain(
         Stage("cold-start-sft", "SFT of the base on the cold-start data", recipe="cold-start-sft",
               model=From("base"), dataset=From("cold-start-data", "data"), sets=_NO_EVAL,
               # full: the cold-start finding's 20 × 16 examples, ~one pass over the readable samples
-              full_sets=(("total_steps", 20), ("supervised.batch_size", 16), ("supervised.learning_rate", R1_MINI_SFT_LR))),
+              full_sets=(("total_steps", 20),) + _R1_MINI_SFT),
         Stage("reasoning-rl", "reasoning RL: accuracy + format + language consistency", recipe="r1-zero",
               model=From("cold-start-sft"), sets=(_R1_REWARDS,),
               full_sets=_R1_MINI_RL + (("total_steps", R1_MINI_RL_STEPS),)),
@@ -279,7 +285,7 @@ R1_MINI = Chain(
         Stage("sft", "SFT of the base on the rejection-sampled data", recipe="cold-start-sft",
               model=From("base"), dataset=From("sft-data", "data"), sets=_NO_EVAL + (("total_steps", 300),),
               quick_sets=(("total_steps", 5),),
-              full_sets=(("total_steps", 60), ("supervised.batch_size", 16), ("supervised.learning_rate", R1_MINI_SFT_LR))),
+              full_sets=(("total_steps", 60),) + _R1_MINI_SFT),
         Stage("final-rl", "final RL: accuracy + format + language consistency", recipe="r1-zero",
               model=From("sft"), sets=(_R1_REWARDS,),
               full_sets=_R1_MINI_RL + (("total_steps", R1_MINI_RL_STEPS),)),

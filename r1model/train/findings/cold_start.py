@@ -271,7 +271,7 @@ CHAIN = Chain(
     "evaluation schedule; comparison.json: RL steps and CPU-minutes to a target held-out accuracy, final accuracy, "
     "format rate and worked ratio of both.",
     stages=(
-        Stage("base", "pretrain the tiny preset (r1-zero's base, 900 steps)", build=_recipe_base("r1-zero"),
+        Stage("base", f"pretrain the tiny preset (r1-zero's base, {BASE_STEPS} steps)", build=_recipe_base("r1-zero"),
               quick_sets=(("total_steps", 60), ("supervised.worked_fraction", 0.7)),
               full_sets=(("total_steps", BASE_STEPS),)),
         Stage("zero", "R1-Zero: GRPO from the base, held-out evaluation every few steps", build=_rl,

@@ -19,7 +19,8 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from r1model.train.chains import Chain, From, Stage, run_summary
+from r1model.train.chains import (BILINGUAL_CODE_SWITCH, BILINGUAL_DIGITS, BILINGUAL_LANGUAGE, Chain, From, Stage,
+                                   run_summary)
 
 FINDING = ("R1-Zero's chain of thought mixes languages; a language-consistency reward (the share of target-language "
            "words in the think) removes the mixing at a slight accuracy cost (DeepSeek-R1 §2.3.2, §4).")
@@ -27,13 +28,11 @@ ZERO_MIXING_AT_LEAST = 0.20  # Zero must mix in at least this share of its think
 LANGUAGE_MIXING_AT_MOST = 0.02  # ... and the language reward bring it to at most this share
 MIN_THINKS = 100  # fewer evaluated thinks per model (e.g. a --quick chain) make no verdict
 
-# the bilingual corpus: 2-digit sums, two worked lines and the total, English first and each next line in the
-# other language with this chance; the GRPO and evaluation problems are the same sums (the knobs only change
-# how a worked solution is written)
-CODE_SWITCH = 0.3
-DIGITS = {"digits": 2, "min_digits": 2}
+# the bilingual corpus (r1model.train.chains, which r1-mini's full scale shares): 2-digit sums, two worked lines and
+# the total, English first and each next line in the other language with chance CODE_SWITCH; the GRPO and
+# evaluation problems are the same sums (the knobs only change how a worked solution is written)
+CODE_SWITCH, DIGITS, LANGUAGE = BILINGUAL_CODE_SWITCH, BILINGUAL_DIGITS, BILINGUAL_LANGUAGE
 QUICK_DIGITS = {"digits": 1}
-LANGUAGE = {"language": "en+zh", "code_switch": CODE_SWITCH}
 EVAL_PROBLEMS, EVAL_SAMPLES = 200, 4  # 800 evaluated thinks per model
 QUICK_EVAL_PROBLEMS, QUICK_EVAL_SAMPLES = 4, 2
 
