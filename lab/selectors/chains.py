@@ -161,6 +161,8 @@ def run_row(run: Run) -> dict:
         "run": run, "seed": seed, "quick": run.quick,
         "base": ((run.config or {}).get("model") or {}).get("source") or "the chain's own base",
         "commit": result.get("commit") or "unknown",
+        # the commit chain.json recorded may carry local changes; an old directory's is the importing checkout's
+        "commit_dirty": bool(result.get("commit_dirty")), "commit_at_import": bool(result.get("commit_at_import")),
         "measured_at": run.finished_at or _parse_date(result.get("measured_at")),
         "result": read_comparison(run.recipe, result.get("comparison")),
         "stages": [{"name": s.get("name"), "run": s.get("run"), "status": s.get("status")} for s in chain_stages(run)],

@@ -215,9 +215,11 @@ def _child_create(parent: Run, root: Path, entry: dict, index: int, kind: str) -
 
 
 def chain_sync(parent: Run, root: Path | None = None, tails: ChainTails | None = None, *, final: bool = False,
-               attempt: int | None = None, commit: str | None = None) -> dict | None:
+               attempt: int | None = None, commit: str | None = None, commit_at_import: bool = False) -> dict | None:
     """Bring the chain run and its stage runs in line with ROOT/chain.json (ROOT: the chain run's directory);
-    returns chain.json's content (None before it exists). Idempotent; `attempt` fences the parent's writes."""
+    returns chain.json's content (None before it exists). Idempotent; `attempt` fences the parent's writes.
+    The run's commit is the one chain.json records for its code, else `commit` (the worker's checkout; with
+    `commit_at_import`, the importing checkout's HEAD, marked as not the measured one)."""
     root = Path(root or parent.run_dir)
     tails = tails if tails is not None else ChainTails()
     state = read_json(root / CHAIN_JSON)
@@ -245,8 +247,14 @@ def chain_sync(parent: Run, root: Path | None = None, tails: ChainTails | None =
                                                if isinstance(link, dict)]}
     result = dict(Run.objects.filter(id=parent.id).values_list("result", flat=True).first() or {})
     result["chain"] = view
-    if commit is not None:
-        result.setdefault("commit", commit)
+    recorded = recorded_code(state)
+    if recorded is not None:  # the code the chain's stages ran, as chain.json recorded it
+        result.update(commit=recorded["commit"], commit_dirty=recorded["dirty"])
+        result.pop("commit_at_import", None)
+    elif commit is not None and "commit" not in result:
+        result["commit"] = commit
+        if commit_at_import:
+            result["commit_at_import"] = True
     options = state.get("options") or {}
     result["seed"] = options.get("seed")
     comparison = read_json(root / COMPARISON_JSON) if state.get("status") == "completed" else None
@@ -345,6 +353,16 @@ def settle_stage_runs(parent_id: int, status: str, message: str = "") -> int:
                                message=message or f"the chain run was {status}")
 
 
+def recorded_code(state: dict) -> dict | None:
+    """{"commit", "dirty"} of the code that wrote the chain's comparison (else its last started stage's), as
+    chain.json records it (r1model.train.chains.code_commit); None for a chain directory from before that."""
+    stages = [s for s in state.get("stages") or [] if isinstance(s, dict)]
+    for code in [state.get("code")] + [s.get("code") for s in reversed(stages)]:
+        if isinstance(code, dict) and isinstance(code.get("commit"), str) and re.fullmatch(r"[0-9a-f]{7,64}|unknown", code["commit"]):
+            return {"commit": code["commit"], "dirty": bool(code.get("dirty"))}
+    return None
+
+
 def git_commit(path: Path) -> str:
     """`git rev-parse HEAD` of the code at `path` (the worker's checkout), "unknown" when not a git checkout."""
     import subprocess
@@ -416,7 +434,8 @@ def chain_import(*, team: Team, run_dir: str | Path, project: Project | None = N
     of `team`, as if the lab had run it: found again by its directory within the team, else made (recipe = the
     chain, config = its options as chain_create stores them, plus the `--set` changes when there were any);
     then `chain_sync` stores a run per started stage, their events, lineage and comparison.json. Idempotent;
-    nothing is dispatched. The commit is the checkout holding DIR at the first import ("unknown" outside one)."""
+    nothing is dispatched. The commit is the one chain.json records for its stages' code; a directory from before
+    chains recorded it gets the checkout holding DIR at the first import ("unknown" outside one), marked as such."""
     if user is not None:
         require_team_role(user, team, "write")
     run_dir = Path(run_dir).resolve()
@@ -444,7 +463,7 @@ def chain_import(*, team: Team, run_dir: str | Path, project: Project | None = N
                 created_by=user, max_attempts=1,
                 message="imported from a command-line chain directory")
     before = Run.objects.filter(parent_id=run.id).count()
-    state = chain_sync(run, root=run_dir, final=True, commit=git_commit(run_dir)) or state
+    state = chain_sync(run, root=run_dir, final=True, commit=git_commit(run_dir), commit_at_import=True) or state
     run.refresh_from_db()
     # a chain the lab itself runs (a worker holds it, or it waits for one) keeps its state
     if run.worker_id is None and run.status not in (RunStatus.QUEUED, RunStatus.STARTING, RunStatus.CANCELLING):

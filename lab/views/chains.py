@@ -86,7 +86,7 @@ def chain_detail(request, run_id: int):
     return page(request, "lab/chain_detail.html", {
         "run": run, "can_write": access.can_write, "stages": stages, "stage_total": run.total_steps or len(stages),
         "lineage": (result.get("chain") or {}).get("lineage") or [], "row": row, "comparison": comparison,
-        "commit": row["commit"], "seed": row["seed"],
+        "seed": row["seed"],
         "charts": _charts("chart", comparison["charts"]) if comparison else [],
     }, nav="findings")
 

@@ -10,7 +10,8 @@ the runner. Layout of a chain directory:
 
     DIR/chain.json                 stages, status per stage (pending/running/completed/failed/stopped, reason),
                                    the artifacts each produced and the lineage (which stage's artifact each
-                                   stage consumed, as which input)
+                                   stage consumed, as which input), the code each stage ran (`code`: commit,
+                                   dirty) and the code that wrote the comparison (top-level `code`)
     DIR/stages/NN-<name>/          a run stage: a normal run directory (config.json, events.jsonl,
                                    checkpoints/); a data stage: data.jsonl + summary.json
     DIR/comparison.json            the chain's comparison (r1-mini: Zero vs R1-mini), when it defines one
@@ -638,6 +639,7 @@ def run_chain(chain: Chain | str, run_dir: str | os.PathLike, *, quick: bool = F
     state.save()
     produced: dict[str, dict[str, str]] = {}
     ran: set[str] = set()  # stages run (not reused) in this invocation
+    code = code_commit()
     lineage: list[dict] = []
     for index, (dirname, stage) in enumerate(zip(chain.stage_dirs(), chain.stages)):
         entry, stage_dir = state.stage(index), root / "stages" / dirname
@@ -665,7 +667,7 @@ def run_chain(chain: Chain | str, run_dir: str | os.PathLike, *, quick: bool = F
             continue
         resumed = entry["attempts"] > 0
         ran.add(stage.name)
-        entry.update(status="running", reason=None, attempts=entry["attempts"] + 1, started=time.time())
+        entry.update(status="running", reason=None, attempts=entry["attempts"] + 1, started=time.time(), code=code)
         state.save()
         print(f"[chain {chain.name}] {label}: {'resuming' if resumed else 'starting'} in {_rel(stage_dir, root)}",
               file=stream)
@@ -706,6 +708,7 @@ def run_chain(chain: Chain | str, run_dir: str | os.PathLike, *, quick: bool = F
         entry.update(status="completed", reason=None, artifacts={k: _rel(v, root) for k, v in artifacts.items()})
         produced[stage.name] = artifacts
         state.save()
+    state.data["code"] = code  # the code that wrote the comparison
     if chain.summarise is not None:
         comparison, line = chain.summarise(root, chain)
         (root / COMPARISON_JSON).write_text(json.dumps(comparison, indent=2) + "\n")
@@ -725,6 +728,25 @@ def run_chain(chain: Chain | str, run_dir: str | os.PathLike, *, quick: bool = F
     state.data.update(status="completed", reason=None)
     state.save()
     return EXIT_OK
+
+
+def code_commit() -> dict:
+    """The code a stage runs: {"commit": `git rev-parse HEAD` of the checkout holding r1model ("unknown" outside
+    one), "dirty": whether tracked files differ from it}. chain.json keeps it per stage, and the lab shows the
+    commit a finding was measured at from it (an import later, at another commit, does not change it)."""
+    import subprocess
+
+    where = str(Path(__file__).resolve().parent)
+    try:
+        head = subprocess.run(["git", "-C", where, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+        status = subprocess.run(["git", "-C", where, "status", "--porcelain", "--untracked-files=no"],
+                                capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": "unknown", "dirty": False}
+    commit = head.stdout.strip()
+    if head.returncode != 0 or not re.fullmatch(r"[0-9a-f]{7,64}", commit):
+        return {"commit": "unknown", "dirty": False}
+    return {"commit": commit, "dirty": status.returncode == 0 and bool(status.stdout.strip())}
 
 
 def _fail(state: _State, entry: dict, label: str, reason: str, stream) -> int:

@@ -61,9 +61,36 @@ def test_import_makes_a_chain_run_with_a_run_per_stage_and_its_comparison(lab, c
     assert (children["base"].id, children["zero"].id) in lineage
     assert (children["zero"].id, children["eval-zero"].id) in lineage
     assert result["comparison"]["verdict"]["outcome"] == outcome and result["seed"] == 0
-    assert result["commit"] == "unknown"  # the folder is not in a git checkout
+    # the commit of the code that ran the stages, as chain.json recorded it (the folder itself is in no checkout)
+    from r1model.train.chains import code_commit
+
+    assert result["commit"] == state["code"]["commit"] == code_commit()["commit"]
+    assert all(entry["code"] == state["code"] for entry in state["stages"]) and "commit_at_import" not in result
     # no server path in a child's config
     assert str(chain_dir) not in json.dumps(children["zero"].config)
+
+
+def test_a_chain_directory_without_recorded_code_shows_the_importing_checkouts_commit_marked(lab, chain_dir,
+                                                                                            tmp_path, teammate_client):
+    old = tmp_path / "old-chain"
+    shutil.copytree(chain_dir, old)
+    state = _state(old)
+    state.pop("code")
+    for entry in state["stages"]:
+        entry.pop("code")
+    (old / "chain.json").write_text(json.dumps(state))
+    run = chain_import(team=lab.team, run_dir=old).run
+    assert run.result["commit"] == "unknown" and run.result["commit_at_import"] is True  # tmp_path: no checkout
+    row = teammate_client.get("/findings/").content.decode().split(f'<tr data-run="{run.id}">')[1].split("</tr>")[0]
+    assert ">at import</span>" in row
+    # a recorded commit (with local changes) is shown as recorded, and the mark goes
+    state["code"] = {"commit": "0123456789abcdef0123456789abcdef01234567", "dirty": True}
+    (old / "chain.json").write_text(json.dumps(state))
+    run = chain_import(team=lab.team, run_dir=old).run
+    assert run.result["commit"] == state["code"]["commit"] and "commit_at_import" not in run.result
+    html = teammate_client.get(f"/runs/{run.id}/chain/").content.decode()
+    assert 'title="0123456789abcdef0123456789abcdef01234567"' in html and "+ local changes" in html
+    assert "at import" not in html
 
 
 def test_findings_page_lists_the_imported_chain_with_its_verdict(lab, chain_dir, teammate_client):

@@ -34,6 +34,10 @@ RL_STEPS, QUICK_RL_STEPS = 60, 4
 EVAL_INTERVAL, QUICK_EVAL_INTERVAL = 5, 2
 # cold-start data: SFT_STEPS × SFT_BATCH worked solutions, each seen once ("a few hundred")
 SFT_STEPS, SFT_BATCH = 20, 16
+# the SFT's peak rate: the base's last (its cosine ends at 0.1 × 3e-3). The cold-start-sft recipe's 1e-3, on batches
+# of 16, cost seed 0's base its skill (greedy 0.235 after the SFT; Zero's RL reached 0.555 from the same base); at
+# 3e-4 (or 1e-4) the SFT leaves it at 0.51 (0.545), bench/RESULTS.md 2026-12-07 session 8
+SFT_LEARNING_RATE = 3e-4
 QUICK_SFT_STEPS, QUICK_SFT_BATCH = 4, 8
 BENCHMARK = "heldout"
 ARMS = {"zero": "zero", "cold_start": "cold-start-rl"}  # metric prefix -> RL stage
@@ -279,6 +283,7 @@ CHAIN = Chain(
         Stage("cold-start-sft", "SFT of the base on a few hundred of the task's worked solutions",
               recipe="cold-start-sft", model=From("base"),
               sets=_NO_EVAL + (("total_steps", SFT_STEPS), ("supervised.batch_size", SFT_BATCH),
+                               ("supervised.learning_rate", SFT_LEARNING_RATE),
                                ("supervised.warmup_steps", 2), ("checkpoint_interval", 0), ("keep_checkpoints", 1)),
               quick_sets=(("total_steps", QUICK_SFT_STEPS), ("supervised.batch_size", QUICK_SFT_BATCH),
                           ("supervised.warmup_steps", 1))),
