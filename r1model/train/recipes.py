@@ -101,7 +101,7 @@ def _quick_scale(config: dict, *, total_steps: int, base: dict | None = None, ba
     return config
 
 
-_AHA_PROBE = {"first": 800, "interval": 100, "extra_steps": 800, "min_accuracy": 0.2, "problems": 64,
+_AHA_PROBE = {"first": 800, "interval": 100, "extra_steps": 0, "min_accuracy": 0.2, "problems": 64,
               "samples_per_problem": 4, "temperature": 1.0, "max_new_tokens": 64}
 
 
@@ -114,9 +114,11 @@ def _aha_mini(quick: bool) -> dict:
         # MTP off: it costs a third of each pretraining step and GRPO does not use it
         "model": {"source": "tiny", "overrides": {"num_nextn_predict_layers": 0}},
         # a measured base budget: the cosine spans 1,200 steps; the base stops at the first probe (sampled pass@1
-        # at T 1 on 64 test-split problems, the weak-base chain's probe) ≥ 0.2 from step 800, else pretrains on
-        # to 2,000 at the schedule's last rate. A fixed budget leaves some seeds' bases below the sampled skill
-        # GRPO needs (weak-base: +98 points from ≥ 0.22, +20 from 0.02) and others answering directly
+        # at T 1 on 64 test-split problems, the weak-base chain's probe) ≥ 0.2 from step 800, else at the cosine's
+        # end. Seeds 0-9: 7 stop at 800-1,100 (+84 to +99 points), 3 reach 1,200 at 0.06-0.10 (+38 to +42.5); a
+        # seed costs ≤ 14.5 CPU-min. Pretraining on to the probe's 0.2 gave those 3 +50 to +87 but took 1,700-1,900
+        # steps, 18-21 CPU-min (bench/RESULTS.md, 2026-12-07). A fixed budget below 1,200 leaves more seeds under
+        # the sampled skill GRPO needs (weak-base: +98 points from ≥ 0.22, +20 from 0.02)
         "base": {"steps": 1200, "checkpoint_interval": 300, "probe": _AHA_PROBE},
         # 4-digit sums: within this budget the tiny MLA/MoE base learns the worked (digit by digit) route but
         # not direct answers; with 6 digits 1,500 steps left it unable to finish either (accuracy 0, no signal)
