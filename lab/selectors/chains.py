@@ -7,6 +7,7 @@ long2short's methods) gets its general keys from the chain's own reader. Everyth
 cut to length and numbers checked here, and the templates escape them."""
 from __future__ import annotations
 
+import json
 import math
 import statistics
 from collections import defaultdict
@@ -206,38 +207,72 @@ def _run_label(row: dict) -> str:
     return f"run {row['run'].id} · seed {_seed_label(row['seed'])}"
 
 
+def _is_reference(series: dict) -> bool:
+    """A series that marks a level rather than measures one: `"reference": true` in the comparison, or (stored
+    before that flag) a flat line named "target …"."""
+    y = series.get("y") or []
+    return bool(series.get("reference")) or (str(series.get("name", "")).startswith("target ")
+                                              and len({json.dumps(v) for v in y}) == 1)
+
+
 def overlay_charts(rows: list[dict]) -> list[dict]:
     """The runs' comparison charts, one chart per title with every run's series (named by run and seed when
-    there are several runs)."""
+    there are several runs); a reference line every run draws alike (a target: _is_reference) is drawn once."""
+
+    def key(s: dict) -> tuple:
+        return s["name"], json.dumps(s.get("x")), json.dumps(s.get("y"))
+
+    drawn: dict[str, list[set]] = defaultdict(list)  # title -> per run drawing it, its series' keys
+    for row in rows:
+        for chart in (row["result"] or {}).get("charts") or []:
+            drawn[chart["title"]].append({key(s) for s in chart["series"]})
     by_title: dict[str, dict] = {}
     for row in rows:
         for chart in (row["result"] or {}).get("charts") or []:
             merged = by_title.setdefault(chart["title"], {**chart, "series": []})
+            runs = drawn[chart["title"]]
             for s in chart["series"]:
-                name = f"{_run_label(row)} · {s['name']}" if len(rows) > 1 else s["name"]
+                # a reference line every run draws alike (a target) is drawn once, under its own name
+                common = (len(runs) > 1 and _is_reference(s) and all(key(s) in keys for keys in runs))
+                if common and any(t["name"] == s["name"] for t in merged["series"]):
+                    continue
+                name = f"{_run_label(row)} · {s['name']}" if len(rows) > 1 and not common else s["name"]
                 merged["series"].append({**s, "name": name})
     return list(by_title.values())
 
 
+def _setup(row: dict) -> tuple:
+    """What makes runs of one chain seeds of one measurement: scale, base model and --set changes."""
+    return row["quick"], row["base"], json.dumps((row["run"].config or {}).get("sets") or [], sort_keys=True)
+
+
 def _seed_groups(recipe: str, rows: list[dict]) -> list[dict]:
-    """Runs of one chain at one scale and base, over seeds: mean ± sd per metric once there are 2 or more, and
-    the chain's verdict on the means."""
+    """Runs of one chain at one setup (_setup), over seeds: mean ± sd per metric once there are 2 or more seeds,
+    and the chain's verdict on the means. A seed counts once: its latest run (by the date measured, then run
+    id); its older runs are named as superseded (a chain run again after a fix does not average with the old)."""
     by_setup: dict[tuple, list[dict]] = defaultdict(list)
     for row in rows:
         if row["result"] and row["result"]["metrics"]:
-            by_setup[(row["quick"], row["base"])].append(row)
+            by_setup[_setup(row)].append(row)
     out = []
-    for (quick, base), members in by_setup.items():
+    for (quick, base, _), members in by_setup.items():
+        latest: dict = {}
+        for m in sorted(members, key=lambda m: (m["measured_at"].timestamp() if m["measured_at"] else 0.0, m["run"].id)):
+            latest[m["seed"]] = m
+        superseded = [{"run": m["run"].id, "seed": _seed_label(m["seed"]), "by": latest[m["seed"]]["run"].id}
+                      for m in members if latest[m["seed"]] is not m]
+        members = sorted(latest.values(),
+                         key=lambda m: (m["seed"] is not None, m["seed"] if isinstance(m["seed"], int) else 0))
         if len(members) < 2:
             continue
-        members = sorted(members, key=lambda m: (m["seed"] is not None, m["seed"] if isinstance(m["seed"], int) else 0))
         names = list(dict.fromkeys(name for m in members for name in m["result"]["metrics"]))
         metrics = [{"metric": name, "spread": spread([m["result"]["metrics"].get(name) for m in members])}
                    for name in names]
         means = {m["metric"]: m["spread"]["mean"] if m["spread"] else None for m in metrics}
         out.append({"quick": quick, "base": base, "n": len(members),
                     "seeds": [_seed_label(m["seed"]) for m in members],
-                    "runs": [m["run"].id for m in members],
+                    "runs": [m["run"].id for m in members], "superseded": superseded,
+                    "commits": sorted({m["commit"] for m in members}),
                     "metrics": metrics, "verdict": apply_verdict(recipe, means)})
     return out
 

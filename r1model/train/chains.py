@@ -42,6 +42,7 @@ comparison.json of a finding (what the lab's Findings page draws; every key opti
                 applied to `metrics` (the Findings page applies it again to the seeds' means)
     "table":    {"columns": [str], "rows": [[str | number | null]]}
     "charts":   [{"title": str, "x_label": str, "y_label": str, "series": [{"name": str, "x": [...], "y": [...]}]}]
+                (a series with "reference": true marks a level, e.g. a target: drawn once over several runs)
     "headline": {"name": str, "value": number | null} — also the chain's closing `name=value` line
     "note":     how the numbers were measured, and why a finding did not reproduce
 """

@@ -86,6 +86,21 @@ def test_findings_page_shows_each_run_verdict_seeds_commit_and_stage_links(lab, 
     assert "Findings</a>" in html
 
 
+def test_a_seed_run_again_counts_once_in_the_means_and_the_older_run_is_named(lab, chains, teammate_client):
+    again = _completed_chain(lab, "mini one again", seed=1, comparison={**COMPARISON, "difference": {
+        **COMPARISON["difference"], "format_rate": -0.5}})
+    html = teammate_client.get("/findings/").content.decode()
+    assert "3 completed runs" in html and "Over seeds 1, 2" in html and "Over seeds 1, 1, 2" not in html
+    assert "Verdict on the means of 2 seeds" in html
+    assert "0.000 ± 0.707 (n=2)" in html or "0 ± 0.707 (n=2)" in html  # format rate: the new seed 1 (-0.5) and seed 2 (0.5)
+    assert f"run {chains[0].id} (seed 1, superseded by run {again.id})" in html
+    # a run with other --set changes is another setup, not a seed of this one
+    Run.objects.filter(id=again.id).update(config={**again.config, "sets": [["zero:total_steps", 3]]})
+    html = teammate_client.get("/findings/").content.decode()
+    assert "superseded" not in html and "Verdict on the means of 2 seeds" in html
+    assert "0.625 ± 0.177 (n=2)" in html  # seeds 1 and 2 of the first setup again
+
+
 def test_verdict_names_what_did_not_reproduce(lab, settings, tmp_path, owner_client):
     settings.RUNS_DIR = tmp_path
     worse = {**COMPARISON, "difference": {"accuracy": -0.25, "format_rate": -0.1, "mixing_rate": 0.2, "mean_length": 0}}
@@ -117,3 +132,24 @@ def test_an_old_r1_mini_comparison_is_judged_by_the_chain_verdict():
     assert same["verdict"]["outcome"] == "inconclusive" and "no better" in same["verdict"]["reasons"][0]
     better = read_comparison("r1-mini", {"difference": {"accuracy": 0.0, "format_rate": 0.0, "mixing_rate": -0.2}})
     assert better["verdict"]["outcome"] == "reproduced" and better["metrics"]["difference.mixing_rate"] == -0.2
+
+
+def test_overlaid_charts_name_each_runs_series_and_draw_a_common_target_line_once():
+    from types import SimpleNamespace
+
+    from lab.selectors.chains import overlay_charts
+
+    def row(run_id, seed, curve):
+        series = [{"name": "Zero", "x": [0, 10], "y": curve}, {"name": "target 0.3", "x": [0, 60], "y": [0.3, 0.3]}]
+        return {"run": SimpleNamespace(id=run_id), "seed": seed,
+                "result": {"charts": [{"title": "accuracy", "x_label": "RL step", "y_label": "pass@1", "series": series}]}}
+
+    (chart,) = overlay_charts([row(1, 0, [0.0, 0.4]), row(2, 1, [0.0, 0.5])])
+    assert [s["name"] for s in chart["series"]] == ["run 1 · seed 0 · Zero", "target 0.3", "run 2 · seed 1 · Zero"]
+    # a measured curve is each run's own even when the runs' are equal; a reference line that differs, too
+    other = row(3, 2, [0.1, 0.2])
+    other["result"]["charts"][0]["series"][1]["y"] = [0.5, 0.5]
+    assert len(overlay_charts([row(1, 0, [0.0, 0.4]), row(2, 1, [0.0, 0.4])])[0]["series"]) == 3
+    (chart,) = overlay_charts([row(1, 0, [0.0, 0.4]), other])
+    assert [s["name"] for s in chart["series"]] == ["run 1 · seed 0 · Zero", "run 1 · seed 0 · target 0.3",
+                                                    "run 3 · seed 2 · Zero", "run 3 · seed 2 · target 0.3"]

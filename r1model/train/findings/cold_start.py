@@ -220,7 +220,7 @@ def summarise(root: Path, chain: Chain) -> tuple[dict, str]:
         {"title": "Held-out accuracy vs RL step", "x_label": "RL step", "y_label": "pass@1 (greedy)",
          "series": [{"name": labels[arm], "x": [s for s, _ in c], "y": [v for _, v in c]} for arm, c in curves.items()]
          + [{"name": f"target {target}", "x": [0, max((s for c in curves.values() for s, _ in c), default=0)],
-             "y": [target, target]}]},
+             "y": [target, target], "reference": True}]},
         {"title": "Worked answers (reasoning in <think>) vs RL step", "x_label": "RL step", "y_label": "worked ratio",
          "series": [{"name": labels[arm], "x": [s for s, _ in c], "y": [v for _, v in c]}
                     for arm, c in worked_curves.items()]},
