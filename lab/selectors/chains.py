@@ -272,7 +272,10 @@ def _seed_groups(recipe: str, rows: list[dict]) -> list[dict]:
         out.append({"quick": quick, "base": base, "n": len(members),
                     "seeds": [_seed_label(m["seed"]) for m in members],
                     "runs": [m["run"].id for m in members], "superseded": superseded,
-                    "commits": sorted({m["commit"] for m in members}),
+                    # per commit: whether any of its runs had local changes or only an import-time commit
+                    "commits": [{"commit": c, "commit_dirty": any(m["commit_dirty"] for m in members if m["commit"] == c),
+                                 "commit_at_import": any(m["commit_at_import"] for m in members if m["commit"] == c)}
+                                for c in sorted({m["commit"] for m in members})],
                     "metrics": metrics, "verdict": apply_verdict(recipe, means)})
     return out
 

@@ -1,7 +1,8 @@
 // Findings and chain pages: the charts of each finding (comparison.json's `charts`, and heldout accuracy per
 // stage), from the page's json_script "findings-charts". Titles, labels and series names are data, never markup.
 // x values that are text (stages, metrics, methods) are categories: grouped bars when every series has a value
-// for every category (at most 8 series: e.g. two sides × 3 seeds); lines with markers otherwise (a series with `dash`: a dashed reference line).
+// for every category (at most 8 series: e.g. two sides × 3 seeds); lines with markers otherwise (a series with `dash`
+// or `reference`: a dashed reference line), joined across a missing value over steps but not over categories.
 (function () {
   "use strict";
   var COLORS = LabCharts.COLORS;
@@ -26,9 +27,12 @@
         trace.textposition = "outside";
         trace.cliponaxis = false;
       } else {
-        trace.mode = s.dash ? "lines" : "lines+markers";
-        trace.connectgaps = true;
-        trace.line = { color: COLORS[i % COLORS.length], width: 2, dash: s.dash ? "dash" : "solid" };
+        var dashed = s.dash || s.reference;  // a reference line (a target) is dashed
+        trace.mode = dashed ? "lines" : "lines+markers";
+        // a curve over steps spans an evaluation it lacks; over categories (stages) a gap stays a gap, as a line
+        // through a stage without a value would read as its value
+        trace.connectgaps = !categorical;
+        trace.line = { color: COLORS[i % COLORS.length], width: 2, dash: dashed ? "dash" : "solid" };
       }
       return trace;
     });

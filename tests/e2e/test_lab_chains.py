@@ -36,6 +36,8 @@ def test_findings_and_chain_pages(live_server, chains):
         page.click("text=Findings")
         page.wait_for_function("() => { const p = document.getElementById('chart-0-0'); return p && p._fullData; }")
         assert page.evaluate("() => document.getElementById('chart-0-0')._fullData.length") == 3
+        # accuracy per stage: the data stages have no evaluation, and no line crosses them as if they had one
+        assert page.evaluate("() => document.getElementById('chart-0-0')._fullData.map(t => t.connectgaps)") == [False] * 3
         assert page.locator("text=Verdict on the means of 3 seeds: reproduced").count() == 1
         # Zero vs R1-mini over 3 seeds: 6 series over 3 metrics (categories) are grouped bars, not lines joining
         # one metric to the next

@@ -91,7 +91,7 @@ def test_a_seed_run_again_counts_once_in_the_means_and_the_older_run_is_named(la
         **COMPARISON["difference"], "format_rate": -0.5}})
     html = teammate_client.get("/findings/").content.decode()
     assert "3 completed runs" in html and "Over seeds 1, 2" in html and "Over seeds 1, 1, 2" not in html
-    assert "Verdict on the means of 2 seeds" in html
+    assert "Verdict on the means of 2 seeds" in html and "· 2 runs · commit <code" in html  # both at abc123def4567
     assert "0.000 ± 0.707 (n=2)" in html or "0 ± 0.707 (n=2)" in html  # format rate: the new seed 1 (-0.5) and seed 2 (0.5)
     assert f"run {chains[0].id} (seed 1, superseded by run {again.id})" in html
     # a run with other --set changes is another setup, not a seed of this one
