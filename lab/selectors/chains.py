@@ -190,16 +190,20 @@ def findings(team_id: int) -> list[dict]:
         finding = next((r["result"]["finding"] for r in rows if r["result"] and r["result"]["finding"]),
                        chain.finding if chain else "")
         rule = next((r["result"]["verdict"]["rule"] for r in rows if r["result"] and r["result"]["verdict"]["rule"]), "")
+        seeds = _seed_groups(recipe, rows)
+        # the charts draw the runs the means count (and runs in no group), not those a later run of their seed replaced
+        superseded = {o["run"] for g in seeds for o in g["superseded"]}
+        drawn = [r for r in rows if r["run"].id not in superseded]
         stage_chart = {"title": "heldout accuracy at each stage's last evaluation", "x_label": "stage",
                        "y_label": "pass@1",
                        "series": [{"name": _run_label(r), "x": stage_names,
-                                   "y": [accuracy.get(r["run"].id, {}).get(name) for name in stage_names]} for r in rows]}
-        charts = overlay_charts(rows)
+                                   "y": [accuracy.get(r["run"].id, {}).get(name) for name in stage_names]} for r in drawn]}
+        charts = overlay_charts(drawn)
         if (not any(c["x_label"] == "stage" for c in charts)
                 and any(v is not None for s in stage_chart["series"] for v in s["y"])):
             charts.insert(0, stage_chart)  # unless the comparison draws its own chart by stage
         out.append({"recipe": recipe, "description": chain.description if chain else "", "finding": finding,
-                    "rule": rule, "rows": rows, "seeds": _seed_groups(recipe, rows), "charts": charts})
+                    "rule": rule, "rows": rows, "seeds": seeds, "charts": charts})
     return out
 
 
@@ -237,7 +241,7 @@ def overlay_charts(rows: list[dict]) -> list[dict]:
                 if common and any(t["name"] == s["name"] for t in merged["series"]):
                     continue
                 name = f"{_run_label(row)} · {s['name']}" if len(rows) > 1 and not common else s["name"]
-                merged["series"].append({**s, "name": name})
+                merged["series"].append({**s, "name": name, **({"reference": True} if _is_reference(s) else {})})
     return list(by_title.values())
 
 

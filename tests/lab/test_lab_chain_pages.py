@@ -94,6 +94,8 @@ def test_a_seed_run_again_counts_once_in_the_means_and_the_older_run_is_named(la
     assert "Verdict on the means of 2 seeds" in html and "· 2 runs · commit <code" in html  # both at abc123def4567
     assert "0.000 ± 0.707 (n=2)" in html or "0 ± 0.707 (n=2)" in html  # format rate: the new seed 1 (-0.5) and seed 2 (0.5)
     assert f"run {chains[0].id} (seed 1, superseded by run {again.id})" in html
+    charts = json.loads(html.split('id="findings-charts" type="application/json">')[1].split("</script>")[0])
+    assert {s["name"] for s in charts[0]["series"]} == {f"run {again.id} · seed 1", f"run {chains[1].id} · seed 2"}
     # a run with other --set changes is another setup, not a seed of this one
     Run.objects.filter(id=again.id).update(config={**again.config, "sets": [["zero:total_steps", 3]]})
     html = teammate_client.get("/findings/").content.decode()
@@ -146,6 +148,7 @@ def test_overlaid_charts_name_each_runs_series_and_draw_a_common_target_line_onc
 
     (chart,) = overlay_charts([row(1, 0, [0.0, 0.4]), row(2, 1, [0.0, 0.5])])
     assert [s["name"] for s in chart["series"]] == ["run 1 · seed 0 · Zero", "target 0.3", "run 2 · seed 1 · Zero"]
+    assert [bool(s.get("reference")) for s in chart["series"]] == [False, True, False]  # drawn dashed
     # a measured curve is each run's own even when the runs' are equal; a reference line that differs, too
     other = row(3, 2, [0.1, 0.2])
     other["result"]["charts"][0]["series"][1]["y"] = [0.5, 0.5]
