@@ -280,7 +280,8 @@ CHAIN = Chain(
               full_sets=(("total_steps", BASE_STEPS),)),
         Stage("zero", "R1-Zero: GRPO from the base, held-out evaluation every few steps", build=_rl,
               model=From("base")),
-        Stage("cold-start-sft", "SFT of the base on a few hundred of the task's worked solutions",
+        Stage("cold-start-sft", "SFT of the base on a few hundred of the task's worked solutions, at the rate its "
+              f"pretraining ended at (lr {SFT_LEARNING_RATE:g})",
               recipe="cold-start-sft", model=From("base"),
               sets=_NO_EVAL + (("total_steps", SFT_STEPS), ("supervised.batch_size", SFT_BATCH),
                                ("supervised.learning_rate", SFT_LEARNING_RATE),
