@@ -40,11 +40,12 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from lab.models import Run, RunStatus, Worker
-from lab.services.chains import CHAIN_KIND, ChainTails, chain_args, chain_sync, git_commit, settle_stage_runs
+from lab.services.chains import CHAIN_KIND, ChainTails, chain_args, chain_sync, settle_stage_runs
 from lab.services.datasets import rejection_sampling_dataset_create
 from lab.services.dispatch import dispatch_run, requeue_run
 from lab.services.ingest import EventTail, ingest_events
 from lab.services.references import InputError, redact_paths, resolve_inputs
+from r1model.train.chains import git_head
 from workers.config import WorkerConfig
 
 logger = logging.getLogger(__name__)
@@ -177,7 +178,7 @@ class Supervisor:
         self.db_down_since: float | None = None
         # a chain run: its stages' events go to one child run each (lab.services.chains)
         self.chain = ChainTails() if run.kind == CHAIN_KIND else None
-        self.commit = git_commit(Path(__file__).resolve().parent) if self.chain is not None else None
+        self.commit = git_head(Path(__file__).resolve().parent) if self.chain is not None else None
 
     # --- the attempt -------------------------------------------------------------------------
     def run(self) -> str:

@@ -35,7 +35,7 @@ from lab.access import require_team_role
 from lab.models import Project, Run, RunStatus, Team
 from lab.services.ingest import EventTail, ingest_events
 from lab.services.references import check_inputs, checkpoint_ref, redact_paths, resolve_inputs
-from r1model.train.chains import CHAIN_JSON, COMPARISON_JSON, chain_plan, get_chain
+from r1model.train.chains import CHAIN_JSON, COMMIT, COMPARISON_JSON, chain_plan, get_chain, git_head
 from r1model.train.findings import CHAINS
 
 logger = logging.getLogger(__name__)
@@ -358,21 +358,10 @@ def recorded_code(state: dict) -> dict | None:
     chain.json records it (r1model.train.chains.code_commit); None for a chain directory from before that."""
     stages = [s for s in state.get("stages") or [] if isinstance(s, dict)]
     for code in [state.get("code")] + [s.get("code") for s in reversed(stages)]:
-        if isinstance(code, dict) and isinstance(code.get("commit"), str) and re.fullmatch(r"[0-9a-f]{7,64}|unknown", code["commit"]):
+        if isinstance(code, dict) and isinstance(code.get("commit"), str) and (
+                COMMIT.fullmatch(code["commit"]) or code["commit"] == "unknown"):
             return {"commit": code["commit"], "dirty": bool(code.get("dirty"))}
     return None
-
-
-def git_commit(path: Path) -> str:
-    """`git rev-parse HEAD` of the code at `path` (the worker's checkout), "unknown" when not a git checkout."""
-    import subprocess
-
-    try:
-        out = subprocess.run(["git", "-C", str(path), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    commit = out.stdout.strip()
-    return commit if out.returncode == 0 and re.fullmatch(r"[0-9a-f]{7,64}", commit) else "unknown"
 
 
 
@@ -463,7 +452,7 @@ def chain_import(*, team: Team, run_dir: str | Path, project: Project | None = N
                 created_by=user, max_attempts=1,
                 message="imported from a command-line chain directory")
     before = Run.objects.filter(parent_id=run.id).count()
-    state = chain_sync(run, root=run_dir, final=True, commit=git_commit(run_dir), commit_at_import=True) or state
+    state = chain_sync(run, root=run_dir, final=True, commit=git_head(run_dir), commit_at_import=True) or state
     run.refresh_from_db()
     # a chain the lab itself runs (a worker holds it, or it waits for one) keeps its state
     if run.worker_id is None and run.status not in (RunStatus.QUEUED, RunStatus.STARTING, RunStatus.CANCELLING):

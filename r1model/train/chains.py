@@ -731,22 +731,36 @@ def run_chain(chain: Chain | str, run_dir: str | os.PathLike, *, quick: bool = F
     return EXIT_OK
 
 
-def code_commit() -> dict:
-    """The code a stage runs: {"commit": `git rev-parse HEAD` of the checkout holding r1model ("unknown" outside
-    one), "dirty": whether tracked files differ from it}. chain.json keeps it per stage, and the lab shows the
-    commit a finding was measured at from it (an import later, at another commit, does not change it)."""
+COMMIT = re.compile(r"[0-9a-f]{7,64}")  # a git commit id as `git rev-parse` prints it (or abbreviated)
+
+
+def git_head(path: str | Path) -> str:
+    """`git rev-parse HEAD` of the checkout holding `path`; "unknown" outside one (or without git)."""
     import subprocess
 
-    where = str(Path(__file__).resolve().parent)
     try:
-        head = subprocess.run(["git", "-C", where, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
-        status = subprocess.run(["git", "--no-optional-locks", "-C", where, "status", "--porcelain", "--untracked-files=no"],
-                                capture_output=True, text=True, timeout=30)
+        out = subprocess.run(["git", "-C", str(path), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.SubprocessError):
-        return {"commit": "unknown", "dirty": False}
-    commit = head.stdout.strip()
-    if head.returncode != 0 or not re.fullmatch(r"[0-9a-f]{7,64}", commit):
-        return {"commit": "unknown", "dirty": False}
+        return "unknown"
+    commit = out.stdout.strip()
+    return commit if out.returncode == 0 and COMMIT.fullmatch(commit) else "unknown"
+
+
+def code_commit() -> dict:
+    """The code a stage runs: {"commit": git_head of the checkout holding r1model, "dirty": whether tracked files
+    differ from it}. chain.json keeps it per stage, and the lab shows the commit a finding was measured at from it
+    (an import later, at another commit, does not change it)."""
+    import subprocess
+
+    where = Path(__file__).resolve().parent
+    commit = git_head(where)
+    if commit == "unknown":
+        return {"commit": commit, "dirty": False}
+    try:
+        status = subprocess.run(["git", "--no-optional-locks", "-C", str(where), "status", "--porcelain",
+                                 "--untracked-files=no"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": commit, "dirty": False}
     return {"commit": commit, "dirty": status.returncode == 0 and bool(status.stdout.strip())}
 
 
