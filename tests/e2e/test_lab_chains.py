@@ -53,3 +53,10 @@ def test_findings_and_chain_pages(live_server, chains):
         page.wait_for_selector("#chain-link")
         shot(page, "chain_stage_run")
         assert page.lab_events["console_errors"] == [] and page.lab_events["offsite_requests"] == []
+        # a server path as the base model is refused (a 400) under the field, in the error colour (not the help text's)
+        page.goto(f"{base}/chains/new/?chain=r1-mini")
+        page.fill("#base_model", "/etc/passwd")
+        page.click("#chain-form button")
+        error = page.locator("#chain-form small.error")
+        assert "server paths are not accepted" in error.inner_text()
+        assert error.evaluate("e => getComputedStyle(e).color") == "rgb(220, 38, 38)"  # --bad
